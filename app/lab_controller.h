@@ -1,0 +1,66 @@
+// The one path from the user to the lab. The controls view's buttons and the
+// --script runner both call these functions, so a scripted screenshot shows
+// exactly what clicking would have done.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "lab/lab.h"
+
+namespace sockscope::app {
+
+inline constexpr std::uint16_t kDefaultLessonPort = 4481;
+
+// The first port from `preferred` upwards (up to 100 further) that can be
+// bound on 127.0.0.1 right now; 0 when none can.
+std::uint16_t find_free_port(std::uint16_t preferred);
+
+// Client presets the controls offer (engine/clients/scenario.h has them).
+inline constexpr std::string_view kClientPresets[] = {"steady", "burst", "slow", "heavy"};
+
+struct ClientRequest {
+  int count = 1;
+  std::string preset = "steady";
+  int hold_ms = -1;  // >= 0: each client stays connected this long (shows live children)
+};
+
+class LabController {
+ public:
+  explicit LabController(lab::Lab& lab);
+  ~LabController();  // stops clients and server
+  LabController(const LabController&) = delete;
+  LabController& operator=(const LabController&) = delete;
+
+  // The form the controls edit; start() uses it. The default lesson: fork,
+  // ftp, 127.0.0.1:4481 or the next free port, reaping, 64 children max.
+  lab::ServerSpec& spec() { return spec_; }
+
+  // Start the server described by spec(). False (and last_error()) on failure.
+  bool start();
+  // Stop clients, then the server. Safe when stopped.
+  void stop();
+  bool running() const;
+  // Start one simulator process for `request`. Starts nothing when stopped.
+  bool add_clients(const ClientRequest& request);
+
+  pid_t server_pid() const { return lab_.server_pid(); }
+  std::uint16_t port() const;  // the running server's port, else the form's
+  int running_clients() const { return lab_.running_clients(); }
+  const std::string& last_error() const { return last_error_; }
+  void clear_error() { last_error_.clear(); }
+
+  lab::Lab& lab() { return lab_; }
+  const lab::Lab& lab() const { return lab_; }
+
+ private:
+  lab::Lab& lab_;
+  lab::ServerSpec spec_;
+  std::string last_error_;
+  std::uint32_t next_client_id_ = 1;
+};
+
+}  // namespace sockscope::app

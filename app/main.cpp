@@ -1,0 +1,43 @@
+// The one `sockscope` binary: the engine's headless subcommands, plus the GUI
+// (no subcommand) and `replay FILE`, which live here because they need a window.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/cli.h"
+#include "gui_main.h"
+#include "session/export.h"
+
+int main(int argc, char** argv) {
+  using sockscope::app::GuiOptions;
+  GuiOptions options;
+  std::string replay_file;
+
+  auto extend = [&](CLI::App& app, int& exit_code) {
+    app.add_option("--script", options.script, "run scripted UI actions from FILE, then exit")
+        ->check(CLI::ExistingFile);
+    app.add_option("--screenshot", options.screenshot, "write the window as a PNG (with --script: its screenshot)");
+    app.add_option("--font-size", options.font_px, "text size in pixels (default 19, remembered)")
+        ->check(CLI::Range(10.0f, 48.0f));
+    app.add_option("--theme", options.theme, "dark or light (remembered)")->check(CLI::IsMember({"dark", "light"}));
+    app.add_option("--port", options.port, "port of the default lesson's server (default 4481 or the next free)")
+        ->check(CLI::Range(1, 65535));
+    auto* replay = app.add_subcommand("replay", "open a saved session (JSON Lines) in the GUI");
+    replay->add_option("FILE", replay_file, "a .jsonl file written by File > Export or `run --export`")
+        ->required()
+        ->check(CLI::ExistingFile);
+    replay->fallthrough();
+    replay->callback([&] {
+      std::string error;
+      auto session = sockscope::session::read_jsonl(replay_file, error);
+      if (!session) {
+        std::cerr << "sockscope: " << error << "\n";
+        exit_code = 1;
+        return;
+      }
+      exit_code = sockscope::app::run_gui_replay(options, std::move(*session), replay_file);
+    });
+  };
+  auto gui = [&](CLI::App&) { return sockscope::app::run_gui(options); };
+  return sockscope::cli::main(argc, argv, extend, gui);
+}

@@ -1,0 +1,341 @@
+#include "script.h"
+
+#include <charconv>
+#include <istream>
+#include <sstream>
+
+#include "app_ui.h"
+#include "model_dump.h"
+#include "servers/server.h"
+#include "trace/ring.h"
+
+namespace sockscope::app {
+namespace {
+
+bool to_int(const std::string& s, int& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+struct Parser {
+  std::vector<std::string> words;
+  std::string error;
+
+  // key=value words after the positional ones.
+  bool option(const std::string& w, std::string& key, std::string& value) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      error = "expected key=value, got '" + w + "'";
+      return false;
+    }
+    key = w.substr(0, eq);
+    value = w.substr(eq + 1);
+    return true;
+  }
+
+  bool number(const std::string& what, const std::string& s, int lo, int hi, int& out) {
+    if (!to_int(s, out) || out < lo || out > hi) {
+      error = what + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got '" + s + "'";
+      return false;
+    }
+    return true;
+  }
+
+  bool parse(ScriptCommand& c) {
+    const std::string& verb = words[0];
+    using Op = ScriptCommand::Op;
+    auto want = [&](std::size_t lo, std::size_t hi, const char* usage) {
+      if (words.size() < lo || words.size() > hi) {
+        error = std::string("usage: ") + usage;
+        return false;
+      }
+      return true;
+    };
+    if (verb == "start") {
+      if (!want(2, 6, "start ARCH [port=N] [protocol=ftp|http] [reap=on|off] [max_children=N]")) return false;
+      c.op = Op::start;
+      c.spec.arch = words[1];
+      if (servers::find_architecture(c.spec.arch) == nullptr) {
+        error = "unknown architecture '" + words[1] + "' (known: " + servers::architecture_names() + ")";
+        return false;
+      }
+      c.spec.port = 0;
+      for (std::size_t i = 2; i < words.size(); ++i) {
+        std::string k, v;
+        if (!option(words[i], k, v)) return false;
+        int n = 0;
+        if (k == "port") {
+          if (!number("port", v, 0, 65535, n)) return false;
+          c.spec.port = static_cast<std::uint16_t>(n);
+          c.port_given = true;
+        } else if (k == "protocol") {
+          if (v != "ftp" && v != "http") {
+            error = "protocol must be ftp or http, got '" + v + "'";
+            return false;
+          }
+          c.spec.protocol = v;
+        } else if (k == "reap") {
+          if (v != "on" && v != "off") {
+            error = "reap must be on or off, got '" + v + "'";
+            return false;
+          }
+          c.spec.reap = v == "on";
+        } else if (k == "max_children") {
+          if (!number("max_children", v, 1, 4096, n)) return false;
+          c.spec.max_children = n;
+        } else {
+          error = "unknown option '" + k + "' for start";
+          return false;
+        }
+      }
+      return true;
+    }
+    if (verb == "stop" || verb == "quit") {
+      if (!want(1, 1, verb == "stop" ? "stop" : "quit")) return false;
+      c.op = verb == "stop" ? Op::stop : Op::quit;
+      return true;
+    }
+    if (verb == "clients") {
+      if (!want(2, 4, "clients N [preset=steady|burst|slow|heavy] [hold_ms=MS]")) return false;
+      c.op = Op::clients;
+      if (!number("client count", words[1], 1, 1000, c.clients.count)) return false;
+      for (std::size_t i = 2; i < words.size(); ++i) {
+        std::string k, v;
+        if (!option(words[i], k, v)) return false;
+        if (k == "preset") {
+          bool known = false;
+          for (auto p : kClientPresets) known = known || p == v;
+          if (!known) {
+            error = "unknown preset '" + v + "' (known: steady, burst, slow, heavy)";
+            return false;
+          }
+          c.clients.preset = v;
+        } else if (k == "hold_ms") {
+          if (!number("hold_ms", v, 0, 600000, c.clients.hold_ms)) return false;
+        } else {
+          error = "unknown option '" + k + "' for clients";
+          return false;
+        }
+      }
+      return true;
+    }
+    if (verb == "wait") {
+      if (!want(3, 4, "wait children N [timeout=S] | wait connections N [timeout=S] | wait ms MS")) return false;
+      const std::string& what = words[1];
+      if (what == "ms") {
+        if (words.size() != 3) {
+          error = "usage: wait ms MS";
+          return false;
+        }
+        c.op = Op::wait_ms;
+        return number("wait ms", words[2], 0, 600000, c.number);
+      }
+      if (what != "children" && what != "connections") {
+        error = "wait for what? expected children, connections or ms, got '" + what + "'";
+        return false;
+      }
+      c.op = what == "children" ? Op::wait_children : Op::wait_connections;
+      if (!number(what, words[2], 0, 100000, c.number)) return false;
+      if (words.size() == 4) {
+        std::string k, v;
+        if (!option(words[3], k, v)) return false;
+        int s = 0;
+        if (k != "timeout") {
+          error = "unknown option '" + k + "' for wait";
+          return false;
+        }
+        if (!number("timeout (seconds)", v, 1, 600, s)) return false;
+        c.timeout_ms = s * 1000;
+      }
+      return true;
+    }
+    if (verb == "theme") {
+      if (!want(2, 2, "theme dark|light")) return false;
+      style::Theme t;
+      if (!style::theme_from_name(words[1], t)) {
+        error = "theme must be dark or light, got '" + words[1] + "'";
+        return false;
+      }
+      c.op = Op::theme;
+      c.text = words[1];
+      return true;
+    }
+    if (verb == "font-size") {
+      if (!want(2, 2, "font-size PX")) return false;
+      c.op = Op::font_size;
+      return number("font size", words[1], static_cast<int>(kMinFontPx), static_cast<int>(kMaxFontPx), c.number);
+    }
+    if (verb == "dump-model") {
+      if (!want(2, 2, "dump-model FILE")) return false;
+      c.op = Op::dump_model;
+      c.text = words[1];
+      return true;
+    }
+    if (verb == "screenshot") {
+      if (!want(1, 2, "screenshot [FILE]")) return false;
+      c.op = Op::screenshot;
+      if (words.size() == 2) c.text = words[1];
+      return true;
+    }
+    error = "unknown command '" + verb + "'";
+    return false;
+  }
+};
+
+std::uint64_t now_ns() { return trace::now_ns(); }
+
+}  // namespace
+
+std::optional<std::vector<ScriptCommand>> parse_script(std::istream& in, const std::string& name,
+                                                       std::string& error) {
+  std::vector<ScriptCommand> out;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    Parser p;
+    std::istringstream words(line);
+    for (std::string w; words >> w;) p.words.push_back(w);
+    if (p.words.empty()) continue;
+    ScriptCommand c;
+    c.line = number;
+    if (!p.parse(c)) {
+      error = name + ":" + std::to_string(number) + ": " + p.error;
+      return std::nullopt;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+ScriptRunner::ScriptRunner(std::vector<ScriptCommand> commands, std::string name, std::string default_screenshot)
+    : commands_(std::move(commands)), name_(std::move(name)), default_screenshot_(std::move(default_screenshot)) {}
+
+void ScriptRunner::fail(const ScriptCommand& c, const std::string& reason) {
+  error_ = name_ + ":" + std::to_string(c.line) + ": " + reason;
+  exit_code_ = 1;
+  finished_ = true;
+}
+
+void ScriptRunner::next() {
+  ++pc_;
+  started_current_ = false;
+}
+
+void ScriptRunner::screenshot_done(bool ok, const std::string& error) {
+  capture_path_.clear();
+  if (!ok) {
+    fail(commands_[pc_], error);
+    return;
+  }
+  next();
+}
+
+void ScriptRunner::step(LabController* live, AppUi& ui) {
+  using Op = ScriptCommand::Op;
+  // Instant commands run back to back in one frame; waits and screenshots
+  // return and let frames be drawn.
+  while (!finished_) {
+    if (pc_ >= commands_.size()) {
+      finished_ = true;
+      return;
+    }
+    const ScriptCommand& c = commands_[pc_];
+    const bool needs_lab = c.op != Op::wait_ms && c.op != Op::theme && c.op != Op::font_size &&
+                           c.op != Op::screenshot && c.op != Op::quit;
+    if (needs_lab && live == nullptr) return fail(c, "this command needs a live lab, not a recording");
+    switch (c.op) {
+      case Op::start: {
+        lab::ServerSpec spec = c.spec;
+        if (!c.port_given) spec.port = live->spec().port;  // the default lesson's free port
+        live->spec() = spec;
+        if (!live->start()) return fail(c, "start failed: " + live->last_error());
+        next();
+        break;
+      }
+      case Op::stop:
+        live->stop();
+        next();
+        break;
+      case Op::clients:
+        if (!live->add_clients(c.clients)) return fail(c, "clients failed: " + live->last_error());
+        next();
+        break;
+      case Op::wait_ms:
+        if (!started_current_) {
+          started_current_ = true;
+          deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.number) * 1'000'000;
+        }
+        if (now_ns() < deadline_ns_) return;
+        next();
+        break;
+      case Op::wait_children:
+      case Op::wait_connections: {
+        if (!started_current_) {
+          started_current_ = true;
+          deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.timeout_ms) * 1'000'000;
+        }
+        const bool children = c.op == Op::wait_children;
+        int seen = live->lab().session().read([&](const session::Session& s) {
+          const auto& m = s.model();
+          if (!children) return static_cast<int>(m.counts.connections_open);
+          pid_t root = s.meta().server_pid;
+          int n = 0;
+          for (const auto& p : m.processes) {
+            if (root != 0 && p.ppid == root && p.alive() && p.in_proc) ++n;
+          }
+          return n;
+        });
+        if (seen >= c.number) {
+          next();
+          break;
+        }
+        if (now_ns() >= deadline_ns_) {
+          return fail(c, "timed out after " + std::to_string(c.timeout_ms / 1000) + " s waiting for " +
+                             std::to_string(c.number) + (children ? " live children" : " open connections") +
+                             " (saw " + std::to_string(seen) + ")");
+        }
+        return;
+      }
+      case Op::theme: {
+        style::Theme t;
+        style::theme_from_name(c.text, t);
+        ui.set_theme(t);
+        next();
+        return;  // let the shell apply it before the next command
+      }
+      case Op::font_size:
+        ui.set_font(static_cast<float>(c.number));
+        next();
+        return;
+      case Op::dump_model: {
+        live->lab().flush();
+        std::string error;
+        bool ok = live->lab().session().read(
+            [&](const session::Session& s) { return write_model_json(s, c.text, error); });
+        if (!ok) return fail(c, "dump-model: " + error);
+        next();
+        break;
+      }
+      case Op::screenshot: {
+        std::string path = c.text.empty() ? default_screenshot_ : c.text;
+        if (path.empty()) return fail(c, "screenshot needs a FILE or --screenshot FILE");
+        // A few frames first: windows size themselves on their first frames.
+        if (!started_current_) {
+          started_current_ = true;
+          settle_frames_ = 3;
+        }
+        if (settle_frames_-- > 0) return;
+        capture_path_ = path;
+        return;  // the shell writes it after this frame and calls screenshot_done()
+      }
+      case Op::quit:
+        if (live != nullptr) live->stop();
+        finished_ = true;
+        return;
+    }
+  }
+}
+
+}  // namespace sockscope::app

@@ -1,0 +1,83 @@
+// --script FILE: scripted UI actions for tests and course authors. One command
+// a line; '#' starts a comment. Every action goes through LabController and
+// AppUi, the same code the buttons and menus run.
+//
+//   start ARCH [port=N (0 = any free)] [protocol=ftp|http] [reap=on|off] [max_children=N]
+//   stop
+//   clients N [preset=steady|burst|slow|heavy] [hold_ms=MS]
+//   wait children N [timeout=S]      live children of the server in /proc
+//   wait connections N [timeout=S]   open connections
+//   wait ms MS
+//   theme dark|light
+//   font-size PX
+//   dump-model FILE                  the session model as JSON (process tree...)
+//   screenshot [FILE]                the window as PNG (default: --screenshot)
+//   quit
+//
+// A bad line is refused before anything runs: "FILE:LINE: reason", exit 2.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lab_controller.h"
+
+namespace sockscope::app {
+
+class AppUi;
+
+struct ScriptCommand {
+  enum class Op { start, stop, clients, wait_children, wait_connections, wait_ms, theme, font_size, dump_model,
+                  screenshot, quit };
+  Op op = Op::quit;
+  int line = 0;
+  std::string text;        // arch, theme, or file
+  int number = 0;          // children/connections to wait for, ms, px
+  int timeout_ms = 10000;
+  lab::ServerSpec spec;    // start
+  bool port_given = false; // start: port=N given (0 = any free port)
+  ClientRequest clients;   // clients
+};
+
+// Parses a whole script. On the first bad line returns nullopt and sets
+// `error` to "<name>:<line>: <reason>".
+std::optional<std::vector<ScriptCommand>> parse_script(std::istream& in, const std::string& name,
+                                                       std::string& error);
+
+class ScriptRunner {
+ public:
+  ScriptRunner(std::vector<ScriptCommand> commands, std::string name, std::string default_screenshot);
+
+  // Runs what it can this frame (call before drawing, on the UI thread).
+  void step(LabController* lab, AppUi& ui);  // lab: nullptr on a replay
+  // A PNG to write of the frame about to be drawn ("" = none). The shell
+  // writes it after rendering and reports with screenshot_done().
+  const std::string& screenshot_request() const { return capture_path_; }
+  void screenshot_done(bool ok, const std::string& error);
+
+  bool finished() const { return finished_; }
+  int exit_code() const { return exit_code_; }
+  // The failure, "<name>:<line>: reason" (empty on success).
+  const std::string& error() const { return error_; }
+
+ private:
+  void fail(const ScriptCommand& c, const std::string& reason);
+  void next();
+
+  std::vector<ScriptCommand> commands_;
+  std::string name_;
+  std::string default_screenshot_;
+  std::size_t pc_ = 0;
+  bool started_current_ = false;
+  std::uint64_t deadline_ns_ = 0;
+  int settle_frames_ = 0;
+  std::string capture_path_;
+  bool finished_ = false;
+  int exit_code_ = 0;
+  std::string error_;
+};
+
+}  // namespace sockscope::app

@@ -1,0 +1,57 @@
+#include "settings.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <system_error>
+
+namespace sockscope::app {
+
+std::filesystem::path config_dir() {
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && xdg[0] == '/') {
+    return std::filesystem::path(xdg) / "sockscope";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] != '\0') {
+    return std::filesystem::path(home) / ".config" / "sockscope";
+  }
+  return {};
+}
+
+Settings load_settings(const std::filesystem::path& dir) {
+  Settings s;
+  if (dir.empty()) return s;
+  std::ifstream in(dir / "settings.json");
+  if (!in) return s;
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return s;
+  if (j.contains("font_px") && j["font_px"].is_number()) s.font_px = j["font_px"].get<float>();
+  if (j.contains("theme") && j["theme"].is_string()) {
+    style::theme_from_name(j["theme"].get<std::string>(), s.theme);
+  }
+  if (j.contains("window_w") && j["window_w"].is_number_integer()) s.window_w = j["window_w"].get<int>();
+  if (j.contains("window_h") && j["window_h"].is_number_integer()) s.window_h = j["window_h"].get<int>();
+  return s;
+}
+
+bool save_settings(const std::filesystem::path& dir, const Settings& s) {
+  if (dir.empty()) return false;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return false;
+  nlohmann::json j = {{"font_px", s.font_px},
+                      {"theme", std::string(style::theme_name(s.theme))},
+                      {"window_w", s.window_w},
+                      {"window_h", s.window_h}};
+  auto tmp = dir / "settings.json.tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) return false;
+    out << j.dump(2) << "\n";
+    if (!out) return false;
+  }
+  std::filesystem::rename(tmp, dir / "settings.json", ec);
+  return !ec;
+}
+
+}  // namespace sockscope::app

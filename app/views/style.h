@@ -1,0 +1,81 @@
+// The house style: colours, fonts and the few small widgets every view shares,
+// so views do not repeat push/pop sequences or invent their own palette.
+//
+// Colours depend on the theme (dark/light): a projector washes out pale
+// colours, so every state colour is picked to stay distinct on both.
+#pragma once
+
+#include <imgui.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace sockscope::app::style {
+
+enum class Theme { dark, light };
+
+// The palette of the current theme.
+struct Palette {
+  ImU32 node_fill;       // a live process
+  ImU32 node_border;
+  ImU32 node_text;
+  ImU32 listener_fill;   // the server process (root of the tree)
+  ImU32 running_fill;    // state R: on a CPU right now
+  ImU32 zombie_fill;     // state Z: exited, not reaped
+  ImU32 zombie_text;
+  ImU32 exited_fill;     // exited and reaped (fading out)
+  ImU32 client_fill;     // a client (simulated or external)
+  ImU32 external_fill;   // an external client (curl, nc)
+  ImU32 pill_text;       // text on client pills
+  ImU32 edge;            // parent → child
+  ImU32 conn_edge;       // client → serving process
+  ImU32 new_glow;        // the flash around a node that just appeared
+  ImVec4 ok;             // text colours
+  ImVec4 warn;
+  ImVec4 bad;
+  ImVec4 dim;
+};
+
+void apply_theme(Theme theme, float ui_scale);
+Theme current_theme();
+const Palette& palette();
+std::string_view theme_name(Theme t);
+bool theme_from_name(std::string_view name, Theme& out);
+
+// Fonts registered by the shell (fonts.cpp); nullptr falls back to the default.
+struct Fonts {
+  ImFont* regular = nullptr;
+  ImFont* bold = nullptr;
+  ImFont* mono = nullptr;
+};
+Fonts& fonts();
+
+// Pushes the monospace font for the scope's lifetime (commands, pids, logs).
+class MonoFont {
+ public:
+  MonoFont();
+  ~MonoFont();
+  MonoFont(const MonoFont&) = delete;
+  MonoFont& operator=(const MonoFont&) = delete;
+
+ private:
+  bool pushed_;
+};
+
+// Text in a colour, as one call.
+void text_colored(const ImVec4& colour, const char* fmt, ...) IM_FMTARGS(2);
+// A read-only command line with a Copy button next to it.
+void copyable_command(const char* id, const std::string& command);
+// "(?)" that shows `text` on hover.
+void help_marker(const char* text);
+
+// Human sizes and durations: "3.1 MB", "820 KB", "4.2 s", "310 ms".
+std::string format_kb(std::uint64_t kb);
+std::string format_duration_ns(std::uint64_t ns);
+// Colour for a /proc state letter (R S D Z T X ...).
+ImVec4 state_colour(char state);
+// "running", "sleeping", "disk wait", "ZOMBIE", "gone" ...
+std::string_view state_name(char state);
+
+}  // namespace sockscope::app::style

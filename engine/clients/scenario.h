@@ -1,0 +1,82 @@
+// A Scenario says what the client simulator does: how many real TCP clients,
+// how they arrive, what each one sends, and which of them misbehave (slow
+// senders, CPU-heavy requests, idle connections). It is plain data: the lab
+// builds one, turns it into `sockscope clients ...` arguments with to_args(),
+// and the exec'd simulator parses it back (clients_command.h) — so the round
+// trip to_args → parse must give back the same Scenario (tested).
+//
+// Which client does what is decided here, not in the simulator, so that it is
+// deterministic and testable without sockets: plan() spreads the work and slow
+// shares evenly over the client ids (share 0.5 of 4 = clients 1 and 3; the
+// number is rounded: 0.4 of 2 is one), and the idle clients are the last
+// `idle_count` ids.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/protocol.h"
+
+namespace sockscope::clients {
+
+struct Scenario {
+  protocol::Protocol protocol = protocol::Protocol::ftp;
+  std::string host = "127.0.0.1";  // loopback unless asked otherwise (--host)
+  std::uint16_t port = 0;          // must be set before a run
+  int count = 5;                   // clients, i.e. TCP connections (idle ones included)
+  std::uint32_t first_id = 1;      // client ids are first_id .. first_id+count-1
+  int spacing_ms = 100;            // client k connects k*spacing_ms after the start
+  int think_ms = 50;               // pause before each command
+  double work_share = 0.0;         // 0..1: clients that add SITE WORK / GET /work?ms=
+  int work_ms = 100;               // CPU the server burns for each of them
+  double slow_share = 0.0;         // 0..1: clients that send byte by byte and read slowly
+  int slow_byte_ms = 20;           // a slow client's delay between bytes / small reads
+  int idle_count = 0;              // clients that log in, then sit until hold_ms ends
+  int hold_ms = 0;                 // each client stays connected at least this long
+  int timeout_ms = 10000;          // per reply (and per data transfer)
+  int deadline_ms = 0;             // whole run; 0 = derived (see run_deadline_ms)
+  std::vector<std::string> script; // empty = default_script(protocol)
+  bool trace = true;               // false = --no-trace
+
+  bool operator==(const Scenario&) const = default;
+
+  // Arguments for `sockscope clients` (without the subcommand name). Every
+  // field is spelled out, so the result does not depend on preset defaults.
+  std::vector<std::string> to_args() const;
+  // Empty when the scenario can run; otherwise what is wrong, in words.
+  std::string validate() const;
+  // The script every ordinary client runs (script, or the default one).
+  std::vector<std::string> effective_script() const;
+  // The global deadline in ms: deadline_ms, or the last arrival + hold_ms + 2 min.
+  long run_deadline_ms() const;
+};
+
+// FTP: USER anonymous, PASS x, PWD, EPSV, LIST, TYPE I, PASV, RETR hello.txt,
+// QUIT (both passive forms, so both reply parsers run). HTTP: GET / and
+// GET /hello.txt on one keep-alive connection.
+std::vector<std::string> default_script(protocol::Protocol p);
+
+// "steady", "burst", "slow", "heavy". Throws std::invalid_argument naming the
+// valid names for anything else.
+Scenario preset(std::string_view name, protocol::Protocol p = protocol::Protocol::ftp);
+const std::vector<std::string>& preset_names();
+
+// What one client will do.
+struct ClientPlan {
+  std::uint32_t id = 0;
+  int start_ms = 0;   // after the run starts
+  bool work = false;
+  bool slow = false;
+  bool idle = false;
+  std::vector<std::string> steps;  // commands (FTP) or "GET /path" (HTTP)
+};
+std::vector<ClientPlan> plan(const Scenario& s);
+
+// FTP commands that need a passive data connection.
+bool is_data_command(std::string_view command);
+// The command as it may appear in a trace or log: the password never does.
+std::string redacted(std::string_view command);
+
+}  // namespace sockscope::clients

@@ -1,0 +1,445 @@
+// The lab: process launching, ingest and sampling. See lab.h for the shape.
+//
+// Sections:
+//   1. Launching an exec'd child safely from a threaded process
+//   2. Ingest thread (ring → session) and sampler thread (/proc → ingest)
+//   3. Server and client lifecycle
+#include "lab/lab.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+#include "observe/proc_sampler.h"
+#include "trace/ring.h"
+
+extern char** environ;
+
+namespace sockscope::lab {
+
+using namespace std::chrono_literals;
+
+std::vector<std::string> ServerSpec::to_args() const {
+  std::vector<std::string> args = {"serve", "--arch", arch, "--protocol", protocol,
+                                   "--port", std::to_string(port), "--bind", bind,
+                                   "--max-children", std::to_string(max_children)};
+  if (!root.empty()) args.insert(args.end(), {"--root", root.string()});
+  if (!reap) args.push_back("--no-reap");
+  if (!trace) args.push_back("--no-trace");
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  return args;
+}
+
+// ---- 1. Launching ------------------------------------------------------------
+
+namespace {
+
+std::string self_exe_path() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw std::runtime_error("cannot read /proc/self/exe");
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+std::string new_lab_id() {
+  std::random_device rd;
+  return std::to_string(getpid()) + "-" + std::to_string(rd());
+}
+
+struct Child {
+  pid_t pid = -1;
+  int out_fd = -1;  // child's stdout+stderr, non-blocking read end
+};
+
+// fork + exec of `exe args...` with the trace fd in the environment. Between
+// fork and exec only async-signal-safe calls happen (the lab has threads), so
+// argv and envp are built before fork.
+Child spawn(const std::string& exe, const std::vector<std::string>& args, int trace_fd,
+            const std::string& lab_id, int death_signal) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string_view v(*e);
+    if (v.starts_with(trace::kTraceFdEnv) || v.starts_with("SOCKSCOPE_LAB_ID=")) continue;
+    env_strings.emplace_back(v);
+  }
+  env_strings.push_back(std::string(trace::kTraceFdEnv) + "=" + std::to_string(trace_fd));
+  // Marks every process of this lab, so tests can prove none is left behind.
+  env_strings.push_back("SOCKSCOPE_LAB_ID=" + lab_id);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings;
+  argv_strings.push_back(exe);
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + strerror(errno));
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(pipefd[0]);
+    close(pipefd[1]);
+    throw std::runtime_error(std::string("fork: ") + strerror(e));
+  }
+  if (pid == 0) {
+    // Own process group: the lab can signal the whole tree at once, and a
+    // Ctrl-C in the terminal reaches the lab, which shuts down in order.
+    setpgid(0, 0);
+    // If the lab dies for any reason (even SIGKILL), the kernel signals us.
+    prctl(PR_SET_PDEATHSIG, death_signal);
+    if (getppid() != parent) _exit(127);  // the lab died before prctl
+    dup2(pipefd[1], STDOUT_FILENO);
+    dup2(pipefd[1], STDERR_FILENO);
+    int fl = fcntl(trace_fd, F_GETFD);
+    if (fl >= 0) fcntl(trace_fd, F_SETFD, fl & ~FD_CLOEXEC);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(pipefd[1]);
+  fcntl(pipefd[0], F_SETFL, fcntl(pipefd[0], F_GETFL) | O_NONBLOCK);
+  setpgid(pid, pid);  // also from the parent, so there is no window either way
+  return {pid, pipefd[0]};
+}
+
+// Reads what is available from a non-blocking fd into `buf`; false at EOF.
+bool drain_fd(int fd, std::string& buf) {
+  char tmp[4096];
+  for (;;) {
+    ssize_t n = read(fd, tmp, sizeof tmp);
+    if (n > 0) {
+      buf.append(tmp, static_cast<std::size_t>(n));
+      if (buf.size() > (1u << 20)) buf.erase(0, buf.size() - (1u << 19));  // keep the tail
+      continue;
+    }
+    if (n == 0) return false;
+    return errno == EAGAIN || errno == EINTR;
+  }
+}
+
+// Waits up to `timeout` for `pid` to exit; true when reaped.
+bool wait_exit(pid_t pid, std::chrono::milliseconds timeout, int* status = nullptr) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int st = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) {
+      if (status) *status = st;
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+}  // namespace
+
+struct ClientProc {
+  Child child;
+  std::string output;
+  bool done = false;
+  int status = 0;
+};
+
+struct Lab::Impl {
+  LabOptions options;
+  std::string exe;
+  std::string lab_id = new_lab_id();
+  trace::TraceRing ring;
+
+  std::mutex mutex;  // guards the fields below (not the session)
+  Child server;
+  std::string server_output;
+  std::vector<ClientProc> clients;
+  std::deque<observe::ProcSnapshot> pending_snapshots;
+
+  std::atomic<bool> stop{false};
+  std::thread ingest;
+  std::thread sampler;
+};
+
+// ---- 2. Ingest and sampling ----------------------------------------------------
+
+Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::make_unique<session::SharedSession>()) {
+  impl_->options = options;
+  impl_->exe = options.self_exe.empty() ? self_exe_path() : options.self_exe.string();
+  impl_->ring = trace::TraceRing::create(options.ring_capacity);
+  // The lab's own events (none yet) would go to the same ring.
+  impl_->ingest = std::thread([this] {
+    std::vector<trace::Event> batch;
+    batch.reserve(4096);
+    auto window_start = std::chrono::steady_clock::now();
+    std::uint64_t window_count = 0;
+    while (!impl_->stop.load()) {
+      batch.clear();
+      trace::Event e;
+      while (batch.size() < 4096 && impl_->ring.pop(e)) batch.push_back(e);
+      std::deque<observe::ProcSnapshot> snaps;
+      {
+        std::lock_guard lock(impl_->mutex);
+        snaps.swap(impl_->pending_snapshots);
+      }
+      std::uint64_t drops = impl_->ring.drops();
+      if (!batch.empty() || !snaps.empty()) {
+        session_->write([&](session::Session& s) {
+          s.add_events(batch.data(), batch.size());
+          for (auto& snap : snaps) s.add_snapshot(std::move(snap));
+          if (drops != s.drops()) s.set_drops(drops);
+        });
+        ingested_ += batch.size();
+        window_count += batch.size();
+      } else if (drops) {
+        session_->write([&](session::Session& s) {
+          if (drops != s.drops()) s.set_drops(drops);
+        });
+      }
+      auto now = std::chrono::steady_clock::now();
+      double dt = std::chrono::duration<double>(now - window_start).count();
+      if (dt >= 1.0) {
+        ingest_rate_ = double(window_count) / dt;
+        window_count = 0;
+        window_start = now;
+      }
+      if (batch.size() < 4096) std::this_thread::sleep_for(5ms);
+    }
+  });
+  impl_->sampler = std::thread([this] {
+    while (!impl_->stop.load()) {
+      pid_t root = server_pid_.load();
+      if (root > 0) {
+        observe::ProcSnapshot snap = observe::sample_subtree(root);
+        std::lock_guard lock(impl_->mutex);
+        impl_->pending_snapshots.push_back(std::move(snap));
+        // Keep the server's stdout/stderr pipe drained so it never blocks on it.
+        if (impl_->server.out_fd >= 0) drain_fd(impl_->server.out_fd, impl_->server_output);
+      }
+      auto until = std::chrono::steady_clock::now() + impl_->options.sample_period;
+      while (!impl_->stop.load() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+    }
+  });
+}
+
+Lab::~Lab() {
+  stop_clients();
+  stop_server();
+  flush();
+  impl_->stop = true;
+  if (impl_->sampler.joinable()) impl_->sampler.join();
+  if (impl_->ingest.joinable()) impl_->ingest.join();
+}
+
+void Lab::flush() {
+  std::vector<trace::Event> batch;
+  trace::Event e;
+  while (impl_->ring.pop(e)) batch.push_back(e);
+  (void)batch;
+  std::deque<observe::ProcSnapshot> snaps;
+  {
+    std::lock_guard lock(impl_->mutex);
+    snaps.swap(impl_->pending_snapshots);
+  }
+  std::uint64_t drops = impl_->ring.drops();
+  session_->write([&](session::Session& s) {
+    s.add_events(batch.data(), batch.size());
+    for (auto& snap : snaps) s.add_snapshot(std::move(snap));
+    s.set_drops(drops);
+  });
+  ingested_ += batch.size();
+}
+
+std::uint64_t Lab::ring_drops() const { return impl_->ring.drops(); }
+
+// ---- 3. Lifecycle ------------------------------------------------------------
+
+std::uint16_t Lab::start_server(const ServerSpec& spec) {
+  if (server_running()) throw std::runtime_error("a server is already running; stop it first");
+  Child child = spawn(impl_->exe, spec.to_args(), impl_->ring.fd(), impl_->lab_id, SIGTERM);
+  // Wait for the banner line that names the port, or for the server to fail.
+  static const std::regex banner(R"(listening on [^ ]*:(\d+))");
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  std::uint16_t port = 0;
+  for (;;) {
+    bool open = drain_fd(child.out_fd, out);
+    std::smatch m;
+    if (std::regex_search(out, m, banner)) {
+      port = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+      break;
+    }
+    int st = 0;
+    bool exited = waitpid(child.pid, &st, WNOHANG) == child.pid;
+    if (exited || !open || std::chrono::steady_clock::now() >= deadline) {
+      if (!exited) {
+        kill(-child.pid, SIGKILL);
+        waitpid(child.pid, &st, 0);
+      }
+      close(child.out_fd);
+      while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+      throw std::runtime_error(out.empty() ? "the server did not start (no output)" : out);
+    }
+    pollfd p{child.out_fd, POLLIN, 0};
+    poll(&p, 1, 20);
+  }
+  spec_ = spec;
+  spec_.port = port;
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->server = child;
+    impl_->server_output = out;
+  }
+  session::SessionMeta meta;
+  meta.stamp_start();
+  meta.architecture = spec.arch;
+  meta.protocol = spec.protocol;
+  meta.port = port;
+  meta.server_pid = child.pid;
+  meta.options = {{"bind", spec.bind},
+                  {"reap", spec.reap ? "true" : "false"},
+                  {"max_children", std::to_string(spec.max_children)},
+                  {"trace", spec.trace ? "true" : "false"}};
+  session_->write([&](session::Session& s) {
+    s.clear();
+    s.set_meta(meta);
+  });
+  server_port_ = port;
+  server_pid_ = child.pid;
+  return port;
+}
+
+bool Lab::server_running() const {
+  pid_t pid = server_pid_.load();
+  if (pid <= 0) return false;
+  // The server is our child: it stays a zombie (not gone) until we reap it.
+  int st = 0;
+  pid_t r = waitpid(pid, &st, WNOHANG);
+  return r == 0;
+}
+
+void Lab::stop_server() {
+  Child child;
+  {
+    std::lock_guard lock(impl_->mutex);
+    child = impl_->server;
+    impl_->server = {};
+  }
+  if (child.pid <= 0) return;
+  // One last look at the tree while it is still there.
+  {
+    observe::ProcSnapshot snap = observe::sample_subtree(child.pid);
+    std::lock_guard lock(impl_->mutex);
+    impl_->pending_snapshots.push_back(std::move(snap));
+  }
+  // SIGTERM first: the server's shutdown path signals its children and reaps
+  // them, and its last events say so. SIGKILL to the group only as backstop.
+  kill(child.pid, SIGTERM);
+  if (!wait_exit(child.pid, 3s)) {
+    kill(-child.pid, SIGKILL);
+    wait_exit(child.pid, 2s);
+  }
+  kill(-child.pid, SIGKILL);  // stragglers that outlived the server (none when it is correct)
+  server_pid_ = 0;
+  std::string tail;
+  drain_fd(child.out_fd, tail);
+  close(child.out_fd);
+  std::lock_guard lock(impl_->mutex);
+  impl_->server_output += tail;
+}
+
+pid_t Lab::start_clients(clients::Scenario scenario) {
+  if (scenario.port == 0) scenario.port = server_port_.load();
+  if (scenario.port == 0) throw std::runtime_error("no server is running and the scenario names no port");
+  std::vector<std::string> args = scenario.to_args();
+  args.insert(args.begin(), "clients");
+  Child child = spawn(impl_->exe, args, impl_->ring.fd(), impl_->lab_id, SIGKILL);
+  std::lock_guard lock(impl_->mutex);
+  impl_->clients.push_back(ClientProc{child, {}, false, 0});
+  return child.pid;
+}
+
+int Lab::wait_clients(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int failed = 0;
+  for (;;) {
+    bool all_done = true;
+    {
+      std::lock_guard lock(impl_->mutex);
+      for (auto& c : impl_->clients) {
+        if (c.done) continue;
+        drain_fd(c.child.out_fd, c.output);
+        int st = 0;
+        if (waitpid(c.child.pid, &st, WNOHANG) == c.child.pid) {
+          c.done = true;
+          c.status = st;
+          drain_fd(c.child.out_fd, c.output);
+          close(c.child.out_fd);
+        } else {
+          all_done = false;
+        }
+      }
+    }
+    if (all_done) break;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  std::lock_guard lock(impl_->mutex);
+  for (auto& c : impl_->clients) {
+    if (!c.done) {
+      kill(-c.child.pid, SIGKILL);
+      waitpid(c.child.pid, &c.status, 0);
+      close(c.child.out_fd);
+      c.done = true;
+      ++failed;
+    } else if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
+      ++failed;
+    }
+  }
+  impl_->clients.clear();
+  return failed;
+}
+
+int Lab::running_clients() const {
+  std::lock_guard lock(impl_->mutex);
+  int n = 0;
+  for (auto& c : impl_->clients) {
+    if (c.done) continue;
+    int st = 0;
+    if (waitpid(c.child.pid, &st, WNOHANG) == c.child.pid) {
+      c.done = true;
+      c.status = st;
+      close(c.child.out_fd);
+    } else {
+      ++n;
+    }
+  }
+  return n;
+}
+
+void Lab::stop_clients() {
+  std::lock_guard lock(impl_->mutex);
+  for (auto& c : impl_->clients) {
+    if (c.done) continue;
+    kill(-c.child.pid, SIGKILL);
+    waitpid(c.child.pid, &c.status, 0);
+    close(c.child.out_fd);
+    c.done = true;
+  }
+  impl_->clients.clear();
+}
+
+}  // namespace sockscope::lab

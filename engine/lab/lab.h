@@ -1,0 +1,105 @@
+// The lab: the headless owner of a sockscope session. It starts real servers
+// and the client simulator as exec'd processes of the one `sockscope` binary,
+// drains the trace ring into the session model on one ingest thread, and
+// samples /proc on another. The GUI and the headless `run` command both drive
+// a Lab; nothing here knows about windows.
+//
+// Process model (see DESIGN.md):
+//   lab ─ ingest thread (only writer of the session model)
+//       ─ sampler thread (/proc snapshots, handed to ingest)
+//       ─ exec: sockscope serve ...    own process group, PR_SET_PDEATHSIG(SIGTERM)
+//       ─ exec: sockscope clients ...  own process group, PR_SET_PDEATHSIG(SIGKILL)
+// Servers never run inside the lab process: fork() from a process with GL and
+// helper threads is unsafe, so every server is exec'd clean.
+//
+// Caveat: PR_SET_PDEATHSIG fires when the *thread* that forked dies. Call
+// start_server/start_clients from a thread that lives as long as the lab (the
+// UI thread, or main in the headless run).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clients/scenario.h"
+#include "session/session.h"
+
+namespace sockscope::lab {
+
+struct ServerSpec {
+  std::string arch = "fork";       // serial | fork (later: prefork thread pool evloop hybrid)
+  std::string protocol = "ftp";    // ftp | http
+  std::uint16_t port = 0;          // 0 = any free port
+  std::string bind = "127.0.0.1";
+  std::filesystem::path root;      // empty = the server's default sample root
+  bool reap = true;                // false = --no-reap (zombies lesson)
+  int max_children = 64;
+  bool trace = true;
+  std::vector<std::string> extra_args;  // passed through to `serve`
+  std::vector<std::string> to_args() const;
+};
+
+struct LabOptions {
+  std::size_t ring_capacity = 1u << 16;
+  std::chrono::milliseconds sample_period{100};
+  std::filesystem::path self_exe;  // empty = /proc/self/exe
+};
+
+class Lab {
+ public:
+  explicit Lab(LabOptions options = {});
+  ~Lab();  // stops clients and server, joins threads; leaves no process behind
+  Lab(const Lab&) = delete;
+  Lab& operator=(const Lab&) = delete;
+
+  // Starts `sockscope serve` and waits (up to 5 s) for its banner. Returns the
+  // port it listens on. Throws std::runtime_error with the server's own error
+  // text when it fails to start (e.g. port in use).
+  std::uint16_t start_server(const ServerSpec& spec);
+  // SIGTERM (the server's shutdown path stops its children), then SIGKILL to
+  // the process group after a grace period. Safe to call when stopped.
+  void stop_server();
+  bool server_running() const;
+  pid_t server_pid() const { return server_pid_.load(); }
+  std::uint16_t server_port() const { return server_port_.load(); }
+  const ServerSpec& server_spec() const { return spec_; }
+
+  // Starts one `sockscope clients` process for `scenario` (host and port are
+  // filled in from the running server when left 0). Returns its pid.
+  pid_t start_clients(clients::Scenario scenario);
+  // Waits for every client process to finish, up to `timeout`. Returns the
+  // number that failed or were still running (those are killed).
+  int wait_clients(std::chrono::milliseconds timeout);
+  int running_clients() const;
+  void stop_clients();
+
+  session::SharedSession& session() { return *session_; }
+  const session::SharedSession& session() const { return *session_; }
+
+  std::uint64_t ring_drops() const;
+  // Events ingested per second over the last second (for the status bar).
+  double ingest_rate() const { return ingest_rate_.load(); }
+  std::uint64_t events_ingested() const { return ingested_.load(); }
+
+  // Drains everything pending in the ring into the session now (used before
+  // exporting and by tests).
+  void flush();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<session::SharedSession> session_;
+  ServerSpec spec_;
+  std::atomic<pid_t> server_pid_{0};
+  std::atomic<std::uint16_t> server_port_{0};
+  std::atomic<double> ingest_rate_{0.0};
+  std::atomic<std::uint64_t> ingested_{0};
+};
+
+}  // namespace sockscope::lab

@@ -1,0 +1,223 @@
+// The /proc sampler. One pass reads every /proc/PID/stat to learn the parent
+// of each process (the kernel keeps no child list we could read cheaply for a
+// whole subtree), then reads the details of the subtree only.
+#include "observe/proc_sampler.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <unordered_map>
+
+#include "trace/ring.h"
+
+namespace sockscope::observe {
+namespace {
+
+// Reads a small /proc file whole. /proc files report size 0, so read until EOF.
+bool read_file(const char* path, std::string& out) {
+  out.clear();
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+bool parse_pid(const char* name, pid_t& out) {
+  const char* end = name + std::strlen(name);
+  if (name == end) return false;
+  auto [p, ec] = std::from_chars(name, end, out);
+  return ec == std::errc{} && p == end && out > 0;
+}
+
+// Numeric directory entries of `path` (pids or tids, or fd numbers).
+template <class F>
+int for_each_numeric_entry(const char* path, F&& f) {
+  DIR* d = ::opendir(path);
+  if (!d) return -1;
+  int count = 0;
+  while (dirent* ent = ::readdir(d)) {
+    pid_t n = 0;
+    if (ent->d_name[0] == '.') continue;
+    if (!parse_pid(ent->d_name, n) && std::strcmp(ent->d_name, "0") != 0) continue;
+    f(n);
+    ++count;
+  }
+  ::closedir(d);
+  return count;
+}
+
+std::uint64_t field_kb(const std::string& text, std::string_view key) {
+  auto pos = text.find(key);
+  if (pos == std::string::npos) return 0;
+  pos += key.size();
+  while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t')) ++pos;
+  std::uint64_t v = 0;
+  std::from_chars(text.data() + pos, text.data() + text.size(), v);
+  return v;
+}
+
+}  // namespace
+
+const ProcInfo* ProcSnapshot::find(pid_t pid) const {
+  for (const auto& p : procs)
+    if (p.pid == pid) return &p;
+  return nullptr;
+}
+
+bool parse_stat(std::string_view text, ProcInfo& out) {
+  // "pid (comm) S ppid ..." — comm is whatever the program set (up to 15
+  // bytes) and may itself contain ") ", so the real end is the LAST ')'.
+  auto open = text.find('(');
+  auto close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) return false;
+  pid_t pid = 0;
+  auto head = text.substr(0, open);
+  while (!head.empty() && head.back() == ' ') head.remove_suffix(1);
+  if (std::from_chars(head.data(), head.data() + head.size(), pid).ec != std::errc{}) return false;
+  out.pid = pid;
+  out.comm = std::string(text.substr(open + 1, close - open - 1));
+
+  // Fields after comm, numbered as in proc(5): 3 state, 4 ppid, 14 utime,
+  // 15 stime, 22 starttime.
+  std::string_view rest = text.substr(close + 1);
+  int field = 3;
+  std::uint64_t utime = 0, stime = 0;
+  bool have_state = false, have_ppid = false;
+  std::size_t i = 0;
+  while (i < rest.size() && field <= 22) {
+    while (i < rest.size() && rest[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < rest.size() && rest[j] != ' ' && rest[j] != '\n') ++j;
+    if (j == i) break;
+    std::string_view tok = rest.substr(i, j - i);
+    auto num = [&](auto& v) { std::from_chars(tok.data(), tok.data() + tok.size(), v); };
+    switch (field) {
+      case 3: out.state = tok[0]; have_state = true; break;
+      case 4: num(out.ppid); have_ppid = true; break;
+      case 14: num(utime); break;
+      case 15: num(stime); break;
+      case 22: num(out.start_ticks); break;
+      default: break;
+    }
+    ++field;
+    i = j;
+  }
+  if (!have_state || !have_ppid) return false;
+  static const long ticks = [] {
+    long t = ::sysconf(_SC_CLK_TCK);
+    return t > 0 ? t : 100;
+  }();
+  out.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(ticks);
+  return true;
+}
+
+bool read_proc(pid_t pid, ProcInfo& out) {
+  char path[64];
+  std::string text;
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  if (!read_file(path, text) || !parse_stat(text, out)) return false;
+
+  std::snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  out.cmdline.clear();
+  if (read_file(path, text)) {
+    // argv is NUL-separated (and NUL-terminated); show it as one line.
+    while (!text.empty() && text.back() == '\0') text.pop_back();
+    std::replace(text.begin(), text.end(), '\0', ' ');
+    out.cmdline = std::move(text);
+  }
+
+  out.tids.clear();
+  std::snprintf(path, sizeof path, "/proc/%d/task", pid);
+  for_each_numeric_entry(path, [&](pid_t tid) { out.tids.push_back(tid); });
+  std::sort(out.tids.begin(), out.tids.end());
+  out.threads = static_cast<int>(out.tids.size());
+
+  // statm's second field is resident pages; status's VmRSS says the same in kB
+  // but costs a bigger parse.
+  out.rss_kb = 0;
+  std::snprintf(path, sizeof path, "/proc/%d/statm", pid);
+  if (read_file(path, text)) {
+    std::uint64_t size = 0, resident = 0;
+    const char* p = text.data();
+    const char* end = text.data() + text.size();
+    auto r = std::from_chars(p, end, size);
+    if (r.ec == std::errc{} && r.ptr < end) {
+      std::from_chars(r.ptr + 1, end, resident);
+      static const long page_kb = [] {
+        long ps = ::sysconf(_SC_PAGESIZE);
+        return ps > 0 ? ps / 1024 : 4;
+      }();
+      out.rss_kb = resident * static_cast<std::uint64_t>(page_kb);
+    }
+  }
+
+  // PSS shares each page among the processes mapping it: the honest cost of
+  // a forked child that still shares most pages with its parent. Zombies have
+  // no mm (the file is empty) and other users' processes are unreadable: 0.
+  out.pss_kb = 0;
+  std::snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
+  if (read_file(path, text)) out.pss_kb = field_kb(text, "\nPss:");
+
+  std::snprintf(path, sizeof path, "/proc/%d/fd", pid);
+  int fds = for_each_numeric_entry(path, [](pid_t) {});
+  out.fds = fds < 0 ? 0 : fds;
+  return true;
+}
+
+ProcSnapshot sample_subtree(pid_t root) {
+  ProcSnapshot snap;
+  snap.root = root;
+  snap.ts_ns = trace::now_ns();
+
+  // Pass 1: parent of every process on the machine.
+  std::unordered_multimap<pid_t, pid_t> children;  // ppid -> pid
+  std::string text;
+  char path[64];
+  for_each_numeric_entry("/proc", [&](pid_t pid) {
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    ProcInfo p;
+    if (read_file(path, text) && parse_stat(text, p)) children.emplace(p.ppid, pid);
+  });
+
+  // Pass 2: breadth-first from root, reading each member in full. A process
+  // that exits between the passes is skipped.
+  std::vector<pid_t> queue{root};
+  for (std::size_t i = 0; i < queue.size(); ++i) {
+    pid_t pid = queue[i];
+    ProcInfo info;
+    if (!read_proc(pid, info)) {
+      if (pid == root) return snap;  // the whole subtree is gone
+      continue;
+    }
+    snap.procs.push_back(std::move(info));
+    auto range = children.equal_range(pid);
+    std::vector<pid_t> kids;
+    for (auto it = range.first; it != range.second; ++it) kids.push_back(it->second);
+    std::sort(kids.begin(), kids.end());
+    queue.insert(queue.end(), kids.begin(), kids.end());
+  }
+  // Root first, then descendants by pid: stable order for diffs and tests.
+  if (snap.procs.size() > 1)
+    std::sort(snap.procs.begin() + 1, snap.procs.end(),
+              [](const ProcInfo& x, const ProcInfo& y) { return x.pid < y.pid; });
+  return snap;
+}
+
+}  // namespace sockscope::observe

@@ -1,0 +1,420 @@
+#include "servers/async_connection.h"
+
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cerrno>
+#include <exception>
+#include <utility>
+
+#include "servers/server.h"
+#include "servers/visitor_counter.h"
+#include "trace/asio_tracking.h"
+#include "trace/ring.h"
+
+namespace sockscope::servers {
+namespace {
+
+using trace::Kind;
+
+// The same limits as the blocking driver (blocking_connection.cpp).
+constexpr auto kWriteStall = std::chrono::milliseconds(30000);
+constexpr auto kIdle = std::chrono::milliseconds(protocol::kIdleTimeoutMs);
+constexpr auto kDataAccept = std::chrono::milliseconds(protocol::kDataAcceptTimeoutMs);
+constexpr auto kLinger = std::chrono::milliseconds(1000);
+constexpr std::size_t kLingerMaxBytes = 1 << 20;
+
+}  // namespace
+
+AsyncConnection::AsyncConnection(asio::ip::tcp::socket socket, std::uint32_t conn, protocol::Protocol protocol,
+                                 std::filesystem::path root, std::function<void(std::uint32_t)> on_closed)
+    : socket_(std::move(socket)),
+      conn_(conn),
+      protocol_(protocol),
+      root_(std::move(root)),
+      on_closed_(std::move(on_closed)),
+      passive_(socket_.get_executor()),
+      data_socket_(socket_.get_executor()),
+      watchdog_(socket_.get_executor()),
+      data_timer_(socket_.get_executor()) {}
+
+void AsyncConnection::start() {
+  // Hooks on this socket (and the timers started below) now carry our id.
+  trace::asio_tracking::bind_fd(socket_.native_handle(), conn_);
+  trace::asio_tracking::set_current_conn(conn_);
+  std::error_code ec;
+  local_ = socket_.local_endpoint(ec);
+  peer_ = socket_.remote_endpoint(ec);
+  last_activity_ = Clock::now();
+  protocol::SessionConfig cfg;
+  cfg.root = root_;
+  cfg.local_ip = local_.address().to_string();
+  cfg.peer_ip = peer_.address().to_string();
+  try {
+    session_ = protocol::make_session(protocol_, cfg);
+    push(session_->greeting());
+  } catch (const std::exception&) {
+    trace::emit(Kind::error, conn_, 0, 0, "session exception");
+    closing_ = true;
+  }
+  // One timer per connection, re-armed only when it fires (not on every
+  // read): cancelling and re-arming a timer per command would double the
+  // loop's work for nothing.
+  arm_watchdog(last_activity_ + kIdle);
+  trace::asio_tracking::set_current_conn(0);
+  pump();
+}
+
+void AsyncConnection::stop() {
+  if (closed_) return;
+  closing_ = true;
+  final_close();
+}
+
+void AsyncConnection::push(protocol::Actions actions) { batches_.push_back(Batch{std::move(actions), 0}); }
+
+// Runs actions until one has to wait (a write, a transfer) or none are left;
+// then asks the session for the next command, or reads more bytes. Every
+// asynchronous step calls pump() again when it completes.
+void AsyncConnection::pump() {
+  try {
+    while (!busy_ && !closing_ && !closed_) {
+      if (batches_.empty()) {
+        auto next = session_->next();
+        if (next) {
+          push(std::move(*next));
+          continue;
+        }
+        start_read();  // nothing to do until the client sends more
+        return;
+      }
+      Batch& b = batches_.back();
+      if (b.next == b.actions.size()) {
+        batches_.pop_back();
+        continue;
+      }
+      protocol::Action act = std::move(b.actions[b.next++]);
+      switch (act.kind) {
+        case protocol::ActionKind::request:
+          trace::emit(Kind::request, conn_, 0, 0, act.bytes);
+          break;
+        case protocol::ActionKind::send:
+          send(std::move(act.bytes), act.code);
+          break;
+        case protocol::ActionKind::open_passive:
+          open_passive();
+          break;
+        case protocol::ActionKind::transfer:
+          start_transfer(std::move(act.bytes));
+          break;
+        case protocol::ActionKind::work:
+          burn_cpu(act.ms);
+          break;
+        case protocol::ActionKind::sleep:
+          block_for(act.ms);
+          break;
+        case protocol::ActionKind::count:
+          // One process, one thread: the counter is shared by every client and
+          // never raced (handlers never run at the same time).
+          push(session_->counted(visitor_counter().increment(conn_)));
+          break;
+        case protocol::ActionKind::close:
+          closing_ = true;
+          break;
+      }
+    }
+  } catch (const std::exception&) {
+    // A bug in a session must cost one connection, never the loop (which
+    // serves everybody).
+    trace::emit(Kind::error, conn_, 0, 0, "session exception");
+    closing_ = true;
+  }
+  if (closing_ && !busy_) finish();
+}
+
+void AsyncConnection::start_read() {
+  if (reading_ || closing_ || closed_) return;
+  reading_ = true;
+  // Register interest and return to the loop at once: the kernel (epoll) tells
+  // the loop when bytes arrive, and only then does on_read run.
+  socket_.async_read_some(asio::buffer(read_buf_),
+                          [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                            self->on_read(ec, n);
+                          });
+}
+
+void AsyncConnection::on_read(const std::error_code& ec, std::size_t n) {
+  reading_ = false;
+  if (closed_) return;
+  if (finishing_) {
+    // This read was pending when the connection began to close: it is the
+    // first read of the linger phase.
+    drained_ += n;
+    if (ec == asio::error::operation_aborted) linger_read();
+    else if (ec || n == 0 || drained_ >= kLingerMaxBytes) final_close();
+    else linger_read();
+    return;
+  }
+  if (ec == asio::error::operation_aborted) {
+    if (timed_out_) pump();  // the idle timeout cancelled us; its 421 goes out now
+    return;
+  }
+  if (ec || n == 0) {
+    // The peer closed or reset: nothing left to say.
+    closing_ = true;
+    if (!busy_) finish();
+    return;
+  }
+  last_activity_ = Clock::now();
+  bytes_in_ += n;
+  trace::emit(Kind::read, conn_, static_cast<std::int64_t>(n));
+  session_->receive(std::string_view(read_buf_.data(), n));
+  pump();
+}
+
+void AsyncConnection::send(std::string bytes, int code) {
+  busy_ = true;
+  busy_since_ = Clock::now();
+  out_ = std::move(bytes);
+  // async_write loops over write_some until every byte is out; when the
+  // peer's window is full, the loop serves others while we wait for POLLOUT.
+  asio::async_write(socket_, asio::buffer(out_),
+                    [self = shared_from_this(), code](const std::error_code& ec, std::size_t n) {
+                      self->bytes_out_ += n;
+                      trace::emit(Kind::write, self->conn_, static_cast<std::int64_t>(n));
+                      trace::emit(Kind::reply, self->conn_, code, static_cast<std::int64_t>(self->out_.size()));
+                      self->busy_ = false;
+                      if (self->closed_) return;
+                      if (ec) self->closing_ = true;  // the client is gone; stop talking to it
+                      self->pump();
+                    });
+}
+
+// FTP passive mode: a listener on the address the client reached us at, port
+// 0. Opening it never blocks (socket, bind, listen return at once), so it is
+// done right here in the handler.
+void AsyncConnection::open_passive() {
+  std::error_code ec;
+  passive_.close(ec);
+  asio::ip::tcp::endpoint ep(local_.address(), 0);
+  passive_.open(ep.protocol(), ec);
+  if (!ec) passive_.bind(ep, ec);
+  if (!ec) passive_.listen(1, ec);  // backlog 1: exactly one data connection expected
+  if (ec) {
+    trace::emit(Kind::error, conn_, ec.value(), 0, "passive listen");
+    passive_.close(ec);
+    push(session_->transfer_failed());
+    return;
+  }
+  trace::asio_tracking::bind_fd(passive_.native_handle(), conn_);
+  std::uint16_t port = passive_.local_endpoint(ec).port();
+  trace::emit(Kind::data_open, conn_, port);
+  push(session_->passive_opened(port));
+}
+
+void AsyncConnection::start_transfer(std::string bytes) {
+  if (!passive_.is_open()) {
+    trace::emit(Kind::transfer, conn_, 0, 0);
+    transfer_done(false, 0);
+    return;
+  }
+  busy_ = true;
+  busy_since_ = Clock::now();
+  data_ = std::move(bytes);
+  // The client has a time limit to connect; a timer closes the passive
+  // listener when it runs out, which ends the pending accept.
+  data_timer_.expires_after(kDataAccept);
+  data_timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    if (!ec) {
+      std::error_code ignored;
+      self->passive_.close(ignored);
+    }
+  });
+  accept_data();
+}
+
+void AsyncConnection::accept_data() {
+  passive_.async_accept(data_socket_, data_peer_, [self = shared_from_this()](const std::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      self->data_timer_.cancel();
+      std::error_code ignored;
+      self->passive_.close(ignored);
+      trace::emit(Kind::transfer, self->conn_, 0, 0);
+      self->transfer_done(false, 0);
+      return;
+    }
+    if (self->data_peer_.address() != self->peer_.address()) {
+      // A stranger raced the client to our data port: turn it away, keep waiting.
+      trace::emit(Kind::error, self->conn_, EACCES, 0, "data peer mismatch");
+      std::error_code ignored;
+      self->data_socket_.close(ignored);
+      self->accept_data();
+      return;
+    }
+    self->data_timer_.cancel();
+    std::error_code ignored;
+    self->passive_.close(ignored);  // one listener, one transfer
+    trace::asio_tracking::bind_fd(self->data_socket_.native_handle(), self->conn_);
+    trace::emit(Kind::data_accept, self->conn_, self->data_peer_.port());
+    // The file goes out in as many writes as the client's window allows; each
+    // partial write returns control to the loop.
+    asio::async_write(self->data_socket_, asio::buffer(self->data_),
+                      [self](const std::error_code& wec, std::size_t n) {
+                        std::error_code ignored2;
+                        // The client knows the file is complete when the data connection closes.
+                        self->data_socket_.close(ignored2);
+                        trace::emit(Kind::transfer, self->conn_, static_cast<std::int64_t>(n), wec ? 0 : 1);
+                        if (self->closed_) return;
+                        self->transfer_done(!wec, n);
+                      });
+  });
+}
+
+void AsyncConnection::transfer_done(bool ok, std::uint64_t bytes) {
+  busy_ = false;
+  bytes_out_ += bytes;
+  data_.clear();
+  data_.shrink_to_fit();
+  if (!ok && !batches_.empty()) {
+    // Skip the rest of the transfer's batch (its 226) and say what failed.
+    batches_.pop_back();
+    push(session_->transfer_failed());
+  }
+  pump();
+}
+
+// SITE WORK inside the handler, on purpose: while this loop spins, the one
+// thread serves no one else. Every other client's reply waits (their
+// completions pile up in the ready queue), which is the event loop's lesson.
+void AsyncConnection::burn_cpu(int ms) {
+  trace::emit(Kind::work_begin, conn_, ms);
+  timespec start{}, now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+  auto spent_ms = [&] {
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+  };
+  volatile std::uint64_t sink = 0;
+  while (spent_ms() < ms && !SignalPipe::stop_requested()) {
+    for (int i = 0; i < 10000; ++i) sink = sink + static_cast<std::uint64_t>(i);
+  }
+  trace::emit(Kind::work_end, conn_, spent_ms());
+  last_activity_ = Clock::now();
+}
+
+// SITE SLEEP: a BLOCKING sleep inside the handler, deliberately. An event
+// loop must never call anything that blocks (a disk read, a database query, a
+// sleep); this is what happens when it does: no CPU is used, yet every other
+// client stalls for the whole sleep. (The asynchronous way would be a timer;
+// the lesson is the contrast with the thread and pool servers, where the same
+// blocking call stalls only its own thread.)
+void AsyncConnection::block_for(int ms) {
+  trace::emit(Kind::sleep_begin, conn_, ms);
+  auto start = Clock::now();
+  timespec req{ms / 1000, static_cast<long>(ms % 1000) * 1000000L};
+  timespec rem{};
+  while (nanosleep(&req, &rem) < 0 && errno == EINTR && !SignalPipe::stop_requested()) req = rem;
+  trace::emit(Kind::sleep_end, conn_,
+              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  last_activity_ = Clock::now();
+}
+
+void AsyncConnection::arm_watchdog(Clock::time_point deadline) {
+  // expires_at() cancels a wait already pending (its handler sees
+  // operation_aborted and does nothing); the new wait replaces it.
+  watchdog_.expires_at(deadline);
+  watchdog_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    if (ec == asio::error::operation_aborted || self->closed_) return;
+    self->on_watchdog();
+  });
+}
+
+void AsyncConnection::on_watchdog() {
+  auto now = Clock::now();
+  if (finishing_) {
+    if (now >= linger_until_) final_close();
+    else arm_watchdog(linger_until_);
+    return;
+  }
+  if (busy_) {
+    if (now - busy_since_ >= kWriteStall) {
+      // The peer stopped taking our bytes: give up on it.
+      trace::emit(Kind::error, conn_, ETIMEDOUT, 0, "write stall");
+      final_close();
+      return;
+    }
+    arm_watchdog(busy_since_ + kWriteStall);
+    return;
+  }
+  if (now - last_activity_ >= kIdle) {
+    // The client sat silent too long; the session says goodbye (421). The
+    // pending read is cancelled; its handler resumes the pump.
+    timed_out_ = true;
+    push(session_->timed_out());
+    if (reading_) {
+      std::error_code ignored;
+      socket_.cancel(ignored);
+    } else {
+      pump();
+    }
+    return;
+  }
+  arm_watchdog(last_activity_ + kIdle);
+}
+
+// A polite close, without blocking: stop sending (FIN), then read and discard
+// what the client still had in flight for a short while, then close. Closing
+// with unread bytes would make the kernel send RST and could destroy our last
+// reply before the client reads it.
+void AsyncConnection::finish() {
+  if (finishing_ || closed_) return;
+  finishing_ = true;
+  std::error_code ignored;
+  passive_.close(ignored);
+  data_socket_.close(ignored);
+  data_timer_.cancel();
+  socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+  linger_until_ = Clock::now() + kLinger;
+  arm_watchdog(linger_until_);
+  if (reading_) {
+    // A read is still pending (the peer went away while we were idle): it
+    // completes on its own with EOF or an error.
+    return;
+  }
+  linger_read();
+}
+
+void AsyncConnection::linger_read() {
+  reading_ = true;
+  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const std::error_code& ec,
+                                                                                 std::size_t n) {
+    self->reading_ = false;
+    if (self->closed_) return;
+    self->drained_ += n;
+    if (ec || n == 0 || self->drained_ >= kLingerMaxBytes) {
+      self->final_close();
+      return;
+    }
+    self->linger_read();
+  });
+}
+
+void AsyncConnection::final_close() {
+  if (closed_) return;
+  closed_ = true;
+  std::error_code ignored;
+  passive_.close(ignored);
+  data_socket_.close(ignored);
+  data_timer_.cancel();
+  watchdog_.cancel();
+  socket_.close(ignored);
+  trace::emit(Kind::close, conn_, static_cast<std::int64_t>(bytes_in_), static_cast<std::int64_t>(bytes_out_));
+  if (on_closed_) {
+    auto cb = std::move(on_closed_);
+    on_closed_ = nullptr;
+    cb(conn_);
+  }
+}
+
+}  // namespace sockscope::servers

@@ -1,0 +1,104 @@
+// One connection served without ever blocking the event loop (evloop and the
+// hybrid's workers): the asynchronous twin of blocking_connection.h.
+//
+// It drives a protocol::Session exactly as protocol.h describes, but every
+// wait is an Asio operation that returns at once and calls back later: the
+// read of the next command, each reply's write, the FTP passive accept, the
+// file transfer, the idle timeout. Between those callbacks the one loop thread
+// serves everybody else. The two exceptions are the teaching commands:
+// SITE WORK / GET /work burn CPU inside the handler and SITE SLEEP / /sleep
+// call a blocking sleep inside the handler, both on purpose, so that the cost
+// of a long handler in an event loop is real (everyone else waits).
+#pragma once
+
+#include <asio.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/protocol.h"
+
+namespace sockscope::servers {
+
+class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
+ public:
+  // `on_closed(conn)` runs once, after the socket is closed and the `close`
+  // event emitted (the server drops its reference there).
+  AsyncConnection(asio::ip::tcp::socket socket, std::uint32_t conn, protocol::Protocol protocol,
+                  std::filesystem::path root, std::function<void(std::uint32_t)> on_closed);
+  AsyncConnection(const AsyncConnection&) = delete;
+  AsyncConnection& operator=(const AsyncConnection&) = delete;
+
+  // Greets the client and starts reading. Call once, from the loop thread.
+  void start();
+  // Server shutdown: close everything now (pending operations end with
+  // operation_aborted), emit `close`.
+  void stop();
+
+  std::uint32_t conn() const { return conn_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Batch {
+    protocol::Actions actions;
+    std::size_t next = 0;
+  };
+
+  void push(protocol::Actions actions);
+  void pump();
+  void start_read();
+  void on_read(const std::error_code& ec, std::size_t n);
+  void send(std::string bytes, int code);
+  void open_passive();
+  void start_transfer(std::string bytes);
+  void accept_data();
+  void transfer_done(bool ok, std::uint64_t bytes);
+  void burn_cpu(int ms);
+  void block_for(int ms);
+  void arm_watchdog(Clock::time_point deadline);
+  void on_watchdog();
+  void finish();
+  void linger_read();
+  void final_close();
+
+  asio::ip::tcp::socket socket_;
+  std::uint32_t conn_;
+  protocol::Protocol protocol_;
+  std::filesystem::path root_;
+  std::function<void(std::uint32_t)> on_closed_;
+  std::unique_ptr<protocol::Session> session_;
+  asio::ip::tcp::endpoint local_;
+  asio::ip::tcp::endpoint peer_;
+
+  std::vector<Batch> batches_;  // a stack: nested batches (passive_opened, counted) run first
+  std::array<char, 16384> read_buf_{};
+  std::string out_;             // the reply being written
+  std::string data_;            // the file being transferred
+  asio::ip::tcp::acceptor passive_;
+  asio::ip::tcp::socket data_socket_;
+  asio::ip::tcp::endpoint data_peer_;
+  asio::steady_timer watchdog_;  // idle timeout, write stall, linger deadline
+  asio::steady_timer data_timer_;  // passive accept time limit
+
+  bool reading_ = false;
+  bool busy_ = false;       // an action is in flight (write, transfer)
+  bool closing_ = false;    // the session asked to close, or the peer is gone
+  bool finishing_ = false;  // half-closed, draining the peer
+  bool closed_ = false;     // socket closed, `close` emitted
+  bool timed_out_ = false;
+  Clock::time_point last_activity_;
+  Clock::time_point busy_since_;
+  Clock::time_point linger_until_;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+  std::size_t drained_ = 0;
+};
+
+}  // namespace sockscope::servers

@@ -1,0 +1,61 @@
+// One connection served with blocking system calls, start to finish: the part
+// that the serial, fork, thread, pool and prefork architectures share. Only how
+// they get to this call differs (in the main loop, in a forked child, in a
+// spawned thread, in a pool worker).
+//
+// It drives a protocol::Session exactly as protocol.h describes: greeting,
+// then read (with an idle timeout) → receive → next → run the actions, until
+// the session closes, the peer goes away, or the server shuts down.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <set>
+
+#include "protocol/protocol.h"
+
+namespace sockscope::servers {
+
+class LiveConnections;
+
+struct ConnectionContext {
+  int fd = -1;                 // the connected control socket; closed by serve_connection
+  std::uint32_t conn = 0;      // connection id: the `conn` of every event emitted
+  protocol::Protocol protocol = protocol::Protocol::ftp;
+  std::filesystem::path root;  // jail root of the session
+  int stop_fd = -1;            // readable = the server is shutting down (-1: none)
+  LiveConnections* live = nullptr;  // thread/pool: `fd` is listed here until just before it closes
+};
+
+// The sockets being served by the threads of one process (thread, pool), so
+// that shutdown can wake a handler blocked in a read or a write: shutdown(2) on
+// the socket makes its recv() return 0 and its send() fail at once. A forked
+// child needs none of this - SIGTERM ends it - but a thread cannot be killed,
+// only asked to return. A socket leaves the list before its fd is closed, so
+// shutdown never touches a reused descriptor number.
+class LiveConnections {
+ public:
+  void add(int fd);
+  void remove(int fd);
+  // shutdown(SHUT_RDWR) every listed socket, and any added from now on.
+  void shutdown_all();
+  std::size_t size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<int> fds_;
+  bool shut_down_ = false;
+};
+
+struct ConnectionTotals {
+  std::uint64_t bytes_in = 0;   // control connection
+  std::uint64_t bytes_out = 0;  // control replies plus data transfers
+};
+
+// Serves one connection and closes it. Never throws for network errors and
+// never dies of a peer reset; emits request/reply/read/write/data_open/
+// data_accept/transfer/work/sleep events and finally `close`.
+ConnectionTotals serve_connection(const ConnectionContext& ctx);
+
+}  // namespace sockscope::servers

@@ -1,0 +1,49 @@
+// The event loop server as a reusable piece: the evloop architecture runs one
+// in its only process; the hybrid runs one in each prefork worker.
+#pragma once
+
+#include <asio.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+#include "servers/async_connection.h"
+#include "servers/server.h"
+
+namespace sockscope::servers {
+
+class EventLoopServer {
+ public:
+  // Turns on Asio handler tracking for this process (when tracing is on) and
+  // registers the listener with `io`'s reactor (epoll). Takes ownership of
+  // `listener_fd`. `next_conn` hands out connection ids.
+  EventLoopServer(asio::io_context& io, const ServerConfig& config, const Listener& listener, int listener_fd,
+                  std::function<std::uint32_t()> next_conn);
+  EventLoopServer(const EventLoopServer&) = delete;
+  EventLoopServer& operator=(const EventLoopServer&) = delete;
+
+  // Runs the loop on the calling thread until SIGTERM/SIGINT, then closes
+  // every connection. `worker` >= 0 in a hybrid worker (each accept is also a
+  // `dequeue` event naming the worker). Returns the exit status.
+  int run(int worker);
+
+ private:
+  void accept_next();
+  void wait_for_signal();
+  void shutdown();
+
+  asio::io_context& io_;
+  const ServerConfig& config_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_;
+  std::function<std::uint32_t()> next_conn_;
+  std::unordered_map<std::uint32_t, std::shared_ptr<AsyncConnection>> connections_;
+  std::unique_ptr<SignalPipe> signals_;
+  std::unique_ptr<asio::posix::stream_descriptor> signal_reader_;
+  int worker_ = -1;
+  bool stopping_ = false;
+};
+
+}  // namespace sockscope::servers

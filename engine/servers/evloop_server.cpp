@@ -1,0 +1,144 @@
+// The event loop server: one process, one thread, one Asio io_context.
+//
+// Nothing here ever waits. Every step (accept the next client, read its next
+// command, write a reply, accept an FTP data connection, send a file, notice
+// an idle client) is started as an asynchronous operation that returns at
+// once; the kernel (epoll) tells the loop which of them can make progress,
+// and the loop runs their completion handlers one after another, on this one
+// thread. Thousands of connections cost a few kilobytes each, and need no
+// locks, because no two handlers ever run at the same time.
+//
+// Lesson: the other side of that coin. A handler that takes long (SITE WORK
+// burning CPU, SITE SLEEP blocking) holds the only thread: every other
+// client's completed read sits in the ready queue until it returns. With
+// handler tracking on (trace/asio_tracking.h) the event loop view shows that
+// queue growing behind the running handler.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <memory>
+#include <vector>
+
+#include "servers/event_loop.h"
+#include "trace/asio_tracking.h"
+#include "trace/ring.h"
+
+namespace sockscope::servers {
+namespace {
+
+using trace::Kind;
+
+// After EMFILE (out of descriptors) the listener stays readable: retrying at
+// once would spin the loop at 100% CPU. Wait a moment instead.
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+
+// Asio's handler tracking is on only in processes that run an event loop, and
+// only when events are being recorded at all.
+asio::io_context& enable_tracking_first(asio::io_context& io) {
+  trace::asio_tracking::set_enabled(trace::tracing_enabled());
+  return io;
+}
+
+asio::ip::tcp::acceptor make_acceptor(asio::io_context& io, const Listener& listener, int fd) {
+  bool v6 = listener.address.find(':') != std::string::npos;
+  // assign() puts the already listening socket in non-blocking mode and
+  // registers it with the reactor (a reactor_register event).
+  return asio::ip::tcp::acceptor(io, v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd);
+}
+
+}  // namespace
+
+EventLoopServer::EventLoopServer(asio::io_context& io, const ServerConfig& config, const Listener& listener,
+                                 int listener_fd, std::function<std::uint32_t()> next_conn)
+    : io_(enable_tracking_first(io)),
+      config_(config),
+      acceptor_(make_acceptor(io, listener, listener_fd)),
+      accept_retry_(io),
+      next_conn_(std::move(next_conn)) {}
+
+int EventLoopServer::run(int worker) {
+  worker_ = worker;
+  // SIGTERM/SIGINT through the same self-pipe as every architecture, read by
+  // the loop like any other descriptor. (Not asio::signal_set: our handler
+  // also sets the flag that lets a running SITE WORK/SLEEP stop early.)
+  signals_ = std::make_unique<SignalPipe>(/*watch_children=*/false);
+  signal_reader_ = std::make_unique<asio::posix::stream_descriptor>(io_, dup(signals_->fd()));
+  wait_for_signal();
+  accept_next();
+  // The loop itself: wait in epoll, run the handlers that became ready, one at
+  // a time, until shutdown() leaves it nothing to wait for.
+  io_.run();
+  connections_.clear();
+  if (worker_ < 0) trace::emit(Kind::server_stop, 0, 0);
+  return 0;
+}
+
+void EventLoopServer::accept_next() {
+  // One accept is always pending on the listener: the loop's "front door".
+  acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+    if (stopping_) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;
+      trace::emit(Kind::error, 0, ec.value(), worker_, "accept");
+      accept_retry_.expires_after(kAcceptRetry);
+      accept_retry_.async_wait([this](const std::error_code& wec) {
+        if (!wec && !stopping_) accept_next();
+      });
+      return;
+    }
+    std::uint32_t conn = next_conn_();
+    int fd = socket.native_handle();
+    trace::emit(Kind::accept, conn, peer_port(fd), fd);
+    if (worker_ >= 0) trace::emit(Kind::dequeue, conn, 0, worker_);
+    // The connection is just an object with some buffers: no process, no
+    // thread. It lives as long as one of its operations is pending.
+    auto c = std::make_shared<AsyncConnection>(std::move(socket), conn, config_.protocol, config_.root,
+                                               [this](std::uint32_t id) { connections_.erase(id); });
+    connections_.emplace(conn, c);
+    c->start();
+    // Straight back to the door: the next client is accepted on the next turn
+    // of the loop, whatever this one does.
+    accept_next();
+  });
+}
+
+void EventLoopServer::wait_for_signal() {
+  signal_reader_->async_wait(asio::posix::descriptor_base::wait_read, [this](const std::error_code& ec) {
+    if (ec) return;
+    if (signals_->drain().stop) {
+      shutdown();
+      return;
+    }
+    wait_for_signal();
+  });
+}
+
+void EventLoopServer::shutdown() {
+  stopping_ = true;
+  // Stop accepting first: with the listener closed the kernel refuses new
+  // clients instead of queueing them.
+  std::error_code ignored;
+  acceptor_.close(ignored);
+  accept_retry_.cancel();
+  signal_reader_->close(ignored);
+  // Close every connection now (each emits its `close`). Copy first: closing
+  // removes a connection from the map.
+  std::vector<std::shared_ptr<AsyncConnection>> open;
+  for (auto& [id, c] : connections_) open.push_back(c);
+  for (auto& c : open) c->stop();
+  // Handlers still queued (the aborted operations of those closes) are
+  // destroyed without running; the hooks record that (handler_end b = 1).
+  io_.stop();
+}
+
+int run_evloop_server(const ServerConfig& config, const Listener& listener) {
+  // concurrency hint 1: one thread will run this io_context, so Asio may skip
+  // its internal locking.
+  asio::io_context io(1);
+  std::uint32_t next = 1;
+  EventLoopServer server(io, config, listener, listener.fd, [&next] { return next++; });
+  return server.run(/*worker=*/-1);
+}
+
+}  // namespace sockscope::servers

@@ -1,0 +1,24 @@
+// `sockscope serve`: one real server process of a chosen architecture, for
+// real clients (curl, lftp, ftp, wrk, a browser) and for the lab, which execs
+// this command and reads the port from the banner line.
+#pragma once
+
+#include "servers/server.h"
+
+namespace CLI {
+class App;
+}
+
+namespace sockscope::servers {
+
+// Registers `serve` on `app`; when it runs, the server's exit status goes
+// into `exit_code` (0 after a clean SIGTERM/SIGINT shutdown, 1 when it cannot
+// start). Bad flags are CLI11 parse errors (usage, exit 2).
+void add_serve_command(CLI::App& app, int& exit_code);
+
+// Runs a server until SIGTERM/SIGINT. Prints one banner line to stdout:
+//   sockscope serve: <arch> <protocol> server listening on <addr>:<port> (pid <pid>)
+// and otherwise only errors (stderr). `trace` false = --no-trace.
+int serve(ServerConfig config, bool trace);
+
+}  // namespace sockscope::servers

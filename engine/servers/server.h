@@ -1,0 +1,126 @@
+// What every server architecture shares: its configuration, the listening
+// socket it is handed, the signal plumbing of its main loop, and the table of
+// architectures that `sockscope serve --arch NAME` picks from.
+//
+// An architecture is one file (serial_server.cpp, fork_server.cpp, ...) with
+// one run function. Adding one (thread, pool, evloop, prefork, hybrid) means
+// writing that file, declaring its run function below and adding a row to the
+// table in registry.cpp; nothing else changes.
+//
+// Division of labour: serve_command.cpp parses flags, opens the listener,
+// prints the banner and emits server_start/listen; the architecture then owns
+// the process until shutdown and returns the exit status; serve_command emits
+// the final `exit` event.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "protocol/protocol.h"
+
+namespace sockscope::servers {
+
+struct ServerConfig {
+  std::string arch = "fork";
+  protocol::Protocol protocol = protocol::Protocol::ftp;
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 4481;
+  std::filesystem::path root;
+  bool reap = true;       // fork: false = --no-reap, leave zombies on purpose
+  int max_children = 64;  // fork: cap on children alive or not yet reaped
+  int max_threads = 256;  // thread: cap on handler threads alive or not yet joined
+  int workers = 4;        // pool: worker threads started up front; prefork/hybrid: worker processes
+  bool notify_fork = true;  // hybrid: false = --no-notify-fork, reproduce the shared-epoll bug
+  int queue = 64;         // pool: accepted connections that may wait for a worker
+  bool counter_mutex = false;  // visitor counter: false = --unsafe-counter (the race), true = --mutex
+  int race_window_us = 200;    // visitor counter: pause between read and write
+};
+
+// A bound, listening socket handed to an architecture.
+struct Listener {
+  int fd = -1;
+  std::string address;  // numeric, e.g. "127.0.0.1"
+  std::uint16_t port = 0;
+};
+
+// An architecture's main loop: serves connections on `listener` until SIGTERM
+// or SIGINT, then shuts down cleanly. Returns the process exit status.
+using RunFunction = int (*)(const ServerConfig& config, const Listener& listener);
+
+struct Architecture {
+  std::string_view name;
+  std::string_view summary;
+  RunFunction run;
+};
+
+// Every architecture `serve` knows, in teaching order.
+std::span<const Architecture> architectures();
+// nullptr for an unknown name.
+const Architecture* find_architecture(std::string_view name);
+// "serial, fork" (for error messages and --help).
+std::string architecture_names();
+
+// The run functions, one per architecture file.
+int run_serial_server(const ServerConfig& config, const Listener& listener);
+int run_fork_server(const ServerConfig& config, const Listener& listener);
+int run_thread_server(const ServerConfig& config, const Listener& listener);
+int run_pool_server(const ServerConfig& config, const Listener& listener);
+int run_evloop_server(const ServerConfig& config, const Listener& listener);
+int run_prefork_server(const ServerConfig& config, const Listener& listener);
+int run_hybrid_server(const ServerConfig& config, const Listener& listener);
+
+// ---- shared plumbing -------------------------------------------------------
+
+// Binds and listens on address:port (port 0 = any free port). Throws
+// std::runtime_error naming the address and the reason.
+Listener open_listener(const std::string& address, std::uint16_t port);
+
+// The self-pipe trick: signal handlers may do almost nothing safely, so ours
+// only write the signal number into a pipe. The main loop polls the pipe's read
+// end next to the listening socket and does the real work (reaping, shutting
+// down) in ordinary code, where it may allocate, log and emit trace events.
+class SignalPipe {
+ public:
+  // Installs handlers for SIGTERM and SIGINT, and for SIGCHLD when
+  // `watch_children` is true. SIGPIPE is ignored: a peer that vanishes must
+  // turn into an EPIPE error on write, not kill the server.
+  explicit SignalPipe(bool watch_children);
+  ~SignalPipe();
+  SignalPipe(const SignalPipe&) = delete;
+  SignalPipe& operator=(const SignalPipe&) = delete;
+
+  // Readable when a signal arrived.
+  int fd() const { return read_fd_; }
+
+  struct Pending {
+    bool stop = false;   // SIGTERM or SIGINT
+    bool child = false;  // SIGCHLD
+  };
+  // Empties the pipe and says which signals arrived since the last call.
+  Pending drain();
+
+  // In a forked child: restores the default dispositions (so the parent's
+  // SIGTERM ends the child) and closes the pipe, which belongs to the parent.
+  void release_in_child();
+
+  // True once SIGTERM or SIGINT arrived (async-signal-safe flag), so long
+  // handler steps (SITE WORK, SITE SLEEP) can stop early.
+  static bool stop_requested();
+
+ private:
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+};
+
+// Tells a client it was turned away by a cap (--max-children): FTP
+// `421 Too many connections, try later.` or an HTTP 503, then closes `fd`.
+void refuse_connection(int fd, protocol::Protocol protocol);
+
+// Peer port of a connected socket (for the accept event, so the lab can join
+// the server's connection with the client's local port). 0 if unknown.
+std::uint16_t peer_port(int fd);
+
+}  // namespace sockscope::servers

@@ -1,0 +1,191 @@
+// The plumbing every architecture shares: the listening socket, the self-pipe
+// for signals, and the polite refusal used by capped architectures.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "servers/server.h"
+
+namespace sockscope::servers {
+namespace {
+
+// The write end of the current SignalPipe, for the handler. One per process.
+volatile sig_atomic_t g_pipe_write_fd = -1;
+volatile sig_atomic_t g_stop_requested = 0;
+
+void on_signal(int sig) {
+  int saved = errno;  // the interrupted code may be about to read errno
+  if (sig == SIGTERM || sig == SIGINT) g_stop_requested = 1;
+  unsigned char byte = static_cast<unsigned char>(sig);
+  if (g_pipe_write_fd >= 0) {
+    // Non-blocking: if the pipe is full the main loop is already awake.
+    [[maybe_unused]] ssize_t n = write(g_pipe_write_fd, &byte, 1);
+  }
+  errno = saved;
+}
+
+void set_handler(int sig, void (*handler)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  // SA_RESTART keeps plain blocking calls going; poll() still returns EINTR,
+  // and the pipe wakes it anyway. No SA_NOCLDWAIT: we want zombies to exist
+  // until we reap them, because reaping is part of the lesson.
+  sa.sa_flags = SA_RESTART;
+  sigaction(sig, &sa, nullptr);
+}
+
+}  // namespace
+
+SignalPipe::SignalPipe(bool watch_children) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+    throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+  }
+  read_fd_ = fds[0];
+  write_fd_ = fds[1];
+  g_pipe_write_fd = write_fd_;
+  g_stop_requested = 0;
+  signal(SIGPIPE, SIG_IGN);
+  set_handler(SIGTERM, on_signal);
+  set_handler(SIGINT, on_signal);
+  if (watch_children) set_handler(SIGCHLD, on_signal);
+  // `serve` blocked these until now so that an early SIGTERM waits for our
+  // handler; one that is pending arrives here and lands in the pipe.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigprocmask(SIG_UNBLOCK, &stop_signals, nullptr);
+}
+
+SignalPipe::~SignalPipe() {
+  g_pipe_write_fd = -1;
+  if (read_fd_ >= 0) close(read_fd_);
+  if (write_fd_ >= 0) close(write_fd_);
+}
+
+SignalPipe::Pending SignalPipe::drain() {
+  Pending p;
+  unsigned char buf[64];
+  for (;;) {
+    ssize_t n = read(read_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] == SIGTERM || buf[i] == SIGINT) p.stop = true;
+      if (buf[i] == SIGCHLD) p.child = true;
+    }
+  }
+  if (g_stop_requested) p.stop = true;
+  return p;
+}
+
+void SignalPipe::release_in_child() {
+  g_pipe_write_fd = -1;
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+  if (read_fd_ >= 0) close(read_fd_);
+  if (write_fd_ >= 0) close(write_fd_);
+  read_fd_ = write_fd_ = -1;
+}
+
+bool SignalPipe::stop_requested() { return g_stop_requested != 0; }
+
+Listener open_listener(const std::string& address, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  int rc = getaddrinfo(address.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0) {
+    throw std::runtime_error("bad bind address '" + address + "': " + gai_strerror(rc) +
+                             " (give a numeric IPv4 or IPv6 address)");
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    freeaddrinfo(res);
+    throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  }
+  // SO_REUSEADDR: a restarted server may bind while old connections sit in
+  // TIME_WAIT, as every real server does.
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
+    int err = errno;
+    freeaddrinfo(res);
+    close(fd);
+    throw std::runtime_error("cannot listen on " + address + ":" + service + ": " + std::strerror(err));
+  }
+  freeaddrinfo(res);
+
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  Listener l;
+  l.fd = fd;
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET6) {
+    auto& s6 = reinterpret_cast<sockaddr_in6&>(ss);
+    inet_ntop(AF_INET6, &s6.sin6_addr, buf, sizeof buf);
+    l.port = ntohs(s6.sin6_port);
+  } else {
+    auto& s4 = reinterpret_cast<sockaddr_in&>(ss);
+    inet_ntop(AF_INET, &s4.sin_addr, buf, sizeof buf);
+    l.port = ntohs(s4.sin_port);
+  }
+  l.address = buf;
+  return l;
+}
+
+void refuse_connection(int fd, protocol::Protocol protocol) {
+  std::string reply;
+  if (protocol == protocol::Protocol::ftp) {
+    reply = "421 Too many connections, try later.\r\n";
+  } else {
+    const std::string body = "Too many connections, try later.\n";
+    reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + body;
+  }
+  [[maybe_unused]] ssize_t n = send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // Half-close, then drain briefly: an HTTP client has usually sent its request
+  // already, and closing with those bytes unread would make the kernel send RST
+  // and destroy the 503 before the client reads it. Bounded, because the main
+  // loop is waiting on us.
+  shutdown(fd, SHUT_WR);
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    if (recv(fd, buf, sizeof buf, 0) <= 0) break;
+  }
+  close(fd);
+}
+
+std::uint16_t peer_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in&>(ss).sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
+  return 0;
+}
+
+}  // namespace sockscope::servers

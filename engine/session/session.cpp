@@ -1,0 +1,763 @@
+// The session store and its folds.
+//
+// Sections:
+//   1. SessionMeta, names, Model lookups
+//   2. FoldState: applies events and snapshots one at a time (one small
+//      function per event kind, dispatched by a switch), then derives the
+//      fields that depend on everything (state, zombie, role, percentiles)
+//   3. Session: ordered insertion and the live fold cache
+//   4. summary()
+//
+// The live cache: `live_` has folded a prefix of the store (in time order,
+// events before snapshots on equal timestamps). A new item at the end is just
+// applied. A late item (stamped before something already folded) rewinds the
+// live fold to `checkpoint_`, a second fold that trails the live one by a few
+// thousand events, instead of refolding the whole store. Only an item older
+// than the checkpoint forces a full refold, which the ring's ordering makes
+// very rare.
+#include "session/session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <iterator>
+#include <unordered_map>
+
+#include "trace/ring.h"
+
+namespace sockscope::session {
+
+// ---- 1. SessionMeta, names, Model lookups ----------------------------------
+
+void SessionMeta::stamp_start() {
+  start_ns = trace::now_ns();
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  start_unix_ns = static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string SessionMeta::option(std::string_view key, std::string_view fallback) const {
+  for (const auto& [k, v] : options)
+    if (k == key) return v;
+  return std::string(fallback);
+}
+
+std::string_view role_name(ProcessRole r) {
+  switch (r) {
+    case ProcessRole::listener: return "listener";
+    case ProcessRole::child: return "child";
+    case ProcessRole::worker: return "worker";
+    case ProcessRole::client_sim: return "client-sim";
+    case ProcessRole::unknown: break;
+  }
+  return "unknown";
+}
+
+std::string_view conn_state_name(ConnState s) {
+  switch (s) {
+    case ConnState::open: return "open";
+    case ConnState::closed: return "closed";
+    case ConnState::refused: return "refused";
+  }
+  return "?";
+}
+
+const ProcessView* Model::find_process(pid_t pid) const {
+  for (const auto& p : processes)
+    if (p.pid == pid) return &p;
+  return nullptr;
+}
+
+const ConnectionView* Model::find_connection(std::uint32_t id) const {
+  // The latest connection with that id (ids restart when a server restarts).
+  for (auto it = connections.rbegin(); it != connections.rend(); ++it)
+    if (it->id == id) return &*it;
+  return nullptr;
+}
+
+const ClientView* Model::find_client(std::uint32_t id) const {
+  for (auto it = clients.rbegin(); it != clients.rend(); ++it)
+    if (it->id == id) return &*it;
+  return nullptr;
+}
+
+std::vector<const ProcessView*> Model::children_of(pid_t pid) const {
+  std::vector<const ProcessView*> out;
+  for (const auto& p : processes)
+    if (p.ppid == pid && p.pid != pid) out.push_back(&p);
+  return out;
+}
+
+// ---- 2. FoldState ------------------------------------------------------------
+
+namespace {
+
+// What the events and snapshots told us about a process's part in the run;
+// the role is decided from all of it in finish(), because the evidence can
+// arrive in any order (a snapshot may list a child before its fork event).
+struct Evidence {
+  bool listener = false;       // server_start / listen
+  bool accepts = false;        // accept
+  bool forked_for_conn = false;
+  bool forked_as_worker = false;
+  bool client = false;         // client_* events
+  bool snapshot_root = false;
+  bool snapshot_descendant = false;
+  char proc_state = '?';
+  pid_t proc_root = 0;
+  std::uint64_t snapshot_seq = 0;  // last snapshot that listed it
+};
+
+bool is_client_kind(trace::Kind k) {
+  using K = trace::Kind;
+  return k == K::client_connect || k == K::client_request || k == K::client_reply ||
+         k == K::client_close || k == K::client_error;
+}
+
+std::uint64_t nearest_rank(const std::vector<std::uint64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  if (rank == 0) rank = 1;
+  return sorted[std::min(rank, sorted.size()) - 1];
+}
+
+}  // namespace
+
+class FoldState {
+ public:
+  std::size_t next_event = 0;     // events_[0, next_event) folded
+  std::size_t next_snapshot = 0;  // snapshots_[0, next_snapshot) folded
+  std::uint64_t last_ts = 0;      // timestamp of the last folded item
+  bool keep_latency_samples = true;
+  std::size_t latency_count = 0;  // samples folded (kept or not)
+  Model m;
+
+  // Folds store items in time order while their ts <= until.
+  void advance(const std::vector<trace::Event>& events, const std::vector<ProcSnapshot>& snaps,
+               std::uint64_t until, const SessionMeta& meta) {
+    while (true) {
+      bool have_e = next_event < events.size() && events[next_event].ts_ns <= until;
+      bool have_s = next_snapshot < snaps.size() && snaps[next_snapshot].ts_ns <= until;
+      if (!have_e && !have_s) break;
+      if (have_e && (!have_s || events[next_event].ts_ns <= snaps[next_snapshot].ts_ns)) {
+        apply(events[next_event++], meta);
+      } else {
+        apply(snaps[next_snapshot++]);
+      }
+    }
+    finished_ = false;
+  }
+
+  // Starts from checkpoint `cp`, a fold of a prefix of the store, taking the
+  // latency samples (which checkpoints do not keep) from `samples_source`.
+  void restore(const FoldState& cp, const std::vector<LatencySample>& samples_source) {
+    std::vector<LatencySample> samples(samples_source.begin(),
+                                       samples_source.begin() + static_cast<std::ptrdiff_t>(cp.latency_count));
+    *this = cp;
+    keep_latency_samples = true;
+    m.latencies = std::move(samples);
+    finished_ = false;
+  }
+
+  // Rewinds this fold to `cp`, which folded a prefix of what this one did.
+  // The samples and their sorted copy are trimmed in place rather than
+  // copied: they are the big part of a long session.
+  void rewind_to(const FoldState& cp) {
+    std::vector<LatencySample> samples = std::move(m.latencies);
+    std::vector<std::uint64_t> sorted = std::move(sorted_latency_);
+    std::size_t merged = sorted_count_;
+    std::uint64_t sum = latency_sum_;
+    const std::size_t keep = cp.latency_count;
+    if (merged > keep) {
+      std::vector<std::uint64_t> removed;
+      for (std::size_t i = keep; i < merged; ++i) {
+        removed.push_back(samples[i].latency_ns);
+        sum -= samples[i].latency_ns;
+      }
+      std::sort(removed.begin(), removed.end());
+      std::vector<std::uint64_t> rest;
+      rest.reserve(sorted.size());
+      std::set_difference(sorted.begin(), sorted.end(), removed.begin(), removed.end(), std::back_inserter(rest));
+      sorted.swap(rest);
+      merged = keep;
+    }
+    samples.resize(keep);
+    *this = cp;
+    keep_latency_samples = true;
+    m.latencies = std::move(samples);
+    sorted_latency_ = std::move(sorted);
+    sorted_count_ = merged;
+    latency_sum_ = sum;
+    finished_ = false;
+  }
+
+  // Derives what depends on the whole fold. Idempotent.
+  void finish(const SessionMeta& meta, std::uint64_t drops, std::uint64_t at_ns) {
+    m.at_ns = at_ns;
+    if (finished_ && finished_server_pid_ == meta.server_pid && m.counts.drops == drops) return;
+    Counts& c = m.counts;
+    c.drops = drops;
+    c.zombies_now = 0;
+    for (std::size_t i = 0; i < m.processes.size(); ++i) {
+      ProcessView& p = m.processes[i];
+      const Evidence& ev = evidence_[i];
+      if (p.in_proc && p.sampled_ns >= std::max(p.exit_ns, p.reap_ns)) {
+        p.state = ev.proc_state;  // /proc is fresher than any event about its end
+      } else if (p.reap_ns != 0 || p.gone_ns != 0) {
+        p.state = 'X';
+      } else if (p.exit_ns != 0) {
+        p.state = 'Z';  // exited, and nobody has waited for it yet
+      } else {
+        p.state = p.in_proc ? ev.proc_state : '?';
+      }
+      p.zombie = p.state == 'Z';
+      if (p.zombie) ++c.zombies_now;
+
+      if (ev.client)
+        p.role = ProcessRole::client_sim;
+      else if (ev.listener || (meta.server_pid != 0 && p.pid == meta.server_pid) || ev.snapshot_root)
+        p.role = ProcessRole::listener;
+      else if (ev.forked_as_worker || (ev.accepts && !ev.forked_for_conn))
+        p.role = ProcessRole::worker;
+      else if (ev.forked_for_conn || ev.snapshot_descendant)
+        p.role = ProcessRole::child;
+      else
+        p.role = ProcessRole::unknown;
+    }
+    c.connections_open = 0;
+    c.connections_served = 0;
+    for (const auto& conn : m.connections) {
+      if (conn.state == ConnState::open) ++c.connections_open;
+      if (conn.state != ConnState::refused) ++c.connections_served;
+    }
+    if (sorted_count_ != m.latencies.size()) {
+      // Merge the samples folded since last time into the sorted copy: O(n)
+      // per refresh instead of a full sort every frame.
+      std::size_t old = sorted_latency_.size();
+      for (std::size_t i = sorted_count_; i < m.latencies.size(); ++i) {
+        sorted_latency_.push_back(m.latencies[i].latency_ns);
+        latency_sum_ += m.latencies[i].latency_ns;
+      }
+      auto mid = sorted_latency_.begin() + static_cast<std::ptrdiff_t>(old);
+      std::sort(mid, sorted_latency_.end());
+      std::inplace_merge(sorted_latency_.begin(), mid, sorted_latency_.end());
+      sorted_count_ = m.latencies.size();
+      LatencyStats& l = m.latency;
+      l.count = sorted_latency_.size();
+      l.p50_ns = nearest_rank(sorted_latency_, 0.50);
+      l.p99_ns = nearest_rank(sorted_latency_, 0.99);
+      l.max_ns = sorted_latency_.empty() ? 0 : sorted_latency_.back();
+      l.mean_ns = l.count ? static_cast<double>(latency_sum_) / static_cast<double>(l.count) : 0.0;
+    }
+    finished_ = true;
+    finished_server_pid_ = meta.server_pid;
+  }
+
+ private:
+  std::vector<Evidence> evidence_;  // parallel to m.processes
+  std::unordered_map<pid_t, std::size_t> proc_index_;
+  std::unordered_map<std::uint32_t, std::size_t> conn_index_;    // latest connection per id
+  std::unordered_map<std::uint32_t, std::size_t> client_index_;  // latest client per id
+  // Joining: accept's peer port == client_connect's local port. Whichever
+  // side arrives first waits here for the other.
+  std::unordered_map<std::uint16_t, std::size_t> conn_waiting_by_port_;
+  std::unordered_map<std::uint16_t, std::size_t> client_waiting_by_port_;
+  std::uint64_t snapshot_seq_ = 0;
+  std::unordered_map<pid_t, std::vector<std::size_t>> listed_by_root_;  // processes in each root's last sample
+  std::vector<std::uint64_t> sorted_latency_;  // values of m.latencies[0, sorted_count_), sorted
+  std::size_t sorted_count_ = 0;
+  std::uint64_t latency_sum_ = 0;  // integer, so incremental and fresh folds agree exactly
+  bool finished_ = false;
+  pid_t finished_server_pid_ = 0;
+
+  std::size_t process_index(pid_t pid, std::uint64_t ts) {
+    auto [it, inserted] = proc_index_.try_emplace(pid, m.processes.size());
+    if (inserted) {
+      ProcessView p;
+      p.pid = pid;
+      p.first_seen_ns = ts;
+      m.processes.push_back(std::move(p));
+      evidence_.emplace_back();
+    }
+    ProcessView& p = m.processes[it->second];
+    if (ts < p.first_seen_ns) p.first_seen_ns = ts;
+    if (ts > p.last_seen_ns) p.last_seen_ns = ts;
+    return it->second;
+  }
+
+  ConnectionView* connection(std::uint32_t id) {
+    auto it = conn_index_.find(id);
+    return it == conn_index_.end() ? nullptr : &m.connections[it->second];
+  }
+
+  // A server event about a connection whose accept we never saw (dropped by
+  // a full ring, or a session cut short): keep it, with what we know.
+  ConnectionView& connection_or_new(const trace::Event& e) {
+    if (ConnectionView* c = connection(e.conn)) return *c;
+    ConnectionView c;
+    c.id = e.conn;
+    c.listener_pid = static_cast<pid_t>(e.pid);
+    c.serving_pid = static_cast<pid_t>(e.pid);
+    c.serving_tid = e.tid;
+    c.accept_ns = e.ts_ns;
+    conn_index_[e.conn] = m.connections.size();
+    m.connections.push_back(c);
+    add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
+    return m.connections.back();
+  }
+
+  ClientView& client(const trace::Event& e) {
+    auto [it, inserted] = client_index_.try_emplace(e.conn, m.clients.size());
+    if (inserted) {
+      ClientView c;
+      c.id = e.conn;
+      c.pid = static_cast<pid_t>(e.pid);
+      m.clients.push_back(c);
+    }
+    return m.clients[it->second];
+  }
+
+  void add_conn_to_process(pid_t pid, std::uint32_t conn, std::uint64_t ts) {
+    auto& conns = m.processes[process_index(pid, ts)].conns;
+    if (std::find(conns.begin(), conns.end(), conn) == conns.end()) conns.push_back(conn);
+  }
+
+  void remove_conn_from_process(pid_t pid, std::uint32_t conn) {
+    auto it = proc_index_.find(pid);
+    if (it == proc_index_.end()) return;
+    auto& conns = m.processes[it->second].conns;
+    conns.erase(std::remove(conns.begin(), conns.end(), conn), conns.end());
+  }
+
+  // Hands connection `id` to the process that will serve it (a forked child
+  // takes it over from the listener that accepted it).
+  void set_serving(const trace::Event& e, pid_t pid, std::uint32_t tid) {
+    if (e.conn == 0) return;
+    ConnectionView& c = connection_or_new(e);
+    if (c.serving_pid != pid) {
+      remove_conn_from_process(c.serving_pid, c.id);
+      c.serving_pid = pid;
+    }
+    c.serving_tid = tid;
+    add_conn_to_process(pid, c.id, e.ts_ns);
+  }
+
+  void join(ConnectionView& conn, ClientView& cl) {
+    conn.client_id = cl.id;
+    cl.server_conn = conn.id;
+  }
+
+  // -- one small function per kind --
+
+  void on_accept(const trace::Event& e, Evidence& ev) {
+    ev.accepts = true;
+    ++m.counts.connections_accepted;
+    ConnectionView c;
+    c.id = e.conn;
+    c.listener_pid = static_cast<pid_t>(e.pid);
+    c.serving_pid = static_cast<pid_t>(e.pid);
+    c.serving_tid = e.tid;
+    c.peer_port = static_cast<std::uint16_t>(e.a);
+    c.accept_ns = e.ts_ns;
+    std::size_t idx = m.connections.size();
+    conn_index_[e.conn] = idx;
+    m.connections.push_back(c);
+    add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
+    auto w = client_waiting_by_port_.find(c.peer_port);
+    if (w != client_waiting_by_port_.end()) {
+      join(m.connections[idx], m.clients[w->second]);
+      client_waiting_by_port_.erase(w);
+    } else if (c.peer_port != 0) {
+      conn_waiting_by_port_[c.peer_port] = idx;
+    }
+  }
+
+  void on_fork(const trace::Event& e) {
+    ++m.counts.children_forked;
+    auto child_pid = static_cast<pid_t>(e.a);
+    if (child_pid <= 0) return;
+    std::size_t ci = process_index(child_pid, e.ts_ns);
+    ProcessView& child = m.processes[ci];
+    if (child.ppid == 0) child.ppid = static_cast<pid_t>(e.pid);
+    child.fork_ns = e.ts_ns;
+    if (e.conn != 0) {
+      evidence_[ci].forked_for_conn = true;
+      set_serving(e, child_pid, static_cast<std::uint32_t>(child_pid));
+    } else {
+      evidence_[ci].forked_as_worker = true;
+    }
+  }
+
+  void on_child_start(const trace::Event& e, std::size_t pi) {
+    ProcessView& p = m.processes[pi];
+    if (p.ppid == 0) p.ppid = static_cast<pid_t>(e.a);
+    if (e.conn != 0) {
+      evidence_[pi].forked_for_conn = true;
+      set_serving(e, static_cast<pid_t>(e.pid), e.tid);
+    }
+  }
+
+  void on_close(const trace::Event& e) {
+    ConnectionView& c = connection_or_new(e);
+    // After a fork the parent closes its copy of the socket; the connection
+    // lives on in the child, so that close is not the connection's end.
+    if (static_cast<pid_t>(e.pid) == c.listener_pid && c.serving_pid != c.listener_pid) return;
+    c.close_ns = e.ts_ns;
+    if (c.state != ConnState::refused) c.state = ConnState::closed;
+    if (e.a > 0) c.bytes_in = static_cast<std::uint64_t>(e.a);
+    if (e.b > 0) c.bytes_out = static_cast<std::uint64_t>(e.b);
+  }
+
+  void on_reap(const trace::Event& e) {
+    ++m.counts.reaped;
+    auto child_pid = static_cast<pid_t>(e.a);
+    if (child_pid <= 0) return;
+    ProcessView& child = m.processes[process_index(child_pid, e.ts_ns)];
+    child.reap_ns = e.ts_ns;
+    if (child.ppid == 0) child.ppid = static_cast<pid_t>(e.pid);
+  }
+
+  void on_refuse(const trace::Event& e) {
+    ++m.counts.refused;
+    if (e.conn == 0) return;
+    ConnectionView& c = connection_or_new(e);
+    c.state = ConnState::refused;
+  }
+
+  void on_client_connect(const trace::Event& e) {
+    ClientView& cl = client(e);
+    cl.pid = static_cast<pid_t>(e.pid);
+    cl.local_port = static_cast<std::uint16_t>(e.a);
+    cl.connect_ns = e.ts_ns;
+    cl.connect_latency_ns = e.b > 0 ? static_cast<std::uint64_t>(e.b) : 0;
+    auto w = conn_waiting_by_port_.find(cl.local_port);
+    if (w != conn_waiting_by_port_.end()) {
+      join(m.connections[w->second], cl);
+      conn_waiting_by_port_.erase(w);
+    } else if (cl.local_port != 0) {
+      client_waiting_by_port_[cl.local_port] = client_index_[e.conn];
+    }
+  }
+
+  void on_client_reply(const trace::Event& e) {
+    ClientView& cl = client(e);
+    auto lat = e.b > 0 ? static_cast<std::uint64_t>(e.b) : 0;
+    ++cl.replies;
+    cl.last_latency_ns = lat;
+    cl.max_latency_ns = std::max(cl.max_latency_ns, lat);
+    ++m.counts.replies;
+    ++latency_count;
+    if (keep_latency_samples) m.latencies.push_back({e.ts_ns, e.conn, e.a, lat});
+  }
+
+  void apply(const trace::Event& e, const SessionMeta& meta) {
+    using K = trace::Kind;
+    ++m.counts.events;
+    last_ts = std::max(last_ts, e.ts_ns);
+    std::size_t pi = process_index(static_cast<pid_t>(e.pid), e.ts_ns);
+    ++m.processes[pi].events;
+    Evidence& ev = evidence_[pi];
+    if (is_client_kind(e.kind)) ev.client = true;
+    switch (e.kind) {
+      case K::server_start:
+      case K::listen: ev.listener = true; break;
+      case K::accept: on_accept(e, ev); break;
+      case K::fork: on_fork(e); break;
+      case K::child_start: on_child_start(e, pi); break;
+      case K::spawn:
+        ++m.counts.threads_spawned;
+        if (e.conn != 0) set_serving(e, static_cast<pid_t>(e.pid), static_cast<std::uint32_t>(e.a));
+        break;
+      case K::read:
+        if (e.conn != 0 && e.a > 0) {
+          ConnectionView& c = connection_or_new(e);
+          if (c.state == ConnState::open) c.bytes_in += static_cast<std::uint64_t>(e.a);
+        }
+        break;
+      case K::write:
+        if (e.conn != 0 && e.a > 0) {
+          ConnectionView& c = connection_or_new(e);
+          if (c.state == ConnState::open) c.bytes_out += static_cast<std::uint64_t>(e.a);
+        }
+        break;
+      case K::request:
+        ++m.counts.requests;
+        if (e.conn != 0) ++connection_or_new(e).requests;
+        break;
+      case K::reply:
+        if (e.conn != 0) ++connection_or_new(e).replies;
+        break;
+      case K::close:
+        if (e.conn != 0) on_close(e);
+        break;
+      case K::exit:
+        m.processes[pi].exit_ns = e.ts_ns;
+        m.processes[pi].exit_status = e.a;
+        ++m.counts.exited;
+        break;
+      case K::reap: on_reap(e); break;
+      case K::refuse: on_refuse(e); break;
+      case K::error: ++m.counts.errors; break;
+      case K::client_connect: on_client_connect(e); break;
+      case K::client_request: ++client(e).requests; break;
+      case K::client_reply: on_client_reply(e); break;
+      case K::client_close: {
+        ClientView& cl = client(e);
+        cl.close_ns = e.ts_ns;
+        cl.bytes_received = e.a > 0 ? static_cast<std::uint64_t>(e.a) : 0;
+        break;
+      }
+      case K::client_error:
+        ++client(e).errors;
+        ++m.counts.errors;
+        break;
+      case K::thread_exit:
+      case K::data_open:
+      case K::data_accept:
+      case K::transfer:
+      case K::work_begin:
+      case K::work_end:
+      case K::sleep_begin:
+      case K::sleep_end:
+      case K::server_stop:
+      case K::count_:
+        break;
+    }
+    (void)meta;
+  }
+
+  void apply(const ProcSnapshot& s) {
+    last_ts = std::max(last_ts, s.ts_ns);
+    ++snapshot_seq_;
+    for (const ProcInfo& info : s.procs) {
+      std::size_t pi = process_index(info.pid, s.ts_ns);
+      ProcessView& p = m.processes[pi];
+      Evidence& ev = evidence_[pi];
+      p.ppid = info.ppid;  // the kernel's word beats the events'
+      p.comm = info.comm;
+      p.cmdline = info.cmdline;
+      p.sampled_ns = s.ts_ns;
+      p.in_proc = true;
+      p.gone_ns = 0;
+      p.threads = info.threads;
+      p.tids = info.tids;
+      p.rss_kb = info.rss_kb;
+      p.pss_kb = info.pss_kb;
+      p.fds = info.fds;
+      p.cpu_s = info.cpu_s;
+      ev.proc_state = info.state;
+      ev.proc_root = s.root;
+      ev.snapshot_seq = snapshot_seq_;
+      if (info.pid == s.root)
+        ev.snapshot_root = true;
+      else
+        ev.snapshot_descendant = true;
+    }
+    // Whatever this root's previous sample listed and this one does not has
+    // left the process table (exited and reaped, by its parent or by init).
+    std::vector<std::size_t>& listed = listed_by_root_[s.root];
+    for (std::size_t i : listed) {
+      ProcessView& p = m.processes[i];
+      Evidence& ev = evidence_[i];
+      if (p.in_proc && ev.proc_root == s.root && ev.snapshot_seq != snapshot_seq_) {
+        p.in_proc = false;
+        if (p.gone_ns == 0) p.gone_ns = s.ts_ns;
+      }
+    }
+    listed.clear();
+    for (const ProcInfo& info : s.procs) listed.push_back(proc_index_[info.pid]);
+  }
+};
+
+// ---- 3. Session ----------------------------------------------------------------
+
+namespace {
+// How far the checkpoint trails the live fold: late items within this many
+// events of the end rewind cheaply.
+constexpr std::size_t kCheckpointLag = 4096;
+}  // namespace
+
+Session::Session() = default;
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+Session::Session(const Session& o)
+    : events_(o.events_), snapshots_(o.snapshots_), meta_(o.meta_), drops_(o.drops_),
+      generation_(o.generation_) {}
+
+Session& Session::operator=(const Session& o) {
+  if (this != &o) *this = Session(o);
+  return *this;
+}
+
+void Session::clear() { *this = Session(); }
+
+void Session::rewind_live(std::size_t index, std::size_t snapshot_index) {
+  // `index`/`snapshot_index`: where the late item went (SIZE_MAX for the
+  // other kind). The live fold already went past it.
+  if (checkpoint_ && index >= checkpoint_->next_event && snapshot_index >= checkpoint_->next_snapshot) {
+    std::uint64_t ts = index != SIZE_MAX ? events_[index].ts_ns : snapshots_[snapshot_index].ts_ns;
+    if (ts > checkpoint_->last_ts) {
+      live_->rewind_to(*checkpoint_);
+      return;
+    }
+  }
+  live_.reset();
+  checkpoint_.reset();
+}
+
+void Session::add_event(const trace::Event& e) {
+  std::size_t idx;
+  if (events_.empty() || events_.back().ts_ns <= e.ts_ns) {
+    idx = events_.size();
+    events_.push_back(e);
+  } else {
+    auto it = std::upper_bound(events_.begin(), events_.end(), e.ts_ns,
+                               [](std::uint64_t t, const trace::Event& x) { return t < x.ts_ns; });
+    idx = static_cast<std::size_t>(it - events_.begin());
+    events_.insert(it, e);
+  }
+  ++generation_;
+  if (live_ && (idx < live_->next_event || e.ts_ns < live_->last_ts)) rewind_live(idx, SIZE_MAX);
+}
+
+void Session::add_events(const trace::Event* events, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) add_event(events[i]);
+}
+
+void Session::add_snapshot(ProcSnapshot s) {
+  std::size_t idx;
+  std::uint64_t ts = s.ts_ns;
+  if (snapshots_.empty() || snapshots_.back().ts_ns <= ts) {
+    idx = snapshots_.size();
+    snapshots_.push_back(std::move(s));
+  } else {
+    auto it = std::upper_bound(snapshots_.begin(), snapshots_.end(), ts,
+                               [](std::uint64_t t, const ProcSnapshot& x) { return t < x.ts_ns; });
+    idx = static_cast<std::size_t>(it - snapshots_.begin());
+    snapshots_.insert(it, std::move(s));
+  }
+  ++generation_;
+  // Events fold before snapshots on equal timestamps, so equal is late too
+  // only for events; a snapshot at last_ts can still be applied after.
+  if (live_ && (idx < live_->next_snapshot || ts < live_->last_ts)) rewind_live(SIZE_MAX, idx);
+}
+
+void Session::set_meta(SessionMeta meta) {
+  meta_ = std::move(meta);
+  ++generation_;
+}
+
+void Session::set_drops(std::uint64_t drops) {
+  if (drops_ != drops) ++generation_;
+  drops_ = drops;
+}
+
+std::uint64_t Session::first_ns() const {
+  std::uint64_t t = UINT64_MAX;
+  if (!events_.empty()) t = events_.front().ts_ns;
+  if (!snapshots_.empty()) t = std::min(t, snapshots_.front().ts_ns);
+  return t == UINT64_MAX ? 0 : t;
+}
+
+std::uint64_t Session::last_ns() const {
+  std::uint64_t t = 0;
+  if (!events_.empty()) t = events_.back().ts_ns;
+  if (!snapshots_.empty()) t = std::max(t, snapshots_.back().ts_ns);
+  return t;
+}
+
+std::size_t Session::lower_bound(std::uint64_t t) const {
+  auto it = std::lower_bound(events_.begin(), events_.end(), t,
+                             [](const trace::Event& x, std::uint64_t v) { return x.ts_ns < v; });
+  return static_cast<std::size_t>(it - events_.begin());
+}
+
+void Session::catch_up() const {
+  if (!live_) live_ = std::make_unique<FoldState>();
+  if (live_->next_event == events_.size() && live_->next_snapshot == snapshots_.size()) return;
+  live_->advance(events_, snapshots_, UINT64_MAX, meta_);
+
+  // Keep the checkpoint between lag and 2*lag events behind the live fold.
+  std::size_t behind = checkpoint_ ? live_->next_event - checkpoint_->next_event : live_->next_event;
+  if (behind > 2 * kCheckpointLag) {
+    if (!checkpoint_) {
+      checkpoint_ = std::make_unique<FoldState>();
+      checkpoint_->keep_latency_samples = false;
+    }
+    std::uint64_t target_ts = events_[live_->next_event - kCheckpointLag].ts_ns;
+    if (target_ts > 0) checkpoint_->advance(events_, snapshots_, target_ts - 1, meta_);
+  }
+}
+
+const Model& Session::model() const {
+  catch_up();
+  live_->finish(meta_, drops_, last_ns());
+  return live_->m;
+}
+
+Model Session::fold(std::uint64_t until_ns) const {
+  if (until_ns >= last_ns()) {
+    Model m = model();
+    m.at_ns = until_ns == UINT64_MAX ? last_ns() : until_ns;
+    return m;
+  }
+  FoldState f;
+  catch_up();
+  // Start from the checkpoint when the instant is past it.
+  if (checkpoint_ && until_ns >= checkpoint_->last_ts && checkpoint_->next_event > 0)
+    f.restore(*checkpoint_, live_->m.latencies);
+  f.advance(events_, snapshots_, until_ns, meta_);
+  f.finish(meta_, drops_, until_ns);
+  return std::move(f.m);
+}
+
+bool Session::same_store(const Session& o) const {
+  if (events_.size() != o.events_.size() || !(snapshots_ == o.snapshots_) || !(meta_ == o.meta_) ||
+      drops_ != o.drops_)
+    return false;
+  for (std::size_t i = 0; i < events_.size(); ++i) {
+    const auto& x = events_[i];
+    const auto& y = o.events_[i];
+    if (x.ts_ns != y.ts_ns || x.pid != y.pid || x.tid != y.tid || x.kind != y.kind || x.flags != y.flags ||
+        x.conn != y.conn || x.a != y.a || x.b != y.b || x.text_view() != y.text_view())
+      return false;
+  }
+  return true;
+}
+
+// ---- 4. summary ----------------------------------------------------------------
+
+std::string summary(const Model& m, const Session& s) {
+  const Counts& c = m.counts;
+  char buf[1024];
+  std::string lat;
+  if (m.latency.count > 0) {
+    char l[160];
+    std::snprintf(l, sizeof l, "p50 %.2f ms, p99 %.2f ms (%zu replies)", m.latency.p50_ms(),
+                  m.latency.p99_ms(), m.latency.count);
+    lat = l;
+  } else {
+    lat = "no client replies";
+  }
+  std::snprintf(buf, sizeof buf,
+                "connections served: %llu\n"
+                "children forked:    %llu\n"
+                "reaped:             %llu\n"
+                "zombies:            %llu\n"
+                "refused:            %llu\n"
+                "errors:             %llu\n"
+                "ring drops:         %llu\n"
+                "client latency:     %s\n"
+                "events recorded:    %zu\n",
+                static_cast<unsigned long long>(c.connections_served),
+                static_cast<unsigned long long>(c.children_forked),
+                static_cast<unsigned long long>(c.reaped), static_cast<unsigned long long>(c.zombies_now),
+                static_cast<unsigned long long>(c.refused), static_cast<unsigned long long>(c.errors),
+                static_cast<unsigned long long>(s.drops()), lat.c_str(), s.events().size());
+  return buf;
+}
+
+}  // namespace sockscope::session

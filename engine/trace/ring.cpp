@@ -1,0 +1,228 @@
+#include "trace/ring.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+namespace sockscope::trace {
+
+struct TraceRing::Header {
+  std::uint32_t magic;
+  std::uint32_t version;
+  std::uint64_t capacity;  // power of two
+  alignas(64) std::atomic<std::uint64_t> head;
+  alignas(64) std::atomic<std::uint64_t> drops;
+  alignas(64) std::atomic<std::uint64_t> pushed;
+};
+
+struct TraceRing::Slot {
+  std::atomic<std::uint64_t> seq;
+  Event event;
+};
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
+              "the ring needs address-free 64-bit atomics to work across processes");
+
+namespace {
+std::size_t round_up_pow2(std::size_t n) {
+  std::size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+std::size_t map_bytes(std::size_t capacity) {
+  return 256 + capacity * 128;
+}
+}  // namespace
+
+// Layout: header in the first 256 bytes, then the slots.
+static_assert(sizeof(std::atomic<std::uint64_t>) + sizeof(Event) <= 128);
+
+TraceRing::~TraceRing() { reset(); }
+
+TraceRing::TraceRing(TraceRing&& o) noexcept { *this = std::move(o); }
+
+TraceRing& TraceRing::operator=(TraceRing&& o) noexcept {
+  if (this != &o) {
+    reset();
+    header_ = o.header_;
+    slots_ = o.slots_;
+    map_size_ = o.map_size_;
+    fd_ = o.fd_;
+    tail_ = o.tail_;
+    o.header_ = nullptr;
+    o.slots_ = nullptr;
+    o.map_size_ = 0;
+    o.fd_ = -1;
+    o.tail_ = 0;
+  }
+  return *this;
+}
+
+void TraceRing::reset() noexcept {
+  if (header_) munmap(header_, map_size_);
+  if (fd_ >= 0) ::close(fd_);
+  header_ = nullptr;
+  slots_ = nullptr;
+  fd_ = -1;
+}
+
+TraceRing TraceRing::create(std::size_t capacity) {
+  static_assert(sizeof(Header) <= 256);
+  capacity = round_up_pow2(capacity < 2 ? 2 : capacity);
+  // No MFD_CLOEXEC: the fd must survive exec into servers and clients.
+  int fd = static_cast<int>(syscall(SYS_memfd_create, "sockscope-trace", 0));
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
+  std::size_t bytes = map_bytes(capacity);
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "ftruncate trace ring");
+  }
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "mmap trace ring");
+  }
+  TraceRing r;
+  r.fd_ = fd;
+  r.map_size_ = bytes;
+  r.header_ = new (p) Header{};
+  r.header_->capacity = capacity;
+  r.header_->head.store(0, std::memory_order_relaxed);
+  r.header_->drops.store(0, std::memory_order_relaxed);
+  r.header_->pushed.store(0, std::memory_order_relaxed);
+  r.slots_ = reinterpret_cast<Slot*>(static_cast<char*>(p) + 256);
+  for (std::size_t i = 0; i < capacity; ++i) {
+    auto* s = reinterpret_cast<Slot*>(reinterpret_cast<char*>(r.slots_) + i * 128);
+    new (&s->seq) std::atomic<std::uint64_t>(i);
+  }
+  r.header_->magic = kTraceMagic;
+  r.header_->version = kTraceVersion;
+  return r;
+}
+
+TraceRing TraceRing::attach(int fd) {
+  Header probe{};
+  void* p = mmap(nullptr, 256, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap trace header");
+  std::memcpy(&probe.magic, p, sizeof probe.magic);
+  std::memcpy(&probe.version, static_cast<char*>(p) + 4, sizeof probe.version);
+  std::memcpy(&probe.capacity, static_cast<char*>(p) + 8, sizeof probe.capacity);
+  munmap(p, 256);
+  if (probe.magic != kTraceMagic)
+    throw std::runtime_error("trace ring: bad magic (not a sockscope ring)");
+  if (probe.version != kTraceVersion)
+    throw std::runtime_error("trace ring: version " + std::to_string(probe.version) +
+                             ", this build reads version " + std::to_string(kTraceVersion));
+  std::size_t bytes = map_bytes(probe.capacity);
+  p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap trace ring");
+  TraceRing r;
+  // The ring owns a private copy of the fd; the inherited one stays for children.
+  r.fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  r.map_size_ = bytes;
+  r.header_ = static_cast<Header*>(p);
+  r.slots_ = reinterpret_cast<Slot*>(static_cast<char*>(p) + 256);
+  return r;
+}
+
+std::size_t TraceRing::capacity() const { return header_ ? header_->capacity : 0; }
+
+bool TraceRing::push(const Event& e) noexcept {
+  if (!header_) return false;
+  const std::uint64_t mask = header_->capacity - 1;
+  std::uint64_t pos = header_->head.load(std::memory_order_relaxed);
+  for (;;) {
+    auto* slot = reinterpret_cast<Slot*>(reinterpret_cast<char*>(slots_) + (pos & mask) * 128);
+    std::uint64_t seq = slot->seq.load(std::memory_order_acquire);
+    auto diff = static_cast<std::int64_t>(seq - pos);
+    if (diff == 0) {
+      if (header_->head.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        slot->event = e;
+        slot->seq.store(pos + 1, std::memory_order_release);
+        header_->pushed.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      }
+    } else if (diff < 0) {
+      // The consumer has not freed this slot yet: the ring is full.
+      header_->drops.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    } else {
+      pos = header_->head.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+bool TraceRing::pop(Event& out) noexcept {
+  if (!header_) return false;
+  const std::uint64_t cap = header_->capacity;
+  auto* slot = reinterpret_cast<Slot*>(reinterpret_cast<char*>(slots_) + (tail_ & (cap - 1)) * 128);
+  std::uint64_t seq = slot->seq.load(std::memory_order_acquire);
+  if (seq != tail_ + 1) return false;  // not yet published
+  out = slot->event;
+  slot->seq.store(tail_ + cap, std::memory_order_release);
+  ++tail_;
+  return true;
+}
+
+std::uint64_t TraceRing::drops() const noexcept {
+  return header_ ? header_->drops.load(std::memory_order_relaxed) : 0;
+}
+std::uint64_t TraceRing::pushed() const noexcept {
+  return header_ ? header_->pushed.load(std::memory_order_relaxed) : 0;
+}
+
+// ---- process-wide writer -----------------------------------------------------
+
+namespace {
+TraceRing* g_ring = nullptr;
+TraceRing g_owned;
+std::atomic<bool> g_enabled{true};
+}  // namespace
+
+bool attach_from_env() {
+  const char* v = std::getenv(kTraceFdEnv);
+  if (!v || !*v) return false;
+  char* end = nullptr;
+  long fd = std::strtol(v, &end, 10);
+  if (*end != '\0' || fd < 0) return false;
+  g_owned = TraceRing::attach(static_cast<int>(fd));
+  g_ring = &g_owned;
+  return true;
+}
+
+void set_process_ring(TraceRing* ring) { g_ring = ring; }
+void disable_tracing() { g_enabled.store(false, std::memory_order_relaxed); }
+bool tracing_enabled() { return g_enabled.load(std::memory_order_relaxed) && g_ring != nullptr; }
+
+std::uint64_t now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void emit(Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b, std::string_view text) noexcept {
+  TraceRing* r = g_ring;
+  if (!r || !g_enabled.load(std::memory_order_relaxed)) return;
+  Event e;
+  e.ts_ns = now_ns();
+  e.pid = static_cast<std::uint32_t>(getpid());
+  e.tid = static_cast<std::uint32_t>(gettid());
+  e.kind = kind;
+  e.conn = conn;
+  e.a = a;
+  e.b = b;
+  e.set_text(text);
+  r->push(e);
+}
+
+}  // namespace sockscope::trace

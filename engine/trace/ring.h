@@ -1,0 +1,87 @@
+// TraceRing: a bounded multi-producer, single-consumer queue of Events in
+// shared memory (a memfd), written without locks by every server process,
+// forked child, thread and the client simulator, drained by the lab's one
+// ingest thread.
+//
+// Why this shape: producers live in different processes, so the queue can use
+// nothing but lock-free atomics in the shared mapping (std::atomic<uint64_t>
+// is address-free on Linux/x86-64 and aarch64). Each slot carries a sequence
+// number (D. Vyukov's bounded queue): a producer claims a slot by CAS on the
+// head, writes the record, then publishes by storing the slot's sequence. A
+// full ring never blocks a server: push() returns false and counts a drop in
+// the shared header, and the drop count is part of every session.
+//
+// The memfd is created by the lab before it execs servers and clients; its fd
+// number is passed in the environment (SOCKSCOPE_TRACE_FD) and survives fork
+// and exec, so every process maps the same ring.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "trace/event.h"
+
+namespace sockscope::trace {
+
+inline constexpr const char* kTraceFdEnv = "SOCKSCOPE_TRACE_FD";
+
+class TraceRing {
+ public:
+  TraceRing() = default;
+  ~TraceRing();
+  TraceRing(TraceRing&& other) noexcept;
+  TraceRing& operator=(TraceRing&& other) noexcept;
+  TraceRing(const TraceRing&) = delete;
+  TraceRing& operator=(const TraceRing&) = delete;
+
+  // Creates a ring of `capacity` slots (rounded up to a power of two) in a new
+  // memfd that is inherited across fork and exec. Throws std::system_error.
+  static TraceRing create(std::size_t capacity);
+  // Maps an existing ring from an inherited fd. Throws std::runtime_error on a
+  // bad magic or version, naming what was found.
+  static TraceRing attach(int fd);
+
+  bool valid() const { return header_ != nullptr; }
+  int fd() const { return fd_; }
+  std::size_t capacity() const;
+
+  // Producer side, any process or thread. Never blocks; false means dropped.
+  bool push(const Event& e) noexcept;
+  // Consumer side, one thread only. False when nothing is ready.
+  bool pop(Event& out) noexcept;
+
+  std::uint64_t drops() const noexcept;
+  std::uint64_t pushed() const noexcept;  // successful pushes so far
+
+ private:
+  struct Slot;
+  struct Header;
+  Header* header_ = nullptr;
+  Slot* slots_ = nullptr;
+  std::size_t map_size_ = 0;
+  int fd_ = -1;
+  std::uint64_t tail_ = 0;  // consumer position (only the consumer touches it)
+  void reset() noexcept;
+};
+
+// ---- The process-wide writer used by servers and clients --------------------
+
+// Attaches to the ring named by SOCKSCOPE_TRACE_FD, if any. Without one (a
+// server started by hand), emit() does nothing. Returns true when attached.
+bool attach_from_env();
+// Use `ring` (not owned) as this process's ring; tests and the lab use this.
+void set_process_ring(TraceRing* ring);
+// Turns tracing off for benchmarks (--no-trace): emit() returns at once.
+void disable_tracing();
+bool tracing_enabled();
+
+// Monotonic nanoseconds, the clock of every Event.
+std::uint64_t now_ns() noexcept;
+
+// Writes one event stamped with now, pid and tid. Never blocks, never throws.
+void emit(Kind kind, std::uint32_t conn = 0, std::int64_t a = 0, std::int64_t b = 0,
+          std::string_view text = {}) noexcept;
+
+}  // namespace sockscope::trace

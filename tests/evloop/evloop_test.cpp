@@ -1,0 +1,555 @@
+// Live tests of the event loop, prefork and hybrid servers: the real
+// `sockscope serve` process, real Debian clients, /proc for processes and
+// threads, and the trace ring for events and the loop fold.
+//
+// Sections:
+//   1. Real clients (curl, ftplib, lftp, tnftp, curl http, wrk) on evloop,
+//      prefork and hybrid, with the process/thread shape checked in /proc
+//   2. evloop: 2,000 idle clients, one process, one thread, all served; the
+//      fold's pending operations match
+//   3. evloop: one SITE WORK 500 delays everyone, and the fold blames it; the
+//      pool server does not (when it exists)
+//   4. Replay: the exported log rebuilds the same queue states
+//   5. prefork: N+1 processes under load, a killed worker is replaced,
+//      connections spread across workers
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "servers/server_harness.h"
+#include "session/export.h"
+#include "session/loop_fold.h"
+#include "session/session.h"
+#include "trace/ring.h"
+
+namespace sockscope::test {
+namespace {
+
+using trace::Kind;
+const std::string kTimeout = "timeout 20 ";
+
+std::string url(const ServerProcess& s, const std::string& scheme, const std::string& path) {
+  return scheme + "://127.0.0.1:" + std::to_string(s.port()) + path;
+}
+
+int thread_count(pid_t pid) {
+  int n = 0;
+  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
+  if (!d) return 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n;
+}
+
+std::vector<trace::Event> drain(trace::TraceRing& ring) {
+  std::vector<trace::Event> out;
+  trace::Event e;
+  while (ring.pop(e)) out.push_back(e);
+  return out;
+}
+
+// The shape each architecture must keep in /proc: evloop = one process with
+// one thread; prefork/hybrid = the master plus exactly `workers` children.
+struct Shape {
+  std::size_t children = 0;
+  int threads = 1;  // per process
+};
+
+Shape expected_shape(const std::string& arch) {
+  if (arch == "evloop") return {0, 1};
+  return {4, 1};  // prefork/hybrid with the default --workers 4
+}
+
+::testing::AssertionResult has_shape(pid_t server, const Shape& want) {
+  auto kids = children_of(server);
+  if (kids.size() != want.children) {
+    return ::testing::AssertionFailure() << kids.size() << " children, want " << want.children;
+  }
+  if (thread_count(server) != want.threads) {
+    return ::testing::AssertionFailure() << "server has " << thread_count(server) << " threads";
+  }
+  for (const auto& k : kids) {
+    if (thread_count(k.pid) != want.threads) {
+      return ::testing::AssertionFailure() << "worker " << k.pid << " has " << thread_count(k.pid) << " threads";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// ---- 1. Real clients ------------------------------------------------------------
+
+class LoopArchTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::vector<std::string> args(const std::string& protocol = "ftp") const {
+    return {"--arch", GetParam(), "--port", "0", "--protocol", protocol};
+  }
+  // Workers are forked before the banner is printed, but may still be
+  // starting: wait for the full set first.
+  void settle(const ServerProcess& s) const {
+    ASSERT_TRUE(wait_until([&] { return children_of(s.pid()).size() == expected_shape(GetParam()).children; }));
+  }
+  void expect_shape(const ServerProcess& s) const { EXPECT_TRUE(has_shape(s.pid(), expected_shape(GetParam()))); }
+};
+
+TEST_P(LoopArchTest, CurlListsDownloadsResumesAndHeads) {
+  ServerProcess s(args());
+  settle(s);
+  TempDir tmp;
+  auto list = run_command(kTimeout + "curl -s " + url(s, "ftp", "/pub/"));
+  ASSERT_EQ(list.exit_code, 0);
+  EXPECT_NE(list.output.find("notes.txt"), std::string::npos) << list.output;
+  for (std::string name : {"hello.txt", "data.bin"}) {
+    auto r = run_command(kTimeout + "curl -s -o " + shell_quote((tmp / name).string()) + " " +
+                         url(s, "ftp", "/" + name));
+    ASSERT_EQ(r.exit_code, 0) << name;
+    EXPECT_EQ(read_file(tmp / name), read_file(assets_root() / name)) << name;
+  }
+  const std::string full = read_file(assets_root() / "data.bin");
+  write_file(tmp / "partial.bin", full.substr(0, 100000));
+  auto resume = run_command(kTimeout + "curl -s -C - -o " + shell_quote((tmp / "partial.bin").string()) + " " +
+                            url(s, "ftp", "/data.bin"));
+  ASSERT_EQ(resume.exit_code, 0);
+  EXPECT_EQ(read_file(tmp / "partial.bin"), full);
+  auto head = run_command(kTimeout + "curl -sI " + url(s, "ftp", "/hello.txt"));
+  ASSERT_EQ(head.exit_code, 0);
+  EXPECT_NE(head.output.find("Content-Length: 57"), std::string::npos) << head.output;
+  expect_shape(s);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST_P(LoopArchTest, PythonFtplib) {
+  ServerProcess s(args());
+  settle(s);
+  TempDir tmp;
+  std::string script = std::string(SOCKSCOPE_SOURCE_DIR) + "/tests/servers/ftplib_client.py";
+  auto r = run_command(kTimeout + "python3 " + shell_quote(script) + " " + std::to_string(s.port()) + " " +
+                       shell_quote((tmp / "data.bin").string()) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("login: 230"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nlst: hello.txt"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("retr: 226"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(tmp / "data.bin"), read_file(assets_root() / "data.bin"));
+  expect_shape(s);
+}
+
+TEST_P(LoopArchTest, LftpLsGetMirror) {
+  ServerProcess s(args());
+  settle(s);
+  TempDir tmp;
+  std::string script = "set ftp:passive-mode on; set net:max-retries 1; set net:timeout 5; "
+                       "set cmd:fail-exit yes; open -p " +
+                       std::to_string(s.port()) + " 127.0.0.1; ls; get data.bin -o " + (tmp / "got.bin").string() +
+                       "; mirror pub " + (tmp / "mirror").string();
+  auto r = run_command("cd " + shell_quote(tmp.path().string()) + " && " + kTimeout + "lftp -c " +
+                       shell_quote(script) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("hello.txt"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(tmp / "got.bin"), read_file(assets_root() / "data.bin"));
+  EXPECT_EQ(read_file(tmp / "mirror" / "notes.txt"), read_file(assets_root() / "pub" / "notes.txt"));
+  EXPECT_EQ(read_file(tmp / "mirror" / "my notes.txt"), read_file(assets_root() / "pub" / "my notes.txt"));
+  expect_shape(s);
+}
+
+TEST_P(LoopArchTest, TnftpScriptedGet) {
+  ServerProcess s(args());
+  settle(s);
+  TempDir tmp;
+  std::string cmd = "cd " + shell_quote(tmp.path().string()) + " && " + kTimeout + "ftp -n -v 127.0.0.1 " +
+                    std::to_string(s.port()) + " 2>&1 <<'EOF'\nuser anonymous x\nbinary\nget data.bin\nquit\nEOF\n";
+  auto r = run_command(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("226"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(tmp / "data.bin"), read_file(assets_root() / "data.bin"));
+  expect_shape(s);
+}
+
+TEST_P(LoopArchTest, HttpCurlGetHeadKeepAlive) {
+  ServerProcess s(args("http"));
+  settle(s);
+  TempDir tmp;
+  auto get = run_command(kTimeout + "curl -sf " + url(s, "http", "/hello.txt"));
+  ASSERT_EQ(get.exit_code, 0);
+  EXPECT_EQ(get.output, read_file(assets_root() / "hello.txt"));
+  auto head = run_command(kTimeout + "curl -sfI " + url(s, "http", "/data.bin"));
+  EXPECT_NE(head.output.find("Content-Length: 307200"), std::string::npos) << head.output;
+  auto missing = run_command(kTimeout + "curl -s -o /dev/null -w '%{http_code}' " + url(s, "http", "/nope.txt"));
+  EXPECT_EQ(missing.output, "404");
+  auto both = run_command(kTimeout + "curl -sv -o " + shell_quote((tmp / "a").string()) + " -o " +
+                          shell_quote((tmp / "b").string()) + " " + url(s, "http", "/hello.txt") + " " +
+                          url(s, "http", "/data.bin") + " 2>&1");
+  ASSERT_EQ(both.exit_code, 0) << both.output;
+  EXPECT_NE(both.output.find("Re-using existing connection"), std::string::npos) << both.output;
+  EXPECT_EQ(read_file(tmp / "b"), read_file(assets_root() / "data.bin"));
+  expect_shape(s);
+}
+
+TEST_P(LoopArchTest, WrkWithoutErrorsAndTheShapeHoldsThroughout) {
+  ServerProcess s(args("http"));
+  settle(s);
+  CommandResult r;
+  std::atomic<bool> done{false};
+  std::thread load([&] {
+    r = run_command("timeout 30 wrk -t2 -c16 -d2s --timeout 10s " + url(s, "http", "/hello.txt") + " 2>&1");
+    done = true;
+  });
+  // Sample /proc while wrk runs: the shape never changes under load.
+  int samples = 0, bad = 0;
+  std::string why;
+  while (!done) {
+    auto ok = has_shape(s.pid(), expected_shape(GetParam()));
+    ++samples;
+    if (!ok) {
+      ++bad;
+      why = ok.message();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  load.join();
+  EXPECT_GT(samples, 10);
+  EXPECT_EQ(bad, 0) << why;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, std::regex("(\\d+) requests in"))) << r.output;
+  EXPECT_GT(std::stol(m[1]), 100) << r.output;
+  EXPECT_EQ(r.output.find("Non-2xx"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Socket errors"), std::string::npos) << r.output;
+}
+
+TEST_P(LoopArchTest, SigtermEndsEveryProcessAndClosesClients) {
+  ServerProcess s(args());
+  settle(s);
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<RawClient>(s.port()));
+    ASSERT_TRUE(clients.back()->login());
+  }
+  auto kids = children_of(s.pid());
+  EXPECT_EQ(s.stop(), 0) << "clean exit after SIGTERM";
+  for (const auto& k : kids) {
+    EXPECT_TRUE(wait_until([&] { return !proc_info(k.pid).has_value(); }, std::chrono::milliseconds(3000)));
+  }
+  for (auto& c : clients) EXPECT_TRUE(c->sees_close());
+}
+
+INSTANTIATE_TEST_SUITE_P(Loops, LoopArchTest, ::testing::Values("evloop", "prefork", "hybrid"),
+                         [](const auto& info) { return info.param; });
+
+// ---- 2. 2,000 idle clients on one thread -----------------------------------------------
+
+TEST(Evloop, TwoThousandIdleClientsOneThreadAllServed) {
+  constexpr int kClients = 2000;
+  // The test holds 2,000 sockets and the server (which inherits this limit
+  // through fork and exec) 2,000 more.
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  rlim_t want = 3 * kClients;
+  if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < want) GTEST_SKIP() << "hard RLIMIT_NOFILE too low";
+  rlimit raised = lim;
+  raised.rlim_cur = std::max<rlim_t>(lim.rlim_cur, want);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &raised), 0);
+
+  auto ring = trace::TraceRing::create(1 << 18);
+  session::Session session;
+  auto pull = [&] {
+    auto evs = drain(ring);
+    session.add_events(evs.data(), evs.size());
+  };
+  {
+    ServerProcess s({"--arch", "evloop", "--port", "0"}, {"SOCKSCOPE_TRACE_FD=" + std::to_string(ring.fd())});
+    auto started = std::chrono::steady_clock::now();
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < kClients; ++i) {
+      clients.push_back(std::make_unique<RawClient>(s.port()));
+      if (i % 200 == 0) pull();
+    }
+    for (auto& c : clients) {
+      auto g = c->reply();
+      ASSERT_TRUE(g.has_value());
+      ASSERT_EQ(g->substr(0, 3), "220");
+    }
+    // Everyone connected and greeted, nobody talking: one process, one thread.
+    EXPECT_TRUE(children_of(s.pid()).empty());
+    EXPECT_EQ(thread_count(s.pid()), 1);
+
+    // The fold sees what the loop waits for: one read per client, the accept.
+    session::LoopState st;
+    bool matched = wait_until(
+        [&] {
+          pull();
+          st = session::fold_loop(session, s.pid());
+          return st.pending_count("async_receive") == static_cast<std::size_t>(kClients);
+        },
+        std::chrono::milliseconds(10000));
+    EXPECT_TRUE(matched) << st.pending_count("async_receive") << " reads pending";
+    EXPECT_EQ(st.pending_count("async_accept"), 1u);
+    EXPECT_EQ(st.pending_count("timer:async_wait"), static_cast<std::size_t>(kClients))
+        << "one idle-timeout timer per connection";
+    std::set<std::uint32_t> reading;
+    for (const auto& p : st.pending) {
+      if (p.op.find("async_receive") != std::string::npos) reading.insert(p.conn);
+    }
+    EXPECT_EQ(reading.size(), static_cast<std::size_t>(kClients)) << "one read per distinct connection";
+    EXPECT_TRUE(st.running.empty());
+    EXPECT_EQ(ring.drops(), 0u);
+
+    // All of them are still served, in one process and one thread.
+    int served = 0;
+    for (auto& c : clients) served += c->command("NOOP") == 200;
+    EXPECT_EQ(served, kClients);
+    EXPECT_TRUE(children_of(s.pid()).empty());
+    EXPECT_EQ(thread_count(s.pid()), 1);
+    clients.clear();
+    EXPECT_EQ(s.stop(), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(60));
+  }
+  setrlimit(RLIMIT_NOFILE, &lim);
+}
+
+// ---- 3. One long handler blocks the loop ---------------------------------------------------
+
+struct WorkRun {
+  int other_latency_ms = 0;
+  pid_t server = 0;
+  std::vector<trace::Event> events;
+};
+
+// Two logged-in clients; A sends SITE WORK 500, then B sends NOOP. Returns how
+// long B waited for its 200.
+WorkRun work_blocks_others(const std::string& arch, trace::TraceRing& ring) {
+  WorkRun out;
+  ServerProcess s({"--arch", arch, "--port", "0"}, {"SOCKSCOPE_TRACE_FD=" + std::to_string(ring.fd())});
+  out.server = s.pid();
+  RawClient a(s.port());
+  EXPECT_TRUE(a.login());
+  RawClient b(s.port());
+  EXPECT_TRUE(b.login());
+  EXPECT_TRUE(a.send_all("SITE WORK 500\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(b.command("NOOP"), 200);
+  out.other_latency_ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+  auto r = a.reply();
+  EXPECT_TRUE(r.has_value() && r->substr(0, 3) == "200") << (r ? *r : "no reply");
+  EXPECT_EQ(a.command("QUIT"), 221);
+  EXPECT_EQ(b.command("QUIT"), 221);
+  EXPECT_EQ(s.stop(), 0);
+  out.events = drain(ring);
+  return out;
+}
+
+bool arch_exists(const std::string& arch) {
+  auto r = run_command(std::string("timeout 10 ") + SOCKSCOPE_BIN + " serve --help 2>&1");
+  return r.output.find("  " + arch + ": ") != std::string::npos;
+}
+
+TEST(Evloop, SiteWorkDelaysEveryoneAndTheFoldBlamesThatHandler) {
+  auto ring = trace::TraceRing::create(1 << 16);
+  WorkRun run = work_blocks_others("evloop", ring);
+  // B's NOOP was ready 50 ms into A's 500 ms of work: it waits ~450 ms.
+  EXPECT_GE(run.other_latency_ms, 350) << "the other client was not delayed";
+  EXPECT_LE(run.other_latency_ms, 2000);
+
+  session::Session s;
+  s.add_events(run.events.data(), run.events.size());
+  session::LoopState st = session::fold_loop(s, run.server);
+  // conn 1 = A (connected first), conn 2 = B.
+  auto work = std::find_if(st.long_runs.begin(), st.long_runs.end(), [](const auto& h) { return h.conn == 1; });
+  ASSERT_NE(work, st.long_runs.end()) << "no long handler on conn 1";
+  EXPECT_GE(work->duration_ns(), 450'000'000u);
+  auto delayed = std::find_if(st.delayed.begin(), st.delayed.end(), [](const auto& h) { return h.conn == 2; });
+  ASSERT_NE(delayed, st.delayed.end()) << "B's handler was not seen waiting";
+  EXPECT_EQ(delayed->behind_id, work->id) << "B's wait is attributed to A's handler";
+  EXPECT_EQ(delayed->behind_conn, 1u);
+  EXPECT_GE(delayed->held_ns, 300'000'000u) << "A held the loop while B's read waited";
+
+  // While A's handler ran, the fold shows it running, the loop stalled, and
+  // B's read as unknown: its bytes may be in the kernel, but a loop stuck in
+  // a handler does not poll epoll, so nobody can see them yet.
+  std::uint64_t mid = work->begin_ns + (work->end_ns - work->begin_ns) * 9 / 10;
+  session::LoopState at = session::fold_loop(s, run.server, mid);
+  ASSERT_EQ(at.running.size(), 1u);
+  EXPECT_EQ(at.running[0].conn, 1u);
+  EXPECT_TRUE(at.stalled(50'000'000));
+  auto b_read = std::find_if(at.pending.begin(), at.pending.end(),
+                             [](const auto& p) { return p.conn == 2 && p.op == "socket:async_receive"; });
+  ASSERT_NE(b_read, at.pending.end());
+  EXPECT_EQ(b_read->certainty, session::Certainty::unknown);
+  EXPECT_NE(b_read->reason.find("loop busy"), std::string::npos) << b_read->reason;
+}
+
+TEST(Pool, SiteWorkDoesNotDelayOthers) {
+  if (!arch_exists("pool")) GTEST_SKIP() << "no pool architecture in this build";
+  auto ring = trace::TraceRing::create(1 << 16);
+  WorkRun run = work_blocks_others("pool", ring);
+  EXPECT_LT(run.other_latency_ms, 200) << "a pool worker runs B's NOOP while another works";
+}
+
+// ---- 4. Replay ----------------------------------------------------------------------------
+
+TEST(Evloop, ReplayRebuildsTheSameQueueStates) {
+  auto ring = trace::TraceRing::create(1 << 16);
+  WorkRun run = work_blocks_others("evloop", ring);
+  session::Session live;
+  live.add_events(run.events.data(), run.events.size());
+  TempDir tmp;
+  std::string error;
+  ASSERT_TRUE(session::write_jsonl(live, tmp / "run.jsonl", error)) << error;
+  auto replayed = session::read_jsonl(tmp / "run.jsonl", error);
+  ASSERT_TRUE(replayed.has_value()) << error;
+  ASSERT_EQ(replayed->events().size(), live.events().size());
+
+  // Fold both, event by event, and compare the state at every recorded instant.
+  session::LoopFolder a, b;
+  std::size_t compared = 0;
+  for (std::size_t i = 0; i < live.events().size(); ++i) {
+    a.apply(live.events()[i]);
+    b.apply(replayed->events()[i]);
+    std::uint64_t t = live.events()[i].ts_ns;
+    ASSERT_EQ(a.state(run.server, t), b.state(run.server, t)) << "event " << i;
+    ++compared;
+  }
+  EXPECT_GT(compared, 50u);
+  EXPECT_GT(a.state(run.server, 0).handlers_run, 10u);
+  // And the whole-session fold agrees with the incremental one.
+  EXPECT_EQ(session::fold_loop(*replayed, run.server, live.last_ns()), a.state(run.server, live.last_ns()));
+}
+
+// ---- 5. Prefork ---------------------------------------------------------------------------
+
+TEST(Prefork, FourWorkersAreForkedUpFrontAsWorkers) {
+  auto ring = trace::TraceRing::create(1 << 14);
+  ServerProcess s({"--arch", "prefork", "--port", "0"}, {"SOCKSCOPE_TRACE_FD=" + std::to_string(ring.fd())});
+  ASSERT_TRUE(wait_until([&] { return children_of(s.pid()).size() == 4; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto events = drain(ring);
+  int forks = 0, starts = 0;
+  for (const auto& e : events) {
+    if (e.kind == Kind::fork) {
+      ++forks;
+      EXPECT_EQ(e.conn, 0u) << "a worker fork names no connection";
+      EXPECT_EQ(e.pid, static_cast<std::uint32_t>(s.pid()));
+    }
+    if (e.kind == Kind::worker_start) ++starts;
+    EXPECT_NE(e.kind, Kind::accept) << "no client yet";
+  }
+  EXPECT_EQ(forks, 4);
+  EXPECT_EQ(starts, 4);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(Prefork, KilledWorkerIsReplacedVisibly) {
+  auto ring = trace::TraceRing::create(1 << 14);
+  ServerProcess s({"--arch", "prefork", "--port", "0", "--workers", "3"},
+                  {"SOCKSCOPE_TRACE_FD=" + std::to_string(ring.fd())});
+  ASSERT_TRUE(wait_until([&] { return children_of(s.pid()).size() == 3; }));
+  pid_t victim = children_of(s.pid())[0].pid;
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] {
+    auto kids = children_of(s.pid());
+    return kids.size() == 3 && std::none_of(kids.begin(), kids.end(), [&](const auto& k) { return k.pid == victim; });
+  })) << "the master did not replace the dead worker";
+  // The replacement serves.
+  auto r = run_command(kTimeout + "curl -s " + url(s, "ftp", "/hello.txt"));
+  EXPECT_EQ(r.output, read_file(assets_root() / "hello.txt"));
+  EXPECT_EQ(s.stop(), 0);
+  auto events = drain(ring);
+  bool reaped = false, exited = false;
+  int forks_after = 0;
+  for (const auto& e : events) {
+    if (e.kind == Kind::reap && e.a == victim) reaped = WIFSIGNALED(e.b) && WTERMSIG(e.b) == SIGKILL;
+    if (e.kind == Kind::worker_exit && reaped && !exited) exited = true;
+    if (e.kind == Kind::fork && exited) ++forks_after;
+  }
+  EXPECT_TRUE(reaped);
+  EXPECT_TRUE(exited);
+  EXPECT_GE(forks_after, 1) << "a new fork after the worker_exit";
+}
+
+TEST(Prefork, ConnectionsSpreadAcrossWorkersWithUniqueIds) {
+  auto ring = trace::TraceRing::create(1 << 14);
+  ServerProcess s({"--arch", "prefork", "--port", "0"}, {"SOCKSCOPE_TRACE_FD=" + std::to_string(ring.fd())});
+  ASSERT_TRUE(wait_until([&] { return children_of(s.pid()).size() == 4; }));
+  std::set<pid_t> workers;
+  for (const auto& k : children_of(s.pid())) workers.insert(k.pid);
+  {
+    // A blocking worker serves one client at a time: four held clients need
+    // all four workers.
+    std::vector<std::unique_ptr<RawClient>> held;
+    for (int i = 0; i < 4; ++i) {
+      held.push_back(std::make_unique<RawClient>(s.port()));
+      ASSERT_TRUE(held.back()->login()) << "client " << i;
+    }
+    // A fifth waits in the backlog until one leaves: the price of the bound.
+    RawClient fifth(s.port());
+    EXPECT_FALSE(fifth.reply(300).has_value());
+    EXPECT_EQ(held[0]->command("QUIT"), 221);
+    held[0]->close_now();
+    auto g = fifth.reply();
+    ASSERT_TRUE(g.has_value());
+    EXPECT_EQ(g->substr(0, 3), "220");
+    EXPECT_EQ(children_of(s.pid()).size(), 4u) << "exactly 5 processes";
+  }
+  EXPECT_EQ(s.stop(), 0);
+  auto events = drain(ring);
+  std::set<std::uint32_t> conns;
+  std::set<pid_t> accepted_by;
+  for (const auto& e : events) {
+    if (e.kind != Kind::accept) continue;
+    EXPECT_TRUE(conns.insert(e.conn).second) << "connection id " << e.conn << " used twice";
+    accepted_by.insert(static_cast<pid_t>(e.pid));
+    EXPECT_TRUE(workers.count(static_cast<pid_t>(e.pid))) << "accepted by a non-worker";
+  }
+  EXPECT_EQ(conns.size(), 5u);
+  EXPECT_EQ(accepted_by.size(), 4u) << "the four held clients are in four different workers";
+}
+
+// ---- 6. Hybrid: the notify_fork lesson -----------------------------------------------------
+
+struct HybridRun {
+  int served = 0;
+  int worker_deaths = 0;  // worker_exit events before shutdown
+};
+
+HybridRun hybrid_clients(bool notify_fork, int clients) {
+  auto ring = trace::TraceRing::create(1 << 16);
+  std::vector<std::string> args = {"--arch", "hybrid", "--port", "0"};
+  if (!notify_fork) args.push_back("--no-notify-fork");
+  HybridRun out;
+  {
+    ServerProcess s(args, {"SOCKSCOPE_TRACE_FD=" + std::to_string(ring.fd())});
+    EXPECT_TRUE(wait_until([&] { return children_of(s.pid()).size() == 4; }));
+    for (int i = 0; i < clients; ++i) {
+      auto r = run_command("timeout 2 curl -s " + url(s, "ftp", "/hello.txt"));
+      out.served += r.output == read_file(assets_root() / "hello.txt");
+    }
+    for (const auto& e : drain(ring)) out.worker_deaths += e.kind == Kind::worker_exit;
+  }
+  return out;
+}
+
+TEST(Hybrid, WithNotifyForkEveryClientIsServed) {
+  HybridRun r = hybrid_clients(true, 8);
+  EXPECT_EQ(r.served, 8);
+  EXPECT_EQ(r.worker_deaths, 0);
+}
+
+TEST(Hybrid, WithoutNotifyForkWorkersShareOneEpollSetAndClientsSuffer) {
+  // Every worker waits on the master's epoll instance: readiness of one
+  // worker's socket is delivered to another, whose memory at that address
+  // means something else. Clients hang, workers crash and are replaced. The
+  // exact damage is a race; that there is damage is not.
+  HybridRun r = hybrid_clients(false, 8);
+  EXPECT_TRUE(r.served < 8 || r.worker_deaths > 0)
+      << "served " << r.served << "/8 with " << r.worker_deaths << " worker deaths: the bug did not show";
+}
+
+}  // namespace
+}  // namespace sockscope::test

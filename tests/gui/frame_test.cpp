@@ -1,0 +1,310 @@
+// The headless frame test: an ImGui context with no platform or renderer
+// backend (display size set by hand, font atlas built on the CPU), every view
+// drawn for many frames against an empty session, a recorded one and a huge
+// one. ImGui's own checks (Begin/End pairing, ID and font stacks) run inside
+// libimgui and abort the test if a view breaks them.
+#include <gtest/gtest.h>
+#include <imgui.h>
+#include <imgui_internal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+#include <string>
+
+#include "app_ui.h"
+#include "fonts.h"
+#include "lab_controller.h"
+#include "recorded_session.h"
+#include "script.h"
+#include "trace/ring.h"
+#include "views/event_log_view.h"
+#include "views/process_tree_view.h"
+
+namespace sockscope::app {
+namespace {
+
+using gui_test::kServerPid;
+using gui_test::make_recorded_session;
+using gui_test::RecordedShape;
+
+class HeadlessImGui : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ImGui::CreateContext();
+    ImGuiIO& io = ImGui::GetIO();
+    io.IniFilename = nullptr;
+    io.DisplaySize = ImVec2(1600, 900);
+    io.DeltaTime = 1.0f / 60.0f;
+    load_fonts(19.0f, 1.0f);
+    unsigned char* pixels = nullptr;
+    int w = 0, h = 0;
+    io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
+    ASSERT_NE(pixels, nullptr);
+    style::apply_theme(style::Theme::dark, 1.0f);
+  }
+  void TearDown() override { ImGui::DestroyContext(); }
+
+  // Draws `frames` frames; the mouse sweeps the window so tooltips and hover
+  // paths run too. Returns the vertex count of the last frame.
+  int draw_frames(AppUi& ui, const session::Session& s, std::uint64_t now_ns, int frames,
+                  LabController* lab = nullptr) {
+    int vertices = 0;
+    for (int f = 0; f < frames; ++f) {
+      ImGuiIO& io = ImGui::GetIO();
+      io.MousePos = ImVec2(static_cast<float>((f * 37) % 1600), static_cast<float>((f * 23) % 900));
+      ImGui::NewFrame();
+      FrameContext ctx{s, s.model(), now_ns, lab, 60.0};
+      ui.draw(ctx);
+      ImGui::Render();
+      vertices = ImGui::GetDrawData()->TotalVtxCount;
+    }
+    return vertices;
+  }
+
+  static ImGuiWindow* window(const char* id) { return ImGui::FindWindowByName(id); }
+};
+
+TEST_F(HeadlessImGui, EmptySessionDrawsEveryWindow) {
+  AppUi ui;
+  session::Session empty;
+  int vertices = draw_frames(ui, empty, 0, 120);
+  EXPECT_GT(vertices, 1000);
+  for (const char* id : {"###controls", "###process_tree", "###connections", "###event_log", "##status_bar"}) {
+    ImGuiWindow* w = window(id);
+    ASSERT_NE(w, nullptr) << id;
+    EXPECT_TRUE(w->WasActive) << id;
+  }
+}
+
+TEST_F(HeadlessImGui, RecordedSessionShowsTheTreeAndCounts) {
+  AppUi ui;
+  session::Session s = make_recorded_session({});
+  const auto& m = s.model();
+  ASSERT_EQ(m.counts.zombies_now, 1u);
+  draw_frames(ui, s, s.last_ns(), 200);
+  // Titles carry the live counts: the tree saw 3 live children and 1 zombie.
+  ImGuiWindow* tree = window("###process_tree");
+  ASSERT_NE(tree, nullptr);
+  EXPECT_NE(std::string(tree->Name).find("3 children, 1 zombies"), std::string::npos) << tree->Name;
+  ImGuiWindow* conns = window("###connections");
+  ASSERT_NE(conns, nullptr);
+  EXPECT_NE(std::string(conns->Name).find("3 open, 6 total"), std::string::npos) << conns->Name;
+
+  // Both themes, and every font size the View menu can reach.
+  ui.set_theme(style::Theme::light);
+  style::apply_theme(style::Theme::light, 1.0f);
+  for (float px : {kMinFontPx, 28.0f, kMaxFontPx}) {
+    load_fonts(px, 1.0f);
+    unsigned char* pixels = nullptr;
+    int w = 0, h = 0;
+    ImGui::GetIO().Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
+    EXPECT_GT(draw_frames(ui, s, s.last_ns(), 30), 1000);
+  }
+}
+
+TEST_F(HeadlessImGui, DebugWindowsAndExportDialog) {
+  // The demo and metrics windows are reachable; drawing them next to ours
+  // must not upset ImGui's stacks.
+  AppUi ui;
+  session::Session s = make_recorded_session({});
+  for (int f = 0; f < 30; ++f) {
+    ImGui::NewFrame();
+    FrameContext ctx{s, s.model(), s.last_ns(), nullptr, 60.0};
+    ui.draw(ctx);
+    ImGui::ShowDemoWindow();
+    ImGui::ShowMetricsWindow();
+    ImGui::Render();
+  }
+  SUCCEED();
+}
+
+TEST_F(HeadlessImGui, LiveLabControlsWhileStopped) {
+  // A real lab, not started: the controls show the default lesson's form and
+  // the frame reads the session under its lock, as the window does.
+  lab::Lab lab;
+  LabController controller(lab);
+  controller.spec().port = find_free_port(kDefaultLessonPort);
+  ASSERT_NE(controller.spec().port, 0);
+  AppUi ui;
+  for (int f = 0; f < 60; ++f) {
+    ImGui::NewFrame();
+    lab.session().read([&](const session::Session& s) {
+      FrameContext ctx{s, s.model(), trace::now_ns(), &controller, 60.0};
+      ui.draw(ctx);
+    });
+    ImGui::Render();
+  }
+  EXPECT_FALSE(controller.running());
+  // Clients need a server: the same path the buttons use refuses politely.
+  EXPECT_FALSE(controller.add_clients({1, "steady", -1}));
+  EXPECT_NE(controller.last_error().find("Start the server first"), std::string::npos);
+}
+
+TEST_F(HeadlessImGui, HugeSessionStaysFast) {
+  AppUi ui;
+  RecordedShape shape;
+  shape.children_alive = 60;
+  shape.children_done = 200;
+  shape.zombies = 40;
+  shape.extra_io_events = 200'000;
+  shape.snapshots = 50;
+  session::Session s = make_recorded_session(shape);
+  ASSERT_GT(s.events().size(), 200'000u);
+  draw_frames(ui, s, s.last_ns(), 5);  // first frames size the windows
+  auto t0 = std::chrono::steady_clock::now();
+  const int frames = 60;
+  draw_frames(ui, s, s.last_ns(), frames);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / frames;
+  std::printf("huge session (%zu events): %.2f ms per frame\n", s.events().size(), ms);
+  EXPECT_LT(ms, 50.0);  // generous for a shared 2-core machine; bench/ measures properly
+}
+
+TEST_F(HeadlessImGui, EventLogFilterIndexesMatchingRows) {
+  session::Session s = make_recorded_session({});
+  EventLogView log;
+  log.filter.kinds[static_cast<std::size_t>(trace::Kind::fork)] = true;
+  for (int f = 0; f < 3; ++f) {
+    ImGui::NewFrame();
+    FrameContext ctx{s, s.model(), s.last_ns(), nullptr, 60.0};
+    log.draw(ctx);
+    ImGui::Render();
+  }
+  ImGuiWindow* w = window("###event_log");
+  ASSERT_NE(w, nullptr);
+  // 6 connections, each forked once.
+  EXPECT_NE(std::string(w->Name).find("Event log: 6 of "), std::string::npos) << w->Name;
+  EXPECT_EQ(log.rows_shown(), 6u);
+  log.filter = EventFilter{};
+  log.filter.pid = kServerPid + 1;
+  EXPECT_TRUE(log.filter.active());
+  std::size_t expected = 0;
+  for (const auto& e : s.events()) expected += e.pid == static_cast<std::uint32_t>(kServerPid + 1);
+  ImGui::NewFrame();
+  FrameContext ctx{s, s.model(), s.last_ns(), nullptr, 60.0};
+  log.draw(ctx);
+  ImGui::Render();
+  EXPECT_GT(expected, 0u);
+  EXPECT_EQ(log.rows_shown(), expected);
+}
+
+TEST(TreeLayout, NodesDoNotOverlapAndChildrenSitBelowTheRoot) {
+  session::Session s = make_recorded_session({});
+  TreeMetrics m;
+  const std::uint64_t later = s.last_ns() + kFadeNs;
+  TreeLayout layout = compute_tree_layout(s.model(), kServerPid, later, m, false);
+  // The root, 3 live children and the zombie; reaped ones are hidden after their fade.
+  ASSERT_EQ(layout.nodes.size(), 5u);
+  EXPECT_EQ(layout.hidden_exited, 2);
+  EXPECT_EQ(layout.nodes[0].pid, kServerPid);
+  for (std::size_t i = 1; i < layout.nodes.size(); ++i) {
+    EXPECT_EQ(layout.nodes[i].parent, 0);
+    EXPECT_GT(layout.nodes[i].pos.y, layout.nodes[0].pos.y + m.node_h);
+    for (std::size_t j = i + 1; j < layout.nodes.size(); ++j) {
+      const auto& a = layout.nodes[i].pos;
+      const auto& b = layout.nodes[j].pos;
+      bool apart = a.x + m.node_w <= b.x || b.x + m.node_w <= a.x || a.y + m.node_h <= b.y || b.y + m.node_h <= a.y;
+      EXPECT_TRUE(apart) << i << " overlaps " << j;
+    }
+  }
+  // One pill per open connection, under the child that serves it.
+  EXPECT_EQ(layout.pills.size(), 3u);
+  TreeLayout all = compute_tree_layout(s.model(), kServerPid, later, m, true);
+  EXPECT_EQ(all.nodes.size(), 7u);
+  EXPECT_EQ(all.hidden_exited, 0);
+}
+
+TEST(TreeLayout, ManyChildrenWrapIntoRowsWithinTheWidth) {
+  RecordedShape shape;
+  shape.children_alive = 40;
+  shape.children_done = 0;
+  shape.zombies = 0;
+  session::Session s = make_recorded_session(shape);
+  TreeMetrics m;
+  m.width = 1000.0f;
+  TreeLayout layout = compute_tree_layout(s.model(), kServerPid, s.last_ns(), m, false);
+  ASSERT_EQ(layout.nodes.size(), 41u);
+  for (const auto& n : layout.nodes) EXPECT_LE(n.pos.x + m.node_w, m.width + 0.5f);
+  EXPECT_GT(layout.size.y, 10 * m.node_h);  // 40 children at 3 per row: many rows
+}
+
+TEST(TreeLayout, NewNodesGlowAndExitedOnesFade) {
+  session::Session s = make_recorded_session({});
+  TreeMetrics m;
+  const auto& model = s.model();
+  const auto* reaped = model.find_process(kServerPid + 4);  // the first "done" child
+  ASSERT_NE(reaped, nullptr);
+  ASSERT_NE(reaped->reap_ns, 0u);
+  TreeLayout just_after = compute_tree_layout(model, kServerPid, reaped->reap_ns + kFadeNs / 2, m, false);
+  bool found = false;
+  for (const auto& n : just_after.nodes) {
+    if (n.pid != reaped->pid) continue;
+    found = true;
+    EXPECT_TRUE(n.exited);
+    EXPECT_LT(n.alpha, 1.0f);
+  }
+  EXPECT_TRUE(found) << "a process reaped a moment ago is still drawn, fading";
+  EXPECT_TRUE(just_after.animating);
+  const auto* child = model.find_process(kServerPid + 1);
+  TreeLayout born = compute_tree_layout(model, kServerPid, child->fork_ns + kAppearNs / 4, m, false);
+  for (const auto& n : born.nodes) {
+    if (n.pid == child->pid) {
+      EXPECT_GT(n.glow, 0.5f);
+    }
+  }
+}
+
+TEST(Script, ParsesEveryCommand) {
+  std::istringstream in(
+      "# the screenshot lesson\n"
+      "start fork port=0 reap=off max_children=8\n"
+      "clients 3 hold_ms=5000\n"
+      "clients 2 preset=burst\n"
+      "wait children 3 timeout=10\n"
+      "wait connections 2\n"
+      "wait ms 500\n"
+      "theme light\n"
+      "font-size 24\n"
+      "dump-model /tmp/m.json\n"
+      "screenshot\n"
+      "stop\n"
+      "quit\n");
+  std::string error;
+  auto cmds = parse_script(in, "lesson", error);
+  ASSERT_TRUE(cmds.has_value()) << error;
+  ASSERT_EQ(cmds->size(), 12u);
+  EXPECT_EQ((*cmds)[0].spec.arch, "fork");
+  EXPECT_FALSE((*cmds)[0].spec.reap);
+  EXPECT_EQ((*cmds)[0].spec.max_children, 8);
+  EXPECT_EQ((*cmds)[1].clients.count, 3);
+  EXPECT_EQ((*cmds)[1].clients.hold_ms, 5000);
+  EXPECT_EQ((*cmds)[2].clients.preset, "burst");
+  EXPECT_EQ((*cmds)[3].number, 3);
+  EXPECT_EQ((*cmds)[3].timeout_ms, 10000);
+  EXPECT_EQ((*cmds)[0].line, 2);
+}
+
+TEST(Script, BadLineNamesTheLineAndTheReason) {
+  struct Case {
+    const char* text;
+    const char* expect;
+  } cases[] = {
+      {"start fork\nfly away\n", "lesson:2: unknown command 'fly'"},
+      {"start quantum\n", "lesson:1: unknown architecture 'quantum'"},
+      {"start fork\n\nclients many\n", "lesson:3: client count must be a number"},
+      {"wait children 3 timeout=abc\n", "lesson:1: timeout (seconds) must be a number"},
+      {"wait forever 3\n", "lesson:1: wait for what?"},
+      {"clients 2 preset=stampede\n", "lesson:1: unknown preset 'stampede'"},
+      {"theme pink\n", "lesson:1: theme must be dark or light"},
+      {"start fork reap=maybe\n", "lesson:1: reap must be on or off"},
+  };
+  for (const auto& c : cases) {
+    std::istringstream in(c.text);
+    std::string error;
+    EXPECT_FALSE(parse_script(in, "lesson", error).has_value()) << c.text;
+    EXPECT_EQ(error.rfind(c.expect, 0), 0u) << "got: " << error;
+  }
+}
+
+}  // namespace
+}  // namespace sockscope::app

@@ -1,0 +1,224 @@
+// The screenshot test: the real `sockscope` binary under Xvfb (Mesa software
+// GL) runs a script through the same code paths as the buttons — start the
+// fork server, add 3 clients that hold their connections, wait until 3
+// children exist — dumps its session model, writes a PNG and exits. The test
+// checks the model against /proc while the app is still running, the PNG
+// (size of the window, not blank, the tree's nodes visible), and that no
+// process outlives the app. Also: no display, and a bad script line.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stb/stb_image.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/sockscope-gui-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// A child process in its own process group, so a timeout can kill the whole
+// group (xvfb-run, Xvfb, sockscope and anything it started).
+struct Proc {
+  pid_t pid = -1;
+  int status = -1;
+  bool exited = false;
+
+  static Proc spawn(const std::vector<std::string>& argv, const std::vector<std::string>& set_env,
+                    const std::vector<std::string>& unset_env, const fs::path& out, const fs::path& err) {
+    Proc p;
+    p.pid = fork();
+    if (p.pid == 0) {
+      setpgid(0, 0);
+      for (const auto& u : unset_env) unsetenv(u.c_str());
+      for (const auto& kv : set_env) putenv(const_cast<char*>(kv.c_str()));
+      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(o, 1);
+      dup2(e, 2);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    return p;
+  }
+
+  bool wait_for(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;
+        return true;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  ~Proc() {
+    if (pid > 0 && !exited) {
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+  }
+  int exit_code() const { return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// ppid and state of a live process from /proc/PID/stat; false when gone.
+bool proc_stat(pid_t pid, pid_t& ppid, char& state) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(text.substr(close + 2));
+  rest >> state >> ppid;
+  return static_cast<bool>(rest);
+}
+
+std::set<pid_t> proc_children_of(pid_t parent) {
+  std::set<pid_t> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t ppid = 0;
+    char state = '?';
+    pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (proc_stat(pid, ppid, state) && ppid == parent && state != 'Z') out.insert(pid);
+  }
+  return out;
+}
+
+bool process_exists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
+TEST(GuiBinary, WithoutADisplayItSaysSoInOneLine) {
+  TempDir dir;
+  Proc p = Proc::spawn({SOCKSCOPE_BIN}, {"XDG_CONFIG_HOME=" + (dir.path / "config").string()},
+                       {"DISPLAY", "WAYLAND_DISPLAY"}, dir.path / "out", dir.path / "err");
+  ASSERT_TRUE(p.wait_for(20s));
+  EXPECT_EQ(p.exit_code(), 1);
+  std::string err = slurp(dir.path / "err");
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_NE(err.find("no display"), std::string::npos) << err;
+  EXPECT_NE(err.find("sockscope run --arch fork --clients 5"), std::string::npos) << err;
+  EXPECT_NE(err.find("sockscope serve --arch fork"), std::string::npos) << err;
+}
+
+TEST(GuiBinary, BadScriptLineNamesTheLineAndExits2) {
+  TempDir dir;
+  fs::path script = dir.path / "bad.script";
+  std::ofstream(script) << "start fork\nclients three\nquit\n";
+  Proc p = Proc::spawn({SOCKSCOPE_BIN, "--script", script.string()}, {}, {"DISPLAY", "WAYLAND_DISPLAY"},
+                       dir.path / "out", dir.path / "err");
+  ASSERT_TRUE(p.wait_for(20s));
+  EXPECT_EQ(p.exit_code(), 2);
+  std::string err = slurp(dir.path / "err");
+  EXPECT_NE(err.find(script.string() + ":2: client count must be a number"), std::string::npos) << err;
+}
+
+TEST(GuiBinary, ScriptedForkLessonUnderXvfb) {
+  TempDir dir;
+  const fs::path png = dir.path / "out.png";
+  const fs::path model = dir.path / "model.json";
+  const fs::path script = dir.path / "lesson.script";
+  std::ofstream(script) << "# the teacher's first lesson, scripted\n"
+                           "start fork port=0\n"
+                           "clients 3 hold_ms=8000\n"
+                           "wait children 3 timeout=20\n"
+                           "screenshot\n"
+                           "dump-model "
+                        << model.string()
+                        << "\n"
+                           "wait ms 3000\n"
+                           "quit\n";
+  Proc app = Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 1600x900x24", SOCKSCOPE_BIN, "--script",
+                          script.string(), "--screenshot", png.string()},
+                         {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out",
+                         dir.path / "err");
+
+  // While the app holds the lesson open: its model against /proc.
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!fs::exists(model) && std::chrono::steady_clock::now() < deadline && !app.wait_for(50ms)) {
+  }
+  ASSERT_TRUE(fs::exists(model)) << "no model dump; stderr:\n" << slurp(dir.path / "err");
+  nlohmann::json m = nlohmann::json::parse(slurp(model));
+  const pid_t server = m.at("server_pid").get<pid_t>();
+  ASSERT_GT(server, 0);
+  EXPECT_EQ(m.at("architecture"), "fork");
+  std::set<pid_t> model_children;
+  for (const auto& p : m.at("processes")) {
+    if (p.at("ppid").get<pid_t>() == server && p.at("alive").get<bool>() && p.at("in_proc").get<bool>()) {
+      EXPECT_EQ(p.at("role"), "child");
+      model_children.insert(p.at("pid").get<pid_t>());
+    }
+  }
+  EXPECT_EQ(model_children.size(), 3u) << m.dump(1);
+  pid_t ppid = 0;
+  char state = '?';
+  ASSERT_TRUE(proc_stat(server, ppid, state)) << "the server is not running";
+  std::set<pid_t> kernel_children = proc_children_of(server);
+  EXPECT_EQ(model_children, kernel_children) << "the model's live children are not the kernel's";
+  EXPECT_GE(m.at("counts").at("connections_open").get<int>(), 3);
+
+  ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+
+  // Nothing outlives the app.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(process_exists(server)) << "server " << server << " still running";
+  for (pid_t c : model_children) EXPECT_FALSE(process_exists(c)) << "child " << c << " still running";
+
+  // The picture: the window's size, not blank, and the tree's boxes in it.
+  int w = 0, h = 0, n = 0;
+  unsigned char* pixels = stbi_load(png.c_str(), &w, &h, &n, 3);
+  ASSERT_NE(pixels, nullptr) << "cannot decode " << png;
+  EXPECT_EQ(w, 1600);
+  EXPECT_EQ(h, 900);
+  std::set<std::uint32_t> colours;
+  std::size_t listener_px = 0, node_px = 0;
+  for (int i = 0; i < w * h; ++i) {
+    const unsigned char* p = pixels + static_cast<std::ptrdiff_t>(i) * 3;
+    colours.insert((std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2]);
+    // The dark theme's fills (app/views/style.cpp): the listener and a child box.
+    if (p[0] == 30 && p[1] == 90 && p[2] == 150) ++listener_px;
+    if (p[0] == 44 && p[1] == 62 && p[2] == 92) ++node_px;
+  }
+  stbi_image_free(pixels);
+  EXPECT_GT(colours.size(), 50u) << "the screenshot looks blank";
+  EXPECT_GT(listener_px, 5000u) << "no listener box in the picture";
+  EXPECT_GT(node_px, 3u * 5000u) << "fewer than three child boxes in the picture";
+}
+
+}  // namespace

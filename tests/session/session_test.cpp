@@ -1,0 +1,399 @@
+// The session model: folds over synthetic event sequences shaped like a real
+// fork server run, late events, folding at earlier instants, and the shared
+// session's locking. No sockets, no processes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "session/session.h"
+#include "session_fixture.h"
+
+using namespace sockscope;
+using namespace sockscope::session;
+using sockscope::trace::Kind;
+
+TEST(SessionFold, ForkServerTree) {
+  Session s = testing_fixture::fork_server_session();
+  const Model& m = s.model();
+
+  const ProcessView* listener = m.find_process(100);
+  ASSERT_NE(listener, nullptr);
+  EXPECT_EQ(listener->role, ProcessRole::listener);
+  EXPECT_EQ(listener->state, 'S');  // from the last snapshot
+  EXPECT_TRUE(listener->alive());
+  // The refused connection stayed with the listener; the others moved to children.
+  EXPECT_EQ(listener->conns, std::vector<std::uint32_t>{4});
+
+  for (pid_t child : {201, 202, 203, 204}) {
+    const ProcessView* p = m.find_process(child);
+    ASSERT_NE(p, nullptr) << child;
+    EXPECT_EQ(p->role, ProcessRole::child) << child;
+    EXPECT_EQ(p->ppid, 100) << child;
+    EXPECT_NE(p->fork_ns, 0u);
+  }
+  EXPECT_EQ(m.find_process(201)->conns, std::vector<std::uint32_t>{1});
+  EXPECT_EQ(m.find_process(204)->conns, std::vector<std::uint32_t>{5});
+
+  // 201 and 202 exited and were reaped: gone.
+  for (pid_t child : {201, 202}) {
+    const ProcessView* p = m.find_process(child);
+    EXPECT_EQ(p->state, 'X');
+    EXPECT_FALSE(p->zombie);
+    EXPECT_NE(p->exit_ns, 0u);
+    EXPECT_NE(p->reap_ns, 0u);
+    EXPECT_FALSE(p->in_proc);
+  }
+  // 203 exited and nobody waited: a zombie, and /proc agrees.
+  const ProcessView* z = m.find_process(203);
+  EXPECT_EQ(z->state, 'Z');
+  EXPECT_TRUE(z->zombie);
+  EXPECT_TRUE(z->in_proc);
+  EXPECT_EQ(z->reap_ns, 0u);
+  // 204 serves the external client, still running, with /proc's numbers.
+  const ProcessView* live = m.find_process(204);
+  EXPECT_EQ(live->state, 'S');
+  EXPECT_TRUE(live->alive());
+  EXPECT_EQ(live->rss_kb, 2048u);
+  EXPECT_EQ(live->pss_kb, 700u);
+  EXPECT_EQ(live->fds, 5);
+  EXPECT_EQ(live->threads, 1);
+
+  const ProcessView* sim = m.find_process(500);
+  ASSERT_NE(sim, nullptr);
+  EXPECT_EQ(sim->role, ProcessRole::client_sim);
+
+  auto kids = m.children_of(100);
+  ASSERT_EQ(kids.size(), 4u);
+  EXPECT_EQ(kids[0]->pid, 201);
+  EXPECT_EQ(kids[3]->pid, 204);
+}
+
+TEST(SessionFold, ConnectionsJoinedWithClients) {
+  Session s = testing_fixture::fork_server_session();
+  const Model& m = s.model();
+  ASSERT_EQ(m.connections.size(), 5u);
+  for (std::uint32_t id = 1; id <= 3; ++id) {
+    const ConnectionView* c = m.find_connection(id);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->client_id, id);
+    EXPECT_EQ(c->peer_port, 50000 + id);
+    EXPECT_EQ(c->listener_pid, 100);
+    EXPECT_EQ(c->serving_pid, static_cast<pid_t>(200 + id));
+    EXPECT_EQ(c->state, ConnState::closed);
+    EXPECT_EQ(c->requests, 33u);
+    EXPECT_EQ(c->bytes_in, 100u * id);
+    EXPECT_EQ(c->bytes_out, 1000u * id);
+    EXPECT_NE(c->close_ns, 0u);
+    const ClientView* cl = m.find_client(id);
+    ASSERT_NE(cl, nullptr);
+    EXPECT_EQ(cl->server_conn, id);
+    EXPECT_EQ(cl->local_port, 50000 + id);
+    EXPECT_EQ(cl->replies, 33u);
+    EXPECT_EQ(cl->pid, 500);
+  }
+  const ConnectionView* refused = m.find_connection(4);
+  EXPECT_EQ(refused->state, ConnState::refused);
+  EXPECT_EQ(refused->client_id, 4u);
+  EXPECT_EQ(refused->serving_pid, 100);
+
+  // The external client (curl) has no client events: joined to nothing, but
+  // present with its peer port.
+  const ConnectionView* ext = m.find_connection(5);
+  EXPECT_EQ(ext->client_id, 0u);
+  EXPECT_EQ(ext->peer_port, 60000);
+  EXPECT_EQ(ext->state, ConnState::open);
+  EXPECT_EQ(ext->serving_pid, 204);
+  EXPECT_EQ(ext->bytes_in, 42u);  // summed reads while open
+}
+
+TEST(SessionFold, LatencyAndCounts) {
+  Session s = testing_fixture::fork_server_session();
+  const Model& m = s.model();
+  EXPECT_EQ(m.latency.count, 100u);
+  EXPECT_EQ(m.latency.p50_ns, 50'000'000u);  // latencies are 1..100 ms
+  EXPECT_EQ(m.latency.p99_ns, 99'000'000u);
+  EXPECT_EQ(m.latency.max_ns, 100'000'000u);
+  EXPECT_DOUBLE_EQ(m.latency.p50_ms(), 50.0);
+  EXPECT_NEAR(m.latency.mean_ns, 50.5e6, 1);
+  ASSERT_EQ(m.latencies.size(), 100u);
+  EXPECT_TRUE(std::is_sorted(m.latencies.begin(), m.latencies.end(),
+                             [](const LatencySample& a, const LatencySample& b) { return a.ts_ns < b.ts_ns; }));
+
+  const Counts& c = m.counts;
+  EXPECT_EQ(c.connections_accepted, 5u);
+  EXPECT_EQ(c.connections_served, 4u);
+  EXPECT_EQ(c.connections_open, 1u);
+  EXPECT_EQ(c.children_forked, 4u);
+  EXPECT_EQ(c.reaped, 2u);
+  EXPECT_EQ(c.exited, 3u);
+  EXPECT_EQ(c.zombies_now, 1u);
+  EXPECT_EQ(c.refused, 1u);
+  EXPECT_EQ(c.errors, 1u);
+  EXPECT_EQ(c.drops, 7u);
+  EXPECT_EQ(c.requests, 99u);
+  EXPECT_EQ(c.replies, 100u);
+  EXPECT_EQ(c.events, s.events().size());
+}
+
+TEST(SessionFold, EarlierInstant) {
+  Session s = testing_fixture::fork_server_session();
+  // Just after connection 1 was handed to child 201, before anything else.
+  std::uint64_t t = testing_fixture::kConnStart + 40;
+  Model m = s.fold(t);
+  EXPECT_EQ(m.at_ns, t);
+  EXPECT_EQ(m.counts.children_forked, 1u);
+  EXPECT_EQ(m.counts.reaped, 0u);
+  EXPECT_EQ(m.connections.size(), 1u);
+  const ConnectionView* c = m.find_connection(1);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->state, ConnState::open);
+  EXPECT_EQ(c->serving_pid, 201);
+  EXPECT_EQ(c->client_id, 1u);
+  const ProcessView* child = m.find_process(201);
+  ASSERT_NE(child, nullptr);
+  EXPECT_EQ(child->exit_ns, 0u);
+  EXPECT_EQ(child->role, ProcessRole::child);
+  EXPECT_EQ(m.find_process(202), nullptr);
+  // The live model is untouched by folding the past.
+  EXPECT_EQ(s.model().counts.children_forked, 4u);
+
+  // Folding at the end is the live model.
+  EXPECT_EQ(s.fold(), s.model());
+  EXPECT_EQ(s.fold(s.last_ns()), s.model());
+
+  // A fold at t equals a session that only ever saw what happened up to t.
+  Session prefix;
+  prefix.set_meta(s.meta());
+  prefix.set_drops(s.drops());
+  for (const auto& e : s.events())
+    if (e.ts_ns <= t) prefix.add_event(e);
+  for (const auto& sn : s.snapshots())
+    if (sn.ts_ns <= t) prefix.add_snapshot(sn);
+  Model expect = prefix.model();
+  expect.at_ns = t;
+  EXPECT_EQ(m, expect);
+}
+
+TEST(SessionFold, ZombieFromEventsBeforeProcSeesIt) {
+  Session s;
+  auto ev = [&](std::uint64_t t, std::uint32_t pid, Kind k, std::uint32_t conn, std::int64_t a) {
+    trace::Event e;
+    e.ts_ns = t;
+    e.pid = e.tid = pid;
+    e.kind = k;
+    e.conn = conn;
+    e.a = a;
+    s.add_event(e);
+  };
+  ev(10, 100, Kind::server_start, 0, 4481);
+  ev(20, 100, Kind::accept, 1, 40000);
+  ev(30, 100, Kind::fork, 1, 300);
+  ev(40, 300, Kind::child_start, 1, 100);
+  ev(50, 300, Kind::exit, 0, 0);
+  EXPECT_TRUE(s.model().find_process(300)->zombie);
+  EXPECT_EQ(s.model().counts.zombies_now, 1u);
+  // /proc then shows it gone (init reaped it after the server died): not a zombie.
+  ProcSnapshot snap;
+  snap.ts_ns = 60;
+  snap.root = 100;
+  snap.procs.push_back(testing_fixture::proc(100, 1, 'S'));
+  snap.procs.push_back(testing_fixture::proc(300, 100, 'Z'));
+  s.add_snapshot(snap);
+  EXPECT_TRUE(s.model().find_process(300)->zombie);
+  snap.ts_ns = 70;
+  snap.procs.pop_back();
+  s.add_snapshot(snap);
+  const ProcessView* p = s.model().find_process(300);
+  EXPECT_FALSE(p->zombie);
+  EXPECT_EQ(p->state, 'X');
+  EXPECT_EQ(p->gone_ns, 70u);
+  EXPECT_EQ(s.model().counts.zombies_now, 0u);
+}
+
+TEST(SessionFold, ProcessSeenOnlyInProc) {
+  // A process the server never spoke about (a helper it spawned) still shows
+  // in the tree, from /proc alone.
+  Session s;
+  ProcSnapshot snap;
+  snap.ts_ns = 5;
+  snap.root = 100;
+  snap.procs.push_back(testing_fixture::proc(100, 1, 'S'));
+  snap.procs.push_back(testing_fixture::proc(150, 100, 'R', 0, 0, 0, "helper"));
+  s.add_snapshot(snap);
+  const Model& m = s.model();
+  ASSERT_EQ(m.processes.size(), 2u);
+  EXPECT_EQ(m.find_process(100)->role, ProcessRole::listener);
+  EXPECT_EQ(m.find_process(150)->role, ProcessRole::child);
+  EXPECT_EQ(m.find_process(150)->state, 'R');
+  EXPECT_EQ(m.find_process(150)->comm, "helper");
+}
+
+TEST(SessionFold, ThreadPerConnection) {
+  Session s;
+  auto ev = [&](std::uint64_t t, std::uint32_t tid, Kind k, std::uint32_t conn, std::int64_t a) {
+    trace::Event e;
+    e.ts_ns = t;
+    e.pid = 100;
+    e.tid = tid;
+    e.kind = k;
+    e.conn = conn;
+    e.a = a;
+    s.add_event(e);
+  };
+  ev(1, 100, Kind::server_start, 0, 1);
+  ev(2, 100, Kind::accept, 1, 40000);
+  ev(3, 100, Kind::spawn, 1, 101);
+  ev(4, 101, Kind::request, 1, 0);
+  ev(5, 101, Kind::close, 1, 10);
+  ev(6, 101, Kind::thread_exit, 1, 101);
+  const Model& m = s.model();
+  const ConnectionView* c = m.find_connection(1);
+  EXPECT_EQ(c->serving_pid, 100);
+  EXPECT_EQ(c->serving_tid, 101u);
+  EXPECT_EQ(c->state, ConnState::closed);
+  EXPECT_EQ(m.counts.threads_spawned, 1u);
+  EXPECT_EQ(m.processes.size(), 1u);
+}
+
+TEST(SessionFold, ParentCloseOfItsCopyIsNotTheEnd) {
+  Session s;
+  auto ev = [&](std::uint64_t t, std::uint32_t pid, Kind k, std::uint32_t conn, std::int64_t a) {
+    trace::Event e;
+    e.ts_ns = t;
+    e.pid = e.tid = pid;
+    e.kind = k;
+    e.conn = conn;
+    e.a = a;
+    s.add_event(e);
+  };
+  ev(1, 100, Kind::accept, 1, 40000);
+  ev(2, 100, Kind::fork, 1, 300);
+  ev(3, 100, Kind::close, 1, 0);  // the parent's copy
+  EXPECT_EQ(s.model().find_connection(1)->state, ConnState::open);
+  ev(4, 300, Kind::close, 1, 5);
+  EXPECT_EQ(s.model().find_connection(1)->state, ConnState::closed);
+  EXPECT_EQ(s.model().find_connection(1)->close_ns, 4u);
+}
+
+TEST(SessionFold, ClientConnectBeforeAcceptStillJoins) {
+  Session s;
+  trace::Event a;
+  a.ts_ns = 20;
+  a.pid = a.tid = 100;
+  a.kind = Kind::accept;
+  a.conn = 9;
+  a.a = 45678;
+  trace::Event c;
+  c.ts_ns = 10;
+  c.pid = c.tid = 500;
+  c.kind = Kind::client_connect;
+  c.conn = 3;
+  c.a = 45678;
+  s.add_event(a);  // arrives first although it happened later
+  s.add_event(c);
+  EXPECT_EQ(s.events().front().kind, Kind::client_connect);
+  EXPECT_EQ(s.model().find_connection(9)->client_id, 3u);
+  EXPECT_EQ(s.model().find_client(3)->server_conn, 9u);
+}
+
+// Many events, some arriving late, with the live model read as ingest goes:
+// the incremental fold (with its checkpoint rewinds) must equal a fold from
+// scratch of the same store.
+TEST(SessionFold, LateEventsIncrementalEqualsFromScratch) {
+  Session ordered = testing_fixture::big_session(20000, 1);
+  std::vector<trace::Event> arrival = ordered.events();
+  // Swap neighbours here and there, and move a few far back, as several
+  // producers racing for the ring would.
+  std::mt19937 rng(42);
+  for (std::size_t i = 1; i < arrival.size(); ++i)
+    if (rng() % 7 == 0) std::swap(arrival[i - 1], arrival[i]);
+  for (int k = 0; k < 20; ++k) {
+    std::size_t from = 100 + rng() % (arrival.size() - 200);
+    std::size_t to = std::min(arrival.size() - 1, from + 1 + rng() % 6000);
+    std::rotate(arrival.begin() + static_cast<std::ptrdiff_t>(from),
+                arrival.begin() + static_cast<std::ptrdiff_t>(from) + 1,
+                arrival.begin() + static_cast<std::ptrdiff_t>(to) + 1);
+  }
+  Session live;
+  live.set_meta(ordered.meta());
+  std::size_t snap = 0;
+  for (std::size_t i = 0; i < arrival.size(); ++i) {
+    live.add_event(arrival[i]);
+    if (i % 97 == 0) (void)live.model();  // the UI reading at its own pace
+    if (i % 500 == 0 && snap < ordered.snapshots().size()) live.add_snapshot(ordered.snapshots()[snap++]);
+  }
+  while (snap < ordered.snapshots().size()) live.add_snapshot(ordered.snapshots()[snap++]);
+  ASSERT_TRUE(live.same_store(ordered));
+  Session scratch = live;  // a copy folds from nothing
+  EXPECT_EQ(live.model(), scratch.model());
+  EXPECT_EQ(live.model(), ordered.model());
+  EXPECT_GT(live.model().counts.connections_served, 1000u);
+
+  // fold(t) at a few instants equals a fresh prefix session.
+  for (double frac : {0.1, 0.5, 0.93}) {
+    std::uint64_t t = live.first_ns() + static_cast<std::uint64_t>(frac * (live.last_ns() - live.first_ns()));
+    Session prefix;
+    prefix.set_meta(live.meta());
+    for (const auto& e : live.events())
+      if (e.ts_ns <= t) prefix.add_event(e);
+    for (const auto& sn : live.snapshots())
+      if (sn.ts_ns <= t) prefix.add_snapshot(sn);
+    Model expect = prefix.model();
+    expect.at_ns = t;
+    EXPECT_EQ(live.fold(t), expect) << frac;
+  }
+}
+
+TEST(SessionFold, LowerBound) {
+  Session s = testing_fixture::fork_server_session();
+  EXPECT_EQ(s.lower_bound(0), 0u);
+  EXPECT_EQ(s.lower_bound(UINT64_MAX), s.events().size());
+  std::size_t i = s.lower_bound(testing_fixture::kConnStart);
+  ASSERT_LT(i, s.events().size());
+  EXPECT_GE(s.events()[i].ts_ns, testing_fixture::kConnStart);
+  EXPECT_LT(s.events()[i - 1].ts_ns, testing_fixture::kConnStart);
+}
+
+TEST(SessionSummary, HasEveryLine) {
+  Session s = testing_fixture::fork_server_session();
+  std::string text = summary(s.model(), s);
+  EXPECT_NE(text.find("connections served: 4"), std::string::npos) << text;
+  EXPECT_NE(text.find("children forked:    4"), std::string::npos) << text;
+  EXPECT_NE(text.find("reaped:             2"), std::string::npos) << text;
+  EXPECT_NE(text.find("zombies:            1"), std::string::npos) << text;
+  EXPECT_NE(text.find("refused:            1"), std::string::npos) << text;
+  EXPECT_NE(text.find("ring drops:         7"), std::string::npos) << text;
+  EXPECT_NE(text.find("p50 50.00 ms, p99 99.00 ms"), std::string::npos) << text;
+  EXPECT_NE(text.find("events recorded:    " + std::to_string(s.events().size())), std::string::npos) << text;
+  // Drops are shown even when zero.
+  Session empty;
+  EXPECT_NE(summary(empty.model(), empty).find("ring drops:         0"), std::string::npos);
+}
+
+TEST(SharedSession, WriterAndReaderThreads) {
+  SharedSession shared;
+  Session source = testing_fixture::big_session(5000, 2);
+  std::thread ingest([&] {
+    const auto& ev = source.events();
+    for (std::size_t i = 0; i < ev.size(); i += 64) {
+      shared.write([&](Session& s) {
+        s.add_events(ev.data() + i, std::min<std::size_t>(64, ev.size() - i));
+      });
+    }
+    for (const auto& snap : source.snapshots()) shared.write([&](Session& s) { s.add_snapshot(snap); });
+  });
+  std::uint64_t last = 0;
+  bool monotonic = true;
+  for (int frame = 0; frame < 200; ++frame) {
+    std::uint64_t n = shared.read([](const Session& s) { return s.model().counts.events; });
+    monotonic = monotonic && n >= last;
+    last = n;
+    std::this_thread::yield();
+  }
+  ingest.join();
+  EXPECT_TRUE(monotonic);
+  EXPECT_EQ(shared.read([](const Session& s) { return s.model().counts.events; }), source.events().size());
+  EXPECT_EQ(shared.copy().model(), source.model());
+}
