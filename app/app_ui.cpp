@@ -42,6 +42,8 @@ void AppUi::draw_menu(FrameContext& ctx) {
     ImGui::Separator();
     if (ImGui::MenuItem("Dark theme", nullptr, theme == style::Theme::dark)) set_theme(style::Theme::dark);
     if (ImGui::MenuItem("Light theme", nullptr, theme == style::Theme::light)) set_theme(style::Theme::light);
+    ImGui::Separator();
+    ImGui::MenuItem("Event loop", nullptr, &show_loop_);
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Debug")) {
@@ -70,8 +72,20 @@ void AppUi::draw_windows(FrameContext& ctx) {
   ImGui::SetNextWindowPos(o, ImGuiCond_FirstUseEver);
   ImGui::SetNextWindowSize(ImVec2(left, h), ImGuiCond_FirstUseEver);
   controls_.draw(ctx);
-  ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y), ImGuiCond_FirstUseEver);
-  ImGui::SetNextWindowSize(ImVec2(w - left, top), ImGuiCond_FirstUseEver);
+  // An architecture-specific window (event loop) shares the tree's area: when
+  // one opens or closes, the two are laid out side by side once; after that
+  // the user may move them as they like.
+  const std::string& arch = ctx.session.meta().architecture;
+  if (arch != auto_opened_for_) {
+    auto_opened_for_ = arch;
+    if (arch == "evloop" || arch == "hybrid" || arch == "prefork") show_loop_ = true;
+  }
+  const bool side = show_loop_;
+  const ImGuiCond relayout = side != side_shown_ ? ImGuiCond_Always : ImGuiCond_FirstUseEver;
+  side_shown_ = side;
+  const float tree_w = side ? std::round((w - left) * 0.5f) : w - left;
+  ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y), relayout);
+  ImGui::SetNextWindowSize(ImVec2(tree_w, top), relayout);
   tree_.draw(ctx);
   ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y + top), ImGuiCond_FirstUseEver);
   ImGui::SetNextWindowSize(ImVec2(mid, h - top), ImGuiCond_FirstUseEver);
@@ -79,6 +93,12 @@ void AppUi::draw_windows(FrameContext& ctx) {
   ImGui::SetNextWindowPos(ImVec2(o.x + left + mid, o.y + top), ImGuiCond_FirstUseEver);
   ImGui::SetNextWindowSize(ImVec2(w - left - mid, h - top), ImGuiCond_FirstUseEver);
   events_.draw(ctx);
+
+  if (show_loop_) {
+    ImGui::SetNextWindowPos(ImVec2(o.x + left + tree_w, o.y), relayout);
+    ImGui::SetNextWindowSize(ImVec2(w - left - tree_w, top), relayout);
+    loop_.draw(ctx);
+  }
 }
 
 void AppUi::draw(FrameContext& ctx) {

@@ -3,10 +3,13 @@
 // the benchmark draw exactly what the window draws.
 #pragma once
 
+#include <string>
+
 #include "frame.h"
 #include "views/connections_view.h"
 #include "views/controls_view.h"
 #include "views/event_log_view.h"
+#include "views/event_loop_view.h"
 #include "views/export_view.h"
 #include "views/process_tree_view.h"
 #include "views/style.h"
@@ -43,6 +46,12 @@ class AppUi {
   ConnectionsView connections_;
   EventLogView events_;
   ExportView export_;
+  EventLoopView loop_;
+  // Architecture-specific windows open by themselves when a session of that
+  // architecture appears, and stay under the user's control afterwards.
+  bool show_loop_ = false;
+  bool side_shown_ = false;  // whether the last layout gave the tree's right half away
+  std::string auto_opened_for_;
   bool show_demo_ = false;
   bool show_metrics_ = false;
 };

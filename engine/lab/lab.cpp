@@ -325,10 +325,11 @@ std::uint16_t Lab::start_server(const ServerSpec& spec) {
 bool Lab::server_running() const {
   pid_t pid = server_pid_.load();
   if (pid <= 0) return false;
-  // The server is our child: it stays a zombie (not gone) until we reap it.
-  int st = 0;
-  pid_t r = waitpid(pid, &st, WNOHANG);
-  return r == 0;
+  // The server is our child. Peek with WNOWAIT: reaping here would lose its
+  // exit status and the reap event stop_server() records.
+  siginfo_t info{};
+  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return false;
+  return info.si_pid == 0;
 }
 
 void Lab::stop_server() {
@@ -345,15 +346,30 @@ void Lab::stop_server() {
     std::lock_guard lock(impl_->mutex);
     impl_->pending_snapshots.push_back(std::move(snap));
   }
+  // Stop sampling it: a server between exit and our waitpid is our zombie,
+  // not a lesson, and must not show up as one.
+  server_pid_ = 0;
   // SIGTERM first: the server's shutdown path signals its children and reaps
   // them, and its last events say so. SIGKILL to the group only as backstop.
   kill(child.pid, SIGTERM);
-  if (!wait_exit(child.pid, 3s)) {
+  int status = 0;
+  bool reaped = wait_exit(child.pid, 3s, &status);
+  if (!reaped) {
     kill(-child.pid, SIGKILL);
-    wait_exit(child.pid, 2s);
+    reaped = wait_exit(child.pid, 2s, &status);
   }
   kill(-child.pid, SIGKILL);  // stragglers that outlived the server (none when it is correct)
-  server_pid_ = 0;
+  if (reaped) {
+    // The lab is the server's parent: its waitpid is the server's reap.
+    trace::Event e;
+    e.ts_ns = trace::now_ns();
+    e.pid = static_cast<std::uint32_t>(getpid());
+    e.tid = static_cast<std::uint32_t>(gettid());
+    e.kind = trace::Kind::reap;
+    e.a = child.pid;
+    e.b = status;
+    impl_->ring.push(e);
+  }
   std::string tail;
   drain_fd(child.out_fd, tail);
   close(child.out_fd);

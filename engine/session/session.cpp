@@ -410,10 +410,15 @@ class FoldState {
   }
 
   void on_reap(const trace::Event& e) {
-    ++m.counts.reaped;
     auto child_pid = static_cast<pid_t>(e.a);
-    if (child_pid <= 0) return;
+    if (child_pid <= 0) {
+      ++m.counts.reaped;
+      return;
+    }
     ProcessView& child = m.processes[process_index(child_pid, e.ts_ns)];
+    // Only children the server forked count: the lab reaping the server
+    // itself (which nobody forked in this session) is bookkeeping.
+    if (child.fork_ns != 0) ++m.counts.reaped;
     child.reap_ns = e.ts_ns;
     if (child.ppid == 0) child.ppid = static_cast<pid_t>(e.pid);
   }

@@ -171,7 +171,7 @@ struct Counts {
   std::uint64_t connections_open = 0;
   std::uint64_t children_forked = 0;     // fork events
   std::uint64_t threads_spawned = 0;     // spawn events
-  std::uint64_t reaped = 0;              // reap events
+  std::uint64_t reaped = 0;              // reap events of children/workers (not the lab reaping the server)
   std::uint64_t exited = 0;              // exit events
   std::uint64_t zombies_now = 0;         // processes with zombie == true
   std::uint64_t refused = 0;             // refuse events
