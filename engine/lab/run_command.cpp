@@ -111,9 +111,11 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto hold_ms = std::make_shared<int>(-1);
   CLI::App* run = app.add_subcommand(
       "run", "Run a server and simulated clients headless, print what happened, export the session");
-  run->add_option("--arch", options->server.arch, "Server architecture")
+  std::vector<std::string> arch_names;
+  for (const auto& a : servers::architectures()) arch_names.emplace_back(a.name);
+  run->add_option("--arch", options->server.arch, "Server architecture: " + servers::architecture_names())
       ->default_val("fork")
-      ->check(CLI::IsMember(std::vector<std::string>{"serial", "fork"}));
+      ->check(CLI::IsMember(arch_names));
   run->add_option("--protocol", options->server.protocol, "ftp or http")
       ->default_val("ftp")
       ->check(CLI::IsMember({"ftp", "http"}));
@@ -135,9 +137,13 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run->add_option("--max-children", options->server.max_children, "Fork server: refuse past this many children")
       ->default_val(64)
       ->check(CLI::Range(1, 100000));
+  auto workers = std::make_shared<int>(0);
+  run->add_option("--workers", *workers, "pool: worker threads; prefork/hybrid: worker processes")
+      ->check(CLI::Range(1, 1024));
   run->add_flag("--quiet", options->quiet, "Print only the summary");
-  run->callback([&exit_code, options, scenario_name, count, hold_ms] {
+  run->callback([&exit_code, options, scenario_name, count, hold_ms, workers] {
     RunOptions o = *options;
+    if (*workers > 0) o.server.extra_args = {"--workers", std::to_string(*workers)};
     o.scenario = clients::preset(*scenario_name);
     o.scenario.count = *count;
     if (*hold_ms >= 0) o.scenario.hold_ms = *hold_ms;
