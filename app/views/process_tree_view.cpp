@@ -145,12 +145,22 @@ struct LayoutBuilder {
     out.nodes.push_back(n);
     int index = static_cast<int>(out.nodes.size()) - 1;
     float y = pos.y + m.node_h + 6.0f;
+    auto total_it = pill_count.find(p.pid);
+    const int total = total_it == pill_count.end() ? 0 : total_it->second;
+    // Past the cap, the last pill stands for all the others.
+    const int singles = total > kMaxPillsPerNode ? kMaxPillsPerNode - 1 : total;
     int shown = 0;
     for (const auto& c : model.connections) {
+      if (shown == singles) break;
       if (c.state != ConnState::open || c.serving_pid != p.pid) continue;
-      if (shown++ == kMaxPillsPerNode) break;
+      ++shown;
       out.pills.push_back(TreePill{index, c.id, c.client_id, c.peer_port, ImVec2(pos.x + m.node_w * 0.08f, y)});
       y += m.pill_h + 4.0f;
+    }
+    if (total > singles) {
+      TreePill more{index, 0, 0, 0, ImVec2(pos.x + m.node_w * 0.08f, y)};
+      more.more = total - singles;
+      out.pills.push_back(more);
     }
     return index;
   }
@@ -422,7 +432,9 @@ void ProcessTreeView::draw(FrameContext& ctx) {
                     fs * 0.1f);
         dl->AddRectFilled(a, b, pill.client_id != 0 ? pal.client_fill : pal.external_fill, m.pill_h * 0.5f);
         char buf[96];
-        if (pill.client_id != 0) {
+        if (pill.more > 0) {
+          std::snprintf(buf, sizeof buf, "+%d more connections", pill.more);
+        } else if (pill.client_id != 0) {
           std::snprintf(buf, sizeof buf, "client %u  :%u", pill.client_id, pill.peer_port);
         } else {
           std::snprintf(buf, sizeof buf, "external :%u", pill.peer_port);

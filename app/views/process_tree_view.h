@@ -38,6 +38,7 @@ struct TreePill {
   std::uint32_t client_id = 0;  // 0 = external client (curl, nc)
   std::uint16_t peer_port = 0;
   ImVec2 pos;
+  int more = 0;  // > 0: not one connection but "+N more" (a loop or thread server holds many)
 };
 
 struct TreeLayout {

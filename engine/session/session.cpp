@@ -526,6 +526,24 @@ class FoldState {
       case K::sleep_begin:
       case K::sleep_end:
       case K::server_stop:
+        break;
+      // Folded by their own views: threads_fold.h (workers, queue, counter,
+      // lock) and loop_fold.h (Asio handler tracking).
+      case K::worker_start:
+      case K::worker_exit:
+      case K::enqueue:
+      case K::dequeue:
+      case K::counter_read:
+      case K::counter_write:
+      case K::lock_wait:
+      case K::lock_acquire:
+      case K::unlock:
+      case K::handler_create:
+      case K::reactor_register:
+      case K::reactor_ready:
+      case K::completion:
+      case K::handler_begin:
+      case K::handler_end:
       case K::count_:
         break;
     }

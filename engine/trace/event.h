@@ -61,12 +61,13 @@ enum class Kind : std::uint16_t {
   lock_acquire,    // got it. conn
   unlock,          // released it. conn
   // The event loop's queue (Asio handler tracking, engine/trace/asio_tracking.h).
-  handler_create,  // an async operation was started. a = handler id, text = operation
-  reactor_register,// a descriptor was registered with epoll. a = fd
+  handler_create,  // an async operation was started. a = handler id (0 = close/cancel with no handler),
+                   // b = fd, or a negative object key for timers and posts; text = operation
+  reactor_register,// a descriptor (de)registered with epoll. a = fd, b = 1 registered / 0 deregistered
   reactor_ready,   // epoll reported readiness. a = fd, b = event bits
   completion,      // a handler's operation completed: it is now in the ready queue. a = handler id, b = error value
   handler_begin,   // the loop started running a handler. a = handler id
-  handler_end,     // ... and it returned. a = handler id
+  handler_end,     // ... and it returned. a = handler id, b = 1 destroyed without running
   count_
 };
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -187,6 +188,31 @@ namespace {
 TraceRing* g_ring = nullptr;
 TraceRing g_owned;
 std::atomic<bool> g_enabled{true};
+
+// getpid() and gettid() are real system calls; an event loop emitting a dozen
+// events per request paid for them on every one. Cache both per thread, and
+// invalidate every cache in a forked child (whose pid and tid are new) by
+// bumping a generation in a pthread_atfork handler.
+std::atomic<unsigned> g_fork_generation{1};
+void on_fork_child() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+[[maybe_unused]] const int g_atfork_registered = pthread_atfork(nullptr, nullptr, &on_fork_child);
+
+struct ThreadIds {
+  unsigned generation = 0;
+  std::uint32_t pid = 0;
+  std::uint32_t tid = 0;
+};
+thread_local ThreadIds t_ids;
+
+inline const ThreadIds& thread_ids() noexcept {
+  unsigned gen = g_fork_generation.load(std::memory_order_relaxed);
+  if (t_ids.generation != gen) {
+    t_ids.pid = static_cast<std::uint32_t>(getpid());
+    t_ids.tid = static_cast<std::uint32_t>(gettid());
+    t_ids.generation = gen;
+  }
+  return t_ids;
+}
 }  // namespace
 
 bool attach_from_env() {
@@ -215,8 +241,9 @@ void emit(Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b, std::st
   if (!r || !g_enabled.load(std::memory_order_relaxed)) return;
   Event e;
   e.ts_ns = now_ns();
-  e.pid = static_cast<std::uint32_t>(getpid());
-  e.tid = static_cast<std::uint32_t>(gettid());
+  const ThreadIds& ids = thread_ids();
+  e.pid = ids.pid;
+  e.tid = ids.tid;
   e.kind = kind;
   e.conn = conn;
   e.a = a;

@@ -228,6 +228,29 @@ TEST(TreeLayout, ManyChildrenWrapIntoRowsWithinTheWidth) {
   EXPECT_GT(layout.size.y, 10 * m.node_h);  // 40 children at 3 per row: many rows
 }
 
+// One process holding many connections (an event loop, a thread server) gets a
+// few pills and one that counts the rest, not a column running off the window.
+TEST(TreeLayout, ManyConnectionsOnOneProcessFoldIntoAMorePill) {
+  session::Session s;
+  auto event = [](std::uint64_t t, trace::Kind k, std::uint32_t conn, std::int64_t a) {
+    trace::Event e;
+    e.ts_ns = t;
+    e.pid = e.tid = static_cast<std::uint32_t>(kServerPid);
+    e.kind = k;
+    e.conn = conn;
+    e.a = a;
+    return e;
+  };
+  s.add_event(event(1000, trace::Kind::server_start, 0, 4481));
+  for (std::uint32_t c = 1; c <= 10; ++c) s.add_event(event(2000 + c, trace::Kind::accept, c, 40000 + c));
+  TreeMetrics m;
+  TreeLayout layout = compute_tree_layout(s.model(), kServerPid, s.last_ns(), m, false);
+  ASSERT_EQ(layout.pills.size(), 3u);
+  EXPECT_EQ(layout.pills[0].more, 0);
+  EXPECT_EQ(layout.pills[1].more, 0);
+  EXPECT_EQ(layout.pills[2].more, 8);
+}
+
 TEST(TreeLayout, NewNodesGlowAndExitedOnesFade) {
   session::Session s = make_recorded_session({});
   TreeMetrics m;

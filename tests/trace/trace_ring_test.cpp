@@ -197,3 +197,38 @@ TEST(TraceRing, ExecStyleAttachThroughEnvironment) {
   EXPECT_EQ(e.conn, 1u);
   EXPECT_EQ(e.a, 51234);
 }
+
+// emit() caches pid and tid per thread; a forked child and a new thread must
+// still stamp their own ids, never the parent's.
+TEST(TraceRing, EmitStampsTheRightPidAndTidAfterForkAndInThreads) {
+  TraceRing ring = TraceRing::create(64);
+  set_process_ring(&ring);
+  emit(Kind::listen, 0, 1);  // warms the parent's cache
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    emit(Kind::child_start, 1, 2);
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(child, &st, 0);
+  std::uint32_t thread_tid = 0;
+  std::thread t([&] {
+    thread_tid = static_cast<std::uint32_t>(gettid());
+    emit(Kind::spawn, 2, 3);
+  });
+  t.join();
+  set_process_ring(nullptr);
+  Event e;
+  ASSERT_TRUE(ring.pop(e));
+  EXPECT_EQ(e.pid, std::uint32_t(getpid()));
+  EXPECT_EQ(e.tid, std::uint32_t(gettid()));
+  ASSERT_TRUE(ring.pop(e));
+  EXPECT_EQ(e.kind, Kind::child_start);
+  EXPECT_EQ(e.pid, std::uint32_t(child));
+  EXPECT_EQ(e.tid, std::uint32_t(child));
+  ASSERT_TRUE(ring.pop(e));
+  EXPECT_EQ(e.kind, Kind::spawn);
+  EXPECT_EQ(e.pid, std::uint32_t(getpid()));
+  EXPECT_EQ(e.tid, thread_tid);
+}
