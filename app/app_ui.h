@@ -3,6 +3,7 @@
 // the benchmark draw exactly what the window draws.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "frame.h"
@@ -12,6 +13,8 @@
 #include "views/event_loop_view.h"
 #include "views/export_view.h"
 #include "views/process_tree_view.h"
+#include "views/threads_view.h"
+#include "views/timeline_view.h"
 #include "views/style.h"
 
 namespace sockscope::app {
@@ -32,6 +35,15 @@ class AppUi {
   style::Theme theme = style::Theme::dark;
   bool theme_changed = false;  // the shell re-applies the theme and clears this
   bool quit_requested = false;
+  // File → Open produced a session to show (the shell takes it, clears this).
+  std::optional<session::Session> opened_session;
+  std::string opened_title;
+  // Set by the shell while a recording is shown in a live window: File offers
+  // "Back to the live lab", which sets return_to_lab_requested.
+  bool can_return_to_lab = false;
+  bool return_to_lab_requested = false;
+
+  TimelineView& timeline() { return timeline_; }
 
   void change_font(float delta);
   void set_font(float px);
@@ -39,7 +51,10 @@ class AppUi {
 
  private:
   void draw_menu(FrameContext& ctx);
-  void draw_windows(FrameContext& ctx);
+  void draw_windows(FrameContext& ctx, FrameContext& live);
+  // The session folded at the selected instant, cached until the instant
+  // crosses an event or snapshot, or the store changes.
+  const session::Model& model_at(const session::Session& s, std::uint64_t t);
 
   ControlsView controls_;
   ProcessTreeView tree_;
@@ -49,9 +64,18 @@ class AppUi {
   EventLoopView loop_;
   // Architecture-specific windows open by themselves when a session of that
   // architecture appears, and stay under the user's control afterwards.
+  ThreadsView threads_;
   bool show_loop_ = false;
-  bool side_shown_ = false;  // whether the last layout gave the tree's right half away
+  bool show_threads_ = false;
+  int side_shown_ = 0;  // which side windows (bit 0 loop, bit 1 threads) the last layout made room for
   std::string auto_opened_for_;
+  TimelineView timeline_;
+  OpenSessionDialog open_dialog_;
+  bool show_timeline_ = true;
+  session::Model instant_model_;
+  const session::Session* instant_session_ = nullptr;
+  std::uint64_t instant_generation_ = ~std::uint64_t{0};
+  std::size_t instant_events_ = 0, instant_snapshots_ = 0;
   bool show_demo_ = false;
   bool show_metrics_ = false;
 };

@@ -222,7 +222,10 @@ class Window {
       glfwPollEvents();
       return;
     }
-    double timeout = hot ? 1.0 / 60.0 : (live ? 0.25 : 0.5);
+    // Idle (no server, nothing moving): only input wakes us; the 5 s tick is a
+    // safety net. Under Xvfb's software GL each frame costs ~30 ms of CPU, so a
+    // 2 Hz idle tick alone was 6% of a core.
+    double timeout = hot ? 1.0 / 60.0 : (live ? 0.5 : 5.0);
     if (g_input_frames.load() > 0) {
       g_input_frames.fetch_sub(1);
       timeout = 1.0 / 60.0;
@@ -367,7 +370,27 @@ int run_gui(const GuiOptions& o) {
     LabController controller(lab);
     controller.spec().port = port;
     std::uint64_t last_generation = ~std::uint64_t{0};
+    // File → Open shows a recording in place of the lab (which keeps running)
+    // until File → Back to the live lab.
+    std::optional<session::Session> recording;
     exit_code = frame_loop(window, ui, p, &controller, [&] {
+      if (ui.opened_session) {
+        recording = std::move(ui.opened_session);
+        ui.opened_session.reset();
+        ui.timeline().set_instant(std::nullopt);
+        ui.can_return_to_lab = true;
+      }
+      if (ui.return_to_lab_requested) {
+        recording.reset();
+        ui.return_to_lab_requested = false;
+        ui.can_return_to_lab = false;
+        ui.timeline().set_instant(std::nullopt);
+      }
+      if (recording) {
+        FrameContext ctx{*recording, recording->model(), recording->last_ns(), nullptr, ImGui::GetIO().Framerate};
+        ui.draw(ctx);
+        return ctx.wants_redraw;
+      }
       bool hot = false;
       lab.session().read([&](const session::Session& s) {
         FrameContext ctx{s, s.model(), trace::now_ns(), &controller, ImGui::GetIO().Framerate};
@@ -396,9 +419,13 @@ int run_gui_replay(const GuiOptions& o, session::Session recording, const std::s
   AppUi ui;
   ui.font_px = p.settings.font_px;
   ui.theme = p.settings.theme;
-  const std::uint64_t end = recording.last_ns();
   int rc = frame_loop(window, ui, p, nullptr, [&] {
-    FrameContext ctx{recording, recording.model(), end, nullptr, ImGui::GetIO().Framerate};
+    if (ui.opened_session) {  // File → Open: another recording replaces this one
+      recording = std::move(*ui.opened_session);
+      ui.opened_session.reset();
+      ui.timeline().set_instant(std::nullopt);
+    }
+    FrameContext ctx{recording, recording.model(), recording.last_ns(), nullptr, ImGui::GetIO().Framerate};
     ui.draw(ctx);
     return ctx.wants_redraw;
   });

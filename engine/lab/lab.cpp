@@ -186,6 +186,7 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
     batch.reserve(4096);
     auto window_start = std::chrono::steady_clock::now();
     std::uint64_t window_count = 0;
+    int idle_polls = 0;
     while (!impl_->stop.load()) {
       batch.clear();
       trace::Event e;
@@ -216,7 +217,12 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
         window_count = 0;
         window_start = now;
       }
+      // Poll fast while events flow; back off to 25 ms when the ring is quiet
+      // so an idle app costs next to nothing.
+      if (batch.empty()) idle_polls = std::min(idle_polls + 1, 5);
+      else idle_polls = 0;
       if (batch.size() < 4096) std::this_thread::sleep_for(5ms);
+      if (idle_polls >= 5) std::this_thread::sleep_for(20ms);
     }
   });
   impl_->sampler = std::thread([this] {
@@ -230,7 +236,7 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
         if (impl_->server.out_fd >= 0) drain_fd(impl_->server.out_fd, impl_->server_output);
       }
       auto until = std::chrono::steady_clock::now() + impl_->options.sample_period;
-      while (!impl_->stop.load() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+      while (!impl_->stop.load() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(25ms);
     }
   });
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -22,11 +23,15 @@ namespace {
 
 // The write end of the current SignalPipe, for the handler. One per process.
 volatile sig_atomic_t g_pipe_write_fd = -1;
-volatile sig_atomic_t g_stop_requested = 0;
+// Written by the signal handler, read by handler threads (thread, pool): a
+// lock-free std::atomic is both async-signal-safe and free of data races,
+// which volatile sig_atomic_t is only for a single thread.
+std::atomic<int> g_stop_requested{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 
 void on_signal(int sig) {
   int saved = errno;  // the interrupted code may be about to read errno
-  if (sig == SIGTERM || sig == SIGINT) g_stop_requested = 1;
+  if (sig == SIGTERM || sig == SIGINT) g_stop_requested.store(1, std::memory_order_relaxed);
   unsigned char byte = static_cast<unsigned char>(sig);
   if (g_pipe_write_fd >= 0) {
     // Non-blocking: if the pipe is full the main loop is already awake.
@@ -56,7 +61,7 @@ SignalPipe::SignalPipe(bool watch_children) {
   read_fd_ = fds[0];
   write_fd_ = fds[1];
   g_pipe_write_fd = write_fd_;
-  g_stop_requested = 0;
+  g_stop_requested.store(0, std::memory_order_relaxed);
   signal(SIGPIPE, SIG_IGN);
   set_handler(SIGTERM, on_signal);
   set_handler(SIGINT, on_signal);
@@ -88,7 +93,7 @@ SignalPipe::Pending SignalPipe::drain() {
       if (buf[i] == SIGCHLD) p.child = true;
     }
   }
-  if (g_stop_requested) p.stop = true;
+  if (g_stop_requested.load(std::memory_order_relaxed)) p.stop = true;
   return p;
 }
 
@@ -102,7 +107,7 @@ void SignalPipe::release_in_child() {
   read_fd_ = write_fd_ = -1;
 }
 
-bool SignalPipe::stop_requested() { return g_stop_requested != 0; }
+bool SignalPipe::stop_requested() { return g_stop_requested.load(std::memory_order_relaxed) != 0; }
 
 Listener open_listener(const std::string& address, std::uint16_t port) {
   addrinfo hints{};

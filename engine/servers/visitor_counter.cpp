@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "trace/ring.h"
@@ -43,10 +44,12 @@ __attribute__((noinline)) std::int64_t VisitorCounter::increment_unsafe(std::uin
   trace::emit(Kind::counter_read, conn, seen);
   // 2. the window: any other thread may read the same `seen` meanwhile.
   pause();
-  // 3. write our result, blind to whatever happened in the window. `before` is
-  // only for the trace: it tells the lost update apart from a clean one.
-  std::int64_t before = value_;
-  value_ = seen + 1;
+  // 3. write our result, blind to whatever happened in the window. The store
+  // is an exchange only so that the trace learns exactly what it replaced
+  // (`before`: anything but `seen` means other threads' increments are being
+  // erased right now). Atomic or not, this write cannot save the update: the
+  // damage was done when we read and then let others write.
+  std::int64_t before = std::atomic_ref<std::int64_t>(value_).exchange(seen + 1, std::memory_order_relaxed);
   trace::emit(Kind::counter_write, conn, seen + 1, before);
   return seen + 1;
 }

@@ -18,14 +18,15 @@
 //
 // Events (engine/trace/event.h), conn = the connection asking:
 //   counter_read   a = value read
-//   counter_write  a = value written, b = value that was in memory just before
-//                  the write (== a - 1 unless another thread wrote between this
-//                  thread's read and its write: a lost update)
+//   counter_write  a = value written, b = the value this write replaced (==
+//                  a - 1 unless another thread wrote between this thread's read
+//                  and its write: a lost update)
 //   lock_wait, lock_acquire, unlock   (mutex mode only)
 // The session folds these into expected vs actual and the list of lost updates
 // (session/threads_fold.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 
@@ -52,8 +53,9 @@ class VisitorCounter {
   Mode mode_ = Mode::unsafe;
   int race_window_us_ = 200;
   // Deliberately a plain integer, not std::atomic: the unsafe mode is the
-  // classic lost-update bug, and this is the memory it races on.
-  std::int64_t value_ = 0;
+  // classic lost-update bug, and this is the memory it races on. (Aligned so
+  // the unsafe write can use std::atomic_ref for its trace, see the .cpp.)
+  alignas(std::atomic_ref<std::int64_t>::required_alignment) std::int64_t value_ = 0;
   std::mutex mutex_;
 };
 

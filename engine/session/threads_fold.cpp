@@ -104,6 +104,10 @@ class ThreadsFolder {
     std::unordered_map<pid_t, std::uint64_t> wait_since;  // tid -> its pending lock_wait
     // value -> who wrote it last (to name the thread a stale write overwrote)
     std::unordered_map<std::int64_t, std::pair<pid_t, std::uint32_t>> writer_of;
+    // Lost updates whose overwritten write is not in the store yet: the two
+    // threads' stores were nanoseconds apart and the other one's event was
+    // stamped after ours. value -> indices into CounterView::lost.
+    std::unordered_multimap<std::int64_t, std::size_t> unresolved;
   };
   struct QueueWork {
     PoolQueueView view;
@@ -357,8 +361,22 @@ class ThreadsFolder {
           if (wr != w.writer_of.end()) {
             lu.overwritten_tid = wr->second.first;
             lu.overwritten_conn = wr->second.second;
+          } else {
+            w.unresolved.emplace(e.b, c.lost.size());
           }
           c.lost.push_back(lu);
+        }
+        // Does this write complete an earlier lost update's picture?
+        auto [first, last] = w.unresolved.equal_range(e.a);
+        for (auto u = first; u != last;) {
+          LostUpdate& lu = c.lost[u->second];
+          if (lu.stale_tid == tid) {
+            ++u;
+            continue;
+          }
+          lu.overwritten_tid = tid;
+          lu.overwritten_conn = e.conn;
+          u = w.unresolved.erase(u);
         }
         w.writer_of[e.a] = {tid, e.conn};
         break;

@@ -26,7 +26,7 @@ enum class Kind : std::uint16_t {
   accept,          // accept() returned a connection. conn = new id, a = peer port, b = fd
   fork,            // fork() in the parent. a = child pid
   child_start,     // first step in a forked child. a = parent pid
-  spawn,           // a thread was started for a connection. a = new tid
+  spawn,           // emitted by a new handler thread itself. a = its tid, b = the spawning tid, text = its name
   thread_exit,     // a handler thread is done. a = tid
   read,            // bytes read from a connection. a = bytes
   write,           // bytes written to a connection. a = bytes
@@ -42,7 +42,7 @@ enum class Kind : std::uint16_t {
   close,           // the server closed a connection. a = bytes in, b = bytes out
   exit,            // a server process (or child) exits. a = exit status
   reap,            // waitpid() collected a child. a = child pid, b = wait status
-  refuse,          // a connection refused by a cap (421). a = current count, b = cap
+  refuse,          // a connection refused by a cap (421/503). a = current count (pool: queue depth), b = cap
   error,           // something failed. a = errno, text = where
   server_stop,     // the server's shutdown path ran. a = children signalled
   client_connect,  // the simulator connected. conn = client id, a = local port, b = connect ns
@@ -51,12 +51,12 @@ enum class Kind : std::uint16_t {
   client_close,    // the simulator closed. conn = client id, a = bytes received
   client_error,    // the simulator failed. conn = client id, a = errno, text = where
   // Workers, queues and shared state (thread, pool, prefork, hybrid).
-  worker_start,    // a pool/prefork worker is ready. a = worker index
+  worker_start,    // a pool/prefork worker is ready. a = worker index, b = tid, text = name
   worker_exit,     // a worker ends. a = worker index, b = status
-  enqueue,         // an accepted connection waits for a worker. conn, a = queue depth after
+  enqueue,         // an accepted connection waits for a worker. conn, a = queue depth after, b = capacity
   dequeue,         // a worker took a connection. conn, a = queue depth after, b = worker index
   counter_read,    // shared visitor counter read. conn, a = value read
-  counter_write,   // shared visitor counter written. conn, a = value written
+  counter_write,   // shared visitor counter written. conn, a = value written, b = value it replaced
   lock_wait,       // waiting for the counter's mutex. conn
   lock_acquire,    // got it. conn
   unlock,          // released it. conn

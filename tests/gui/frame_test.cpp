@@ -103,6 +103,33 @@ TEST_F(HeadlessImGui, RecordedSessionShowsTheTreeAndCounts) {
   }
 }
 
+// The architecture-specific windows open by themselves for their sessions and
+// share the tree's area; every combination draws without an ImGui assertion.
+TEST_F(HeadlessImGui, ArchitectureWindowsOpenForTheirSessions) {
+  for (const char* arch : {"pool", "thread", "evloop", "hybrid", "fork"}) {
+    AppUi ui;
+    session::Session s = make_recorded_session({});
+    session::SessionMeta meta = s.meta();
+    meta.architecture = arch;
+    s.set_meta(meta);
+    draw_frames(ui, s, s.last_ns(), 30);
+    const std::string a = arch;
+    ImGuiWindow* threads = window("###threads");
+    ImGuiWindow* loop = window("###event_loop");
+    const bool want_threads = a == "pool" || a == "thread";
+    const bool want_loop = a == "evloop" || a == "hybrid";
+    if (want_threads) {
+      ASSERT_NE(threads, nullptr) << arch;
+      EXPECT_TRUE(threads->WasActive) << arch;
+    }
+    if (want_loop) {
+      ASSERT_NE(loop, nullptr) << arch;
+      EXPECT_TRUE(loop->WasActive) << arch;
+    }
+    if (!want_threads && threads != nullptr) EXPECT_FALSE(threads->WasActive) << arch;
+  }
+}
+
 TEST_F(HeadlessImGui, DebugWindowsAndExportDialog) {
   // The demo and metrics windows are reachable; drawing them next to ours
   // must not upset ImGui's stacks.

@@ -1,0 +1,225 @@
+// The threads folds and the count protocol command, with no sockets: events
+// written by hand in the shape the servers emit them, folded, and checked.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "protocol/protocol.h"
+#include "session/session.h"
+#include "session/threads_fold.h"
+
+namespace sockscope::session {
+namespace {
+
+using trace::Event;
+using trace::Kind;
+
+constexpr std::uint32_t kPid = 1000;
+
+struct EventWriter {
+  Session& session;
+  std::uint64_t ts = 1'000'000;
+  void operator()(Kind k, std::uint32_t tid, std::uint32_t conn = 0, std::int64_t a = 0, std::int64_t b = 0,
+                  std::string_view text = {}, std::uint32_t pid = kPid) {
+    Event e;
+    e.ts_ns = ts += 1000;
+    e.pid = pid;
+    e.tid = tid;
+    e.kind = k;
+    e.conn = conn;
+    e.a = a;
+    e.b = b;
+    e.set_text(text);
+    session.add_event(e);
+  }
+};
+
+TEST(ThreadsFold, LanesFollowSpawnServeAndExit) {
+  Session s;
+  EventWriter w{s};
+  w(Kind::server_start, kPid, 0, 4481, 0, "thread");
+  w(Kind::accept, kPid, 1, 50000, 5);
+  w(Kind::spawn, 1001, 1, 1001, kPid, "conn-1");
+  w(Kind::reply, 1001, 1, 220);
+  w(Kind::accept, kPid, 2, 50001, 6);
+  w(Kind::spawn, 1002, 2, 1002, kPid, "conn-2");
+  w(Kind::work_begin, 1002, 2, 500);
+
+  ThreadsModel m = fold_threads(s);
+  const ProcessThreads* p = m.find_process(kPid);
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(p->lanes.size(), 3u);
+  EXPECT_EQ(p->lanes[0].tid, static_cast<pid_t>(kPid));
+  EXPECT_EQ(p->lanes[0].role, ThreadRole::main);
+  EXPECT_EQ(p->lanes[0].activity, ThreadActivity::accepting);
+  const ThreadLane* t1 = m.find_thread(1001);
+  ASSERT_NE(t1, nullptr);
+  EXPECT_EQ(t1->name, "conn-1");
+  EXPECT_EQ(t1->role, ThreadRole::handler);
+  EXPECT_EQ(t1->conn, 1u);
+  EXPECT_EQ(t1->activity, ThreadActivity::waiting_client);
+  EXPECT_EQ(m.find_thread(1002)->activity, ThreadActivity::burning_cpu);
+
+  w(Kind::close, 1001, 1, 10, 20);
+  w(Kind::thread_exit, 1001, 1, 1001);
+  m = fold_threads(s);
+  t1 = m.find_thread(1001);
+  EXPECT_FALSE(t1->alive());
+  EXPECT_EQ(t1->conn, 0u);
+  EXPECT_EQ(t1->conns_served, 1u);
+
+  // The kernel reuses tid 1001 for a later connection: a new lane.
+  w(Kind::accept, kPid, 3, 50002, 5);
+  w(Kind::spawn, 1001, 3, 1001, kPid, "conn-3");
+  m = fold_threads(s);
+  EXPECT_EQ(m.find_process(kPid)->lanes.size(), 4u);
+  EXPECT_EQ(m.find_thread(1001)->name, "conn-3");
+  EXPECT_TRUE(m.find_thread(1001)->alive());
+
+  // Folding at an earlier instant shows the earlier picture.
+  ThreadsModel early = fold_threads(s, 1'000'000 + 4 * 1000);
+  EXPECT_EQ(early.find_process(kPid)->lanes.size(), 2u);
+}
+
+TEST(ThreadsFold, PoolQueueHoldsWhatNoWorkerTookYet) {
+  Session s;
+  EventWriter w{s};
+  w(Kind::server_start, kPid, 0, 4481, 0, "pool");
+  w(Kind::worker_start, 1001, 0, 0, 1001, "worker-0");
+  for (std::uint32_t c = 1; c <= 3; ++c) {
+    w(Kind::accept, kPid, c, 50000 + c, 5);
+    w(Kind::enqueue, kPid, c, c, 2);
+  }
+  w(Kind::dequeue, 1001, 1, 2, 0);
+  w(Kind::accept, kPid, 4, 50004, 8);
+  w(Kind::refuse, kPid, 4, 2, 2);
+  ThreadsModel m = fold_threads(s);
+  ASSERT_EQ(m.queues.size(), 1u);
+  const PoolQueueView& q = m.queues[0];
+  EXPECT_EQ(q.waiting, (std::vector<std::uint32_t>{2, 3}));
+  EXPECT_EQ(q.capacity, 2);
+  EXPECT_EQ(q.workers, 1);
+  EXPECT_EQ(q.busy, 1);
+  EXPECT_EQ(q.refused, 1u);
+  EXPECT_EQ(q.peak_depth, 3u);
+  const ThreadLane* worker = m.find_thread(1001);
+  ASSERT_NE(worker, nullptr);
+  EXPECT_EQ(worker->role, ThreadRole::worker);
+  EXPECT_EQ(worker->name, "worker-0");
+  EXPECT_EQ(worker->conn, 1u);
+  w(Kind::close, 1001, 1, 1, 1);
+  EXPECT_EQ(fold_threads(s).find_thread(1001)->activity, ThreadActivity::idle_in_pool);
+}
+
+TEST(ThreadsFold, InterleavedReadModifyWriteIsALostUpdateNamingBothThreads) {
+  Session s;
+  EventWriter w{s};
+  // Thread A and B both read 0; A writes 1; B writes 1 over it (b = 1 seen in memory).
+  w(Kind::counter_read, 1001, 1, 0);
+  w(Kind::counter_read, 1002, 2, 0);
+  w(Kind::counter_write, 1001, 1, 1, 0);
+  w(Kind::counter_write, 1002, 2, 1, 1);
+  // A clean one afterwards.
+  w(Kind::counter_read, 1001, 1, 1);
+  w(Kind::counter_write, 1001, 1, 2, 1);
+  ThreadsModel m = fold_threads(s);
+  const CounterView* c = m.find_counter(kPid);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->increments, 3u);
+  EXPECT_EQ(c->expected(), 3);
+  EXPECT_EQ(c->actual, 2);
+  EXPECT_EQ(c->lost_total(), 1);
+  ASSERT_EQ(c->lost.size(), 1u);
+  EXPECT_EQ(c->lost[0].stale_tid, 1002);
+  EXPECT_EQ(c->lost[0].overwritten_tid, 1001);
+  EXPECT_EQ(c->lost[0].stale_conn, 2u);
+  EXPECT_EQ(c->lost[0].overwritten_conn, 1u);
+  EXPECT_EQ(c->lost[0].read_value, 0);
+  EXPECT_EQ(c->lost[0].overwritten_value, 1);
+  EXPECT_FALSE(c->mutex);
+}
+
+TEST(ThreadsFold, MutexSerializesAndMeasuresTheWait) {
+  Session s;
+  EventWriter w{s};
+  w(Kind::lock_wait, 1001, 1);
+  w(Kind::lock_acquire, 1001, 1);
+  w(Kind::lock_wait, 1002, 2);
+  w(Kind::counter_read, 1001, 1, 0);
+  EXPECT_EQ(fold_threads(s).find_thread(1002)->activity, ThreadActivity::waiting_lock);
+  EXPECT_EQ(fold_threads(s).find_thread(1001)->activity, ThreadActivity::holding_lock);
+  w(Kind::counter_write, 1001, 1, 1, 0);
+  w(Kind::unlock, 1001, 1);
+  w(Kind::lock_acquire, 1002, 2);
+  w(Kind::counter_read, 1002, 2, 1);
+  w(Kind::counter_write, 1002, 2, 2, 1);
+  w(Kind::unlock, 1002, 2);
+  ThreadsModel m = fold_threads(s);
+  const CounterView* c = m.find_counter(kPid);
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->mutex);
+  EXPECT_EQ(c->expected(), c->actual);
+  EXPECT_TRUE(c->lost.empty());
+  EXPECT_EQ(c->lock_waits, 2u);
+  EXPECT_EQ(c->max_lock_wait_ns, 4000u) << "1002 waited from its lock_wait to its lock_acquire";
+}
+
+TEST(ThreadsFold, ForkedChildrenEachCountOnTheirOwnCopy) {
+  Session s;
+  EventWriter w{s};
+  w(Kind::server_start, kPid, 0, 4481, 0, "fork");
+  for (std::uint32_t child = 2001; child <= 2003; ++child) {
+    w(Kind::fork, kPid, child - 2000, child);
+    w(Kind::child_start, child, child - 2000, kPid, 0, {}, child);
+    w(Kind::counter_read, child, child - 2000, 0, 0, {}, child);
+    w(Kind::counter_write, child, child - 2000, 1, 0, {}, child);
+  }
+  ThreadsModel m = fold_threads(s);
+  EXPECT_EQ(m.counters.size(), 3u);
+  EXPECT_EQ(m.counter_increments, 3u);
+  EXPECT_EQ(m.find_counter(kPid), nullptr) << "the parent's counter never moves";
+  for (const auto& c : m.counters) {
+    EXPECT_EQ(c.initial, 0);
+    EXPECT_EQ(c.actual, 1);
+    EXPECT_TRUE(c.lost.empty());
+  }
+}
+
+// The protocol side of the counter: `count` asks the server, counted() replies.
+TEST(CountCommand, FtpSiteCountAndHttpCountAskTheServerForTheValue) {
+  protocol::SessionConfig cfg;
+  cfg.root = std::filesystem::path(SOCKSCOPE_ASSETS) / "ftp-root";
+  auto ftp = protocol::make_session(protocol::Protocol::ftp, cfg);
+  ftp->greeting();
+  ftp->receive("USER anonymous\r\nPASS x@y\r\nSITE COUNT\r\n");
+  ftp->next();
+  ftp->next();
+  auto a = ftp->next();
+  ASSERT_TRUE(a);
+  ASSERT_FALSE(a->empty());
+  EXPECT_EQ(a->back().kind, protocol::ActionKind::count);
+  auto reply = ftp->counted(42);
+  ASSERT_EQ(reply.size(), 1u);
+  EXPECT_EQ(reply[0].code, 200);
+  EXPECT_EQ(reply[0].bytes, "200 Visitor count: 42.\r\n");
+
+  auto http = protocol::make_session(protocol::Protocol::http, cfg);
+  http->receive("GET /count HTTP/1.1\r\nHost: x\r\n\r\nHEAD /count HTTP/1.0\r\n\r\n");
+  auto g = http->next();
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->back().kind, protocol::ActionKind::count);
+  auto r = http->counted(7);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_NE(r[0].bytes.find("Content-Length: 2\r\n"), std::string::npos);
+  EXPECT_TRUE(r[0].bytes.ends_with("\r\n\r\n7\n")) << r[0].bytes;
+  auto h = http->next();
+  ASSERT_TRUE(h);
+  auto hr = http->counted(8);
+  ASSERT_EQ(hr.size(), 2u) << "HTTP/1.0 closes after the response";
+  EXPECT_EQ(hr[0].bytes.find("8\n"), std::string::npos) << "HEAD has no body";
+  EXPECT_EQ(hr[1].kind, protocol::ActionKind::close);
+  EXPECT_TRUE(http->counted(9).empty()) << "nothing pending";
+}
+
+}  // namespace
+}  // namespace sockscope::session

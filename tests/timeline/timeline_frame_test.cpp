@@ -1,0 +1,186 @@
+// The timeline drawn headless: an ImGui context with no window (display size
+// set by hand, font atlas built on the CPU), the whole app frame drawn over a
+// recorded session of 1,000,000 events, zoomed out and in; the selected
+// instant drives the other views; replay controls step event by event; File →
+// Open refuses a bad file with its line and reason.
+#include <gtest/gtest.h>
+#include <imgui.h>
+#include <imgui_internal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "app_ui.h"
+#include "fonts.h"
+#include "recorded_session.h"
+#include "session/export.h"
+
+namespace sockscope::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class TimelineFrame : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ImGui::CreateContext();
+    ImGuiIO& io = ImGui::GetIO();
+    io.IniFilename = nullptr;
+    io.DisplaySize = ImVec2(1600, 900);
+    io.DeltaTime = 1.0f / 60.0f;
+    load_fonts(19.0f, 1.0f);
+    unsigned char* pixels = nullptr;
+    int w = 0, h = 0;
+    io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
+    style::apply_theme(style::Theme::dark, 1.0f);
+  }
+  void TearDown() override { ImGui::DestroyContext(); }
+
+  // Draws `frames` frames with the mouse sweeping the timeline strip (so
+  // tooltips and hit tests run); returns the median frame time in ms.
+  double draw_frames(AppUi& ui, const session::Session& s, int frames) {
+    std::vector<double> times;
+    for (int f = 0; f < frames; ++f) {
+      ImGuiIO& io = ImGui::GetIO();
+      io.MousePos = ImVec2(static_cast<float>(600 + (f * 37) % 1000), static_cast<float>(700 + (f * 13) % 180));
+      const auto start = Clock::now();
+      ImGui::NewFrame();
+      FrameContext ctx{s, s.model(), s.last_ns(), nullptr, 60.0};
+      ui.draw(ctx);
+      ImGui::Render();
+      times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+  }
+
+  static std::string window_name(const char* id) {
+    ImGuiWindow* w = ImGui::FindWindowByName(id);
+    return w != nullptr ? std::string(w->Name) : std::string();
+  }
+};
+
+TEST_F(TimelineFrame, MillionEventsZoomedOutAndIn) {
+  gui_test::RecordedShape shape;
+  shape.extra_io_events = 1'000'000;
+  session::Session s = gui_test::make_recorded_session(shape);
+  ASSERT_GE(s.events().size(), 1'000'000u);
+  AppUi ui;
+  // The first frame builds the timeline index over the whole store.
+  draw_frames(ui, s, 2);
+  ImGuiWindow* tw = ImGui::FindWindowByName("###timeline");
+  ASSERT_NE(tw, nullptr);
+  EXPECT_TRUE(tw->WasActive);
+  EXPECT_EQ(ui.timeline().index().events_indexed(), s.events().size());
+
+  const double zoomed_out = draw_frames(ui, s, 30);
+  const auto& out = ui.timeline().last_layout();
+  EXPECT_GT(out.folded_events, 0u) << "zoomed out, a million events must fold";
+  EXPECT_FALSE(out.lanes.empty());
+  EXPECT_LT(out.markers.size(), 20'000u);
+  EXPECT_LT(zoomed_out, 200.0);  // generous: shared machine, maybe a sanitizer
+
+  // Zoomed in to 50 µs in the middle.
+  const std::uint64_t mid = s.first_ns() + (s.last_ns() - s.first_ns()) / 2;
+  ui.timeline().set_range(mid, mid + 50'000);
+  const double zoomed_in = draw_frames(ui, s, 30);
+  EXPECT_EQ(ui.timeline().range_t1() - ui.timeline().range_t0(), 50'000u);
+  EXPECT_EQ(ui.timeline().last_layout().folded_events, 0u);
+  EXPECT_LT(zoomed_in, 200.0);
+  std::printf("timeline frame over %zu events: zoomed out %.2f ms, zoomed in %.2f ms (median)\n", s.events().size(),
+              zoomed_out, zoomed_in);
+}
+
+TEST_F(TimelineFrame, SelectedInstantDrivesTheOtherViews) {
+  session::Session s = gui_test::make_recorded_session(gui_test::RecordedShape{});
+  AppUi ui;
+  draw_frames(ui, s, 3);
+  const std::string end_title = window_name("###process_tree");
+  // Before the first fork: the tree has no children at that instant.
+  std::uint64_t before_fork = s.first_ns();
+  for (const auto& e : s.events())
+    if (e.kind == trace::Kind::fork) {
+      before_fork = e.ts_ns - 1;
+      break;
+    }
+  ui.timeline().set_instant(before_fork);
+  draw_frames(ui, s, 3);
+  const std::string early_title = window_name("###process_tree");
+  EXPECT_NE(early_title, end_title);
+  EXPECT_NE(early_title.find("0 children"), std::string::npos) << early_title;
+  // Back to the end (live): the end picture again.
+  ui.timeline().set_instant(std::nullopt);
+  draw_frames(ui, s, 3);
+  EXPECT_EQ(window_name("###process_tree"), end_title);
+}
+
+TEST_F(TimelineFrame, ReplayControlsStepEventByEventAndPlay) {
+  session::Session s = gui_test::make_recorded_session(gui_test::RecordedShape{});
+  const auto& ev = s.events();
+  AppUi ui;
+  TimelineView& t = ui.timeline();
+  // Step back from the end: the last timestamp before the end.
+  t.step(s, -1);
+  ASSERT_TRUE(t.instant().has_value());
+  EXPECT_LT(*t.instant(), s.last_ns());
+  const std::size_t shown = s.lower_bound(*t.instant() + 1);
+  EXPECT_LT(shown, ev.size());
+  // Forward again: one timestamp later, then the end (no instant).
+  std::uint64_t prev = *t.instant();
+  t.step(s, -1);
+  t.step(s, +1);
+  EXPECT_EQ(*t.instant(), prev);
+  while (t.instant()) t.step(s, +1);
+  EXPECT_FALSE(t.instant().has_value());
+  // Play from the end starts over, and moves with time.
+  t.set_speed(1.0);
+  t.play(s);
+  ASSERT_TRUE(t.instant().has_value());
+  EXPECT_EQ(*t.instant(), s.first_ns());
+  t.tick(s, 0.010);
+  EXPECT_EQ(*t.instant(), s.first_ns() + 10'000'000);
+  t.pause();
+  t.tick(s, 1.0);
+  EXPECT_EQ(*t.instant(), s.first_ns() + 10'000'000);
+  // Playing past the end lands on the end.
+  t.play(s);
+  t.tick(s, 1e6);
+  EXPECT_FALSE(t.instant().has_value());
+  EXPECT_FALSE(t.playing());
+}
+
+TEST_F(TimelineFrame, OpenRefusesABadFileWithItsLineAndOpensAGoodOne) {
+  session::Session s = gui_test::make_recorded_session(gui_test::RecordedShape{});
+  const auto dir = std::filesystem::temp_directory_path() / ("sockscope-open-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::string error;
+  ASSERT_TRUE(session::write_jsonl(s, dir / "good.jsonl", error)) << error;
+  // Corrupt the third line.
+  std::ifstream in(dir / "good.jsonl");
+  std::ofstream bad(dir / "bad.jsonl");
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) bad << (n == 3 ? std::string("{\"t\": oops") : line) << "\n";
+  bad.close();
+
+  OpenSessionDialog dialog;
+  std::optional<session::Session> opened;
+  std::string title;
+  EXPECT_FALSE(dialog.open((dir / "bad.jsonl").string(), opened, title));
+  EXPECT_FALSE(opened.has_value());
+  EXPECT_NE(dialog.error().find("line 3"), std::string::npos) << dialog.error();
+  EXPECT_FALSE(dialog.open((dir / "missing.jsonl").string(), opened, title));
+  EXPECT_FALSE(opened.has_value());
+  EXPECT_TRUE(dialog.open((dir / "good.jsonl").string(), opened, title)) << dialog.error();
+  ASSERT_TRUE(opened.has_value());
+  EXPECT_TRUE(opened->same_store(s));
+  EXPECT_TRUE(dialog.error().empty());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sockscope::app
