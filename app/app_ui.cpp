@@ -48,6 +48,7 @@ void AppUi::draw_menu(FrameContext& ctx) {
     ImGui::MenuItem("Timeline", nullptr, &show_timeline_);
     ImGui::MenuItem("Event loop", nullptr, &show_loop_);
     ImGui::MenuItem("Threads", nullptr, &show_threads_);
+    ImGui::MenuItem("Stepping", nullptr, &show_step_);
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Debug")) {
@@ -116,6 +117,13 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
     ImGui::SetNextWindowSize(ImVec2(w - left - tree_w, side_h), relayout);
     loop_.draw(ctx);
   }
+  // Stepping: a small window over the tree's top-right corner at first use;
+  // drawn on the live context (the gates are now, whatever instant is shown).
+  if (show_step_ && live.lab) {
+    ImGui::SetNextWindowPos(ImVec2(o.x + w - fs * 30.0f, o.y + fs * 2.0f), ImGuiCond_FirstUseEver);
+    ImGui::SetNextWindowSize(ImVec2(fs * 29.0f, fs * 12.0f), ImGuiCond_FirstUseEver);
+    step_.draw(live);
+  }
   if (show_threads_) {
     ImGui::SetNextWindowPos(ImVec2(o.x + left + tree_w, o.y + (sides == 3 ? side_h : 0.0f)), relayout);
     ImGui::SetNextWindowSize(ImVec2(w - left - tree_w, sides == 3 ? top - side_h : top), relayout);
@@ -149,6 +157,7 @@ void AppUi::draw(FrameContext& live) {
   if (auto t = timeline_.instant())
     at.emplace(FrameContext{live.session, model_at(live.session, *t), *t, live.lab, live.fps});
   FrameContext& ctx = at ? *at : live;
+  shown_at_ns_ = ctx.model.at_ns;
   draw_menu(ctx);
   draw_windows(ctx, live);
   draw_status_bar(ctx);

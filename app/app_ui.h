@@ -15,6 +15,7 @@
 #include "views/process_tree_view.h"
 #include "views/threads_view.h"
 #include "views/timeline_view.h"
+#include "views/step_view.h"
 #include "views/style.h"
 
 namespace sockscope::app {
@@ -44,6 +45,13 @@ class AppUi {
   bool return_to_lab_requested = false;
 
   TimelineView& timeline() { return timeline_; }
+  // The fold instant (Model::at_ns) every view was given in the last frame.
+  std::uint64_t shown_at_ns() const { return shown_at_ns_; }
+
+  // File > Export > PNG: the path to write now (empty when none is due), and
+  // the shell's report after writing it.
+  std::string due_png() { return export_.due_png(); }
+  void png_written(bool ok, const std::string& message) { export_.png_written(ok, message); }
 
   void change_font(float delta);
   void set_font(float px);
@@ -65,6 +73,9 @@ class AppUi {
   // Architecture-specific windows open by themselves when a session of that
   // architecture appears, and stay under the user's control afterwards.
   ThreadsView threads_;
+  // Step controls and the waiting-at-gates panel (live lab only).
+  StepView step_;
+  bool show_step_ = true;
   bool show_loop_ = false;
   bool show_threads_ = false;
   int side_shown_ = 0;  // which side windows (bit 0 loop, bit 1 threads) the last layout made room for
@@ -72,6 +83,7 @@ class AppUi {
   TimelineView timeline_;
   OpenSessionDialog open_dialog_;
   bool show_timeline_ = true;
+  std::uint64_t shown_at_ns_ = 0;
   session::Model instant_model_;
   const session::Session* instant_session_ = nullptr;
   std::uint64_t instant_generation_ = ~std::uint64_t{0};

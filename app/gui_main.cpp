@@ -311,6 +311,11 @@ int frame_loop(Window& window, AppUi& ui, Prepared& p, LabController* lab, DrawF
     window.shortcuts(ui);
     hot = draw();
     window.render();
+    if (std::string png = ui.due_png(); !png.empty()) {
+      std::string error;
+      bool ok = window.write_png(png, error);
+      ui.png_written(ok, ok ? png : error);
+    }
     if (p.script && !p.script->screenshot_request().empty()) {
       std::string error;
       bool ok = window.write_png(p.script->screenshot_request(), error);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "session/export.h"
 #include "views/style.h"
@@ -21,7 +22,9 @@ constexpr Format kFormats[] = {
     {"Chrome trace (Perfetto)", ".json"},
     {"CSV", ".csv"},
     {"Narrative (text)", ".txt"},
+    {"PNG screenshot of the window", ".png"},
 };
+constexpr int kPngFormat = 4;
 
 std::filesystem::path expand_home(const std::string& p) {
   if (p.rfind("~/", 0) == 0) {
@@ -64,7 +67,22 @@ void ExportView::start(const session::Session& session) {
   });
 }
 
+std::string ExportView::due_png() {
+  if (png_path_.empty() || png_delay_ > 0) return {};
+  return std::exchange(png_path_, std::string{});
+}
+
+void ExportView::png_written(bool ok, const std::string& message) {
+  result_ok_ = ok;
+  result_ = ok ? "Wrote " + message : message;
+  open_requested_ = true;
+}
+
 void ExportView::draw(FrameContext& ctx) {
+  if (!png_path_.empty()) {
+    if (png_delay_ > 0) --png_delay_;
+    ctx.wants_redraw = true;
+  }
   if (open_requested_) {
     ImGui::OpenPopup("Export session###export");
     open_requested_ = false;
@@ -93,7 +111,16 @@ void ExportView::draw(FrameContext& ctx) {
       ImGui::PopTextWrapPos();
     }
     ImGui::BeginDisabled(running || path_[0] == '\0');
-    if (ImGui::Button("Export")) start(ctx.session);
+    if (ImGui::Button("Export")) {
+      if (format_ == kPngFormat) {
+        png_path_ = expand_home(path_).string();
+        png_delay_ = 2;
+        result_.clear();
+        ImGui::CloseCurrentPopup();
+      } else {
+        start(ctx.session);
+      }
+    }
     ImGui::EndDisabled();
     ImGui::SameLine();
     ImGui::BeginDisabled(running);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,11 +24,21 @@ class ExportView {
   bool busy() const { return busy_.load(); }
   void draw(FrameContext& ctx);
 
+  // PNG of the window: the shell owns the framebuffer, so the view only asks.
+  // The dialog closes first and the shot is taken two frames later, so the
+  // picture shows the lesson, not the export dialog. due_png() returns the
+  // path once it is time (and forgets it); png_written() reports back and
+  // reopens the dialog with the result.
+  std::string due_png();
+  void png_written(bool ok, const std::string& message);
+
  private:
   void start(const session::Session& session);
   void join();
 
   bool open_requested_ = false;
+  std::string png_path_;
+  int png_delay_ = 0;
   int format_ = 0;
   char path_[512] = {};
   std::thread worker_;

@@ -32,6 +32,7 @@ ImU32 span_colour(SpanKind k) {
     case SpanKind::blocked: return IM_COL32(215, 50, 50, 255);
     case SpanKind::handler: return dark ? IM_COL32(40, 170, 180, 255) : IM_COL32(60, 190, 200, 255);
     case SpanKind::zombie: return dark ? IM_COL32(200, 30, 30, 255) : IM_COL32(225, 60, 60, 255);
+    case SpanKind::at_gate: return IM_COL32(250, 90, 200, 255);
     default: return IM_COL32(128, 128, 128, 255);
   }
 }
@@ -143,7 +144,8 @@ void TimelineView::step(const session::Session& s, int direction) {
   const auto& events = s.events();
   if (events.empty()) return;
   playing_ = false;
-  const std::uint64_t cur = instant_.value_or(s.last_ns());
+  // From the end: the end is the last event (snapshots may come later).
+  const std::uint64_t cur = instant_.value_or(events.back().ts_ns);
   if (direction < 0) {
     // The instant shows every event with ts <= it: step back to the last
     // event strictly before the current instant.

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "observe/proc_sampler.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 extern char** environ;
@@ -67,15 +68,18 @@ struct Child {
 // fork + exec of `exe args...` with the trace fd in the environment. Between
 // fork and exec only async-signal-safe calls happen (the lab has threads), so
 // argv and envp are built before fork.
-Child spawn(const std::string& exe, const std::vector<std::string>& args, int trace_fd,
+Child spawn(const std::string& exe, const std::vector<std::string>& args, int trace_fd, int gate_fd,
             const std::string& lab_id, int death_signal) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) {
     std::string_view v(*e);
-    if (v.starts_with(trace::kTraceFdEnv) || v.starts_with("SOCKSCOPE_LAB_ID=")) continue;
+    if (v.starts_with(trace::kTraceFdEnv) || v.starts_with(trace::kGateFdEnv) || v.starts_with("SOCKSCOPE_LAB_ID="))
+      continue;
     env_strings.emplace_back(v);
   }
   env_strings.push_back(std::string(trace::kTraceFdEnv) + "=" + std::to_string(trace_fd));
+  // The gate table, the same way: mapped by servers (clients never gate).
+  if (gate_fd >= 0) env_strings.push_back(std::string(trace::kGateFdEnv) + "=" + std::to_string(gate_fd));
   // Marks every process of this lab, so tests can prove none is left behind.
   env_strings.push_back("SOCKSCOPE_LAB_ID=" + lab_id);
   std::vector<char*> envp;
@@ -109,6 +113,10 @@ Child spawn(const std::string& exe, const std::vector<std::string>& args, int tr
     dup2(pipefd[1], STDERR_FILENO);
     int fl = fcntl(trace_fd, F_GETFD);
     if (fl >= 0) fcntl(trace_fd, F_SETFD, fl & ~FD_CLOEXEC);
+    if (gate_fd >= 0) {
+      fl = fcntl(gate_fd, F_GETFD);
+      if (fl >= 0) fcntl(gate_fd, F_SETFD, fl & ~FD_CLOEXEC);
+    }
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
@@ -162,6 +170,7 @@ struct Lab::Impl {
   std::string exe;
   std::string lab_id = new_lab_id();
   trace::TraceRing ring;
+  trace::GateTable gates = trace::GateTable::create();
 
   std::mutex mutex;  // guards the fields below (not the session)
   Child server;
@@ -271,11 +280,13 @@ void Lab::flush() {
 
 std::uint64_t Lab::ring_drops() const { return impl_->ring.drops(); }
 
+trace::GateTable& Lab::gates() { return impl_->gates; }
+
 // ---- 3. Lifecycle ------------------------------------------------------------
 
 std::uint16_t Lab::start_server(const ServerSpec& spec) {
   if (server_running()) throw std::runtime_error("a server is already running; stop it first");
-  Child child = spawn(impl_->exe, spec.to_args(), impl_->ring.fd(), impl_->lab_id, SIGTERM);
+  Child child = spawn(impl_->exe, spec.to_args(), impl_->ring.fd(), impl_->gates.fd(), impl_->lab_id, SIGTERM);
   // Wait for the banner line that names the port, or for the server to fail.
   static const std::regex banner(R"(listening on [^ ]*:(\d+))");
   std::string out;
@@ -388,7 +399,7 @@ pid_t Lab::start_clients(clients::Scenario scenario) {
   if (scenario.port == 0) throw std::runtime_error("no server is running and the scenario names no port");
   std::vector<std::string> args = scenario.to_args();
   args.insert(args.begin(), "clients");
-  Child child = spawn(impl_->exe, args, impl_->ring.fd(), impl_->lab_id, SIGKILL);
+  Child child = spawn(impl_->exe, args, impl_->ring.fd(), -1, impl_->lab_id, SIGKILL);
   std::lock_guard lock(impl_->mutex);
   impl_->clients.push_back(ClientProc{child, {}, false, 0});
   return child.pid;

@@ -29,6 +29,7 @@
 
 #include "clients/scenario.h"
 #include "session/session.h"
+#include "trace/gate.h"
 
 namespace sockscope::lab {
 
@@ -83,6 +84,11 @@ class Lab {
   const session::SharedSession& session() const { return *session_; }
 
   std::uint64_t ring_drops() const;
+
+  // The gate table every server of this lab maps (SOCKSCOPE_GATE_FD): step
+  // mode, slow motion, releases. Starts in run mode; it outlives servers, so
+  // a mode chosen before start_server() holds from the server's first gate.
+  trace::GateTable& gates();
   // Events ingested per second over the last second (for the status bar).
   double ingest_rate() const { return ingest_rate_.load(); }
   std::uint64_t events_ingested() const { return ingested_.load(); }

@@ -17,11 +17,13 @@
 
 #include "servers/server.h"
 #include "servers/visitor_counter.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::servers {
 namespace {
 
+using trace::GateKind;
 using trace::Kind;
 
 // How long a peer may refuse to take our bytes before we give up on it.
@@ -133,6 +135,9 @@ class BlockingConnection {
       }
       if (r == 0) continue;  // the timeout branch above handles it
       if (nfds == 2 && fds[1].revents) return;  // the server is shutting down
+      // GATE read: recv() copies the bytes the client sent from the socket's
+      // receive buffer in the kernel into our buffer (0 = the client closed).
+      trace::gate(GateKind::read, ctx_.conn);
       ssize_t n = recv(ctx_.fd, buf, sizeof buf, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;  // the peer closed or reset: nothing left to do
@@ -189,6 +194,9 @@ class BlockingConnection {
 
   void send_reply(const protocol::Action& act) {
     std::uint64_t before = totals_.bytes_out;
+    // GATE reply: send() copies the reply into the socket's send buffer; the
+    // kernel delivers it to the client from there.
+    trace::gate(GateKind::reply, ctx_.conn);
     bool ok = write_all(ctx_.fd, act.bytes, totals_.bytes_out);
     trace::emit(Kind::write, ctx_.conn, static_cast<std::int64_t>(totals_.bytes_out - before));
     trace::emit(Kind::reply, ctx_.conn, act.code, static_cast<std::int64_t>(act.bytes.size()));
@@ -310,6 +318,9 @@ class BlockingConnection {
   // A polite close: stop sending (FIN), then read and discard whatever the
   // client still had in flight for a short while, then close.
   void finish() {
+    // GATE close: shutdown(SHUT_WR) sends the client a FIN, then close()
+    // releases the socket; the connection is over.
+    trace::gate(GateKind::close, ctx_.conn);
     close_passive();
     shutdown(ctx_.fd, SHUT_WR);
     char buf[4096];

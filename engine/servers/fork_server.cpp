@@ -29,11 +29,13 @@
 
 #include "servers/blocking_connection.h"
 #include "servers/server.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::servers {
 namespace {
 
+using trace::GateKind;
 using trace::Kind;
 
 // The children not yet reaped (alive or zombie): pid -> the connection it serves.
@@ -43,11 +45,19 @@ using ChildSet = std::map<pid_t, std::uint32_t>;
 // none has, so the accept loop never blocks here. A loop, because one SIGCHLD
 // may stand for several exits (signals of one kind do not queue).
 void reap_exited(ChildSet& children) {
-  int status = 0;
-  pid_t pid;
-  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+  for (;;) {
+    // Peek first (WNOWAIT): which child has exited, without collecting it, so
+    // that while we stand at the reap gate the child is still a zombie.
+    siginfo_t info{};
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
+    pid_t pid = info.si_pid;
     auto it = children.find(pid);
     std::uint32_t conn = it != children.end() ? it->second : 0;
+    // GATE reap: waitpid() collects the dead child's exit status and frees its
+    // process-table slot; until then it is a zombie (state Z).
+    trace::gate(GateKind::reap, conn);
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) != pid) break;
     if (it != children.end()) children.erase(it);
     trace::emit(Kind::reap, conn, pid, status);
   }
@@ -69,6 +79,9 @@ void reap_exited(ChildSet& children) {
   // where the parent died before prctl() took effect.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(1);
+  // GATE child_start: the new process runs its first line of its own: fork()
+  // returned 0 here, and it holds a copy of the accepted socket.
+  trace::gate(GateKind::child_start, conn);
   trace::emit(Kind::child_start, conn, parent);
 
   // Serve the one client with plain blocking calls: in its own process, a slow
@@ -83,6 +96,9 @@ void reap_exited(ChildSet& children) {
   // _exit, not exit: the child is a copy of the parent, and exit() would run the
   // parent's atexit handlers and static destructors a second time. Our status
   // becomes the `status` the parent's waitpid() reads; until then we are a zombie.
+  // GATE exit: _exit() ends this process; the kernel closes its fds and sends
+  // the parent SIGCHLD.
+  trace::gate(GateKind::exit, conn);
   trace::emit(Kind::exit, conn, 0);
   _exit(0);
 }
@@ -112,6 +128,9 @@ int run_fork_server(const ServerConfig& config, const Listener& listener) {
     if (!(fds[0].revents & POLLIN)) continue;
 
     // accept() in the parent: the only job the parent has.
+    // GATE accept: accept4() takes the next finished handshake off the
+    // listening socket's queue and returns a new socket for that one client.
+    trace::gate(GateKind::accept, next_conn);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       trace::emit(Kind::error, 0, errno, 0, "accept");
@@ -134,6 +153,8 @@ int run_fork_server(const ServerConfig& config, const Listener& listener) {
     // fork(): the child gets a copy of everything, including the accepted
     // socket `fd` and the listener. From here the two processes run the same
     // code and tell themselves apart by fork()'s return value.
+    // GATE fork: fork() copies this whole process; both copies return from it.
+    trace::gate(GateKind::fork, conn);
     pid_t pid = fork();
     if (pid < 0) {
       // EAGAIN: out of processes (RLIMIT_NPROC) - the failure the cap prevents.

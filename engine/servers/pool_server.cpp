@@ -31,11 +31,13 @@
 
 #include "servers/blocking_connection.h"
 #include "servers/server.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::servers {
 namespace {
 
+using trace::GateKind;
 using trace::Kind;
 
 struct Accepted {
@@ -122,6 +124,10 @@ void run_worker(const ServerConfig& config, int index, ConnectionQueue& queue, L
 
   Accepted a;
   while (queue.pop(index, a)) {
+    // GATE dequeue: this worker has just taken connection a.conn off the
+    // queue (its condition variable woke it, the mutex is released again)
+    // and is about to serve it.
+    trace::gate(GateKind::dequeue, a.conn);
     // Serve it to the end with blocking calls. While we do, this worker is
     // gone from the pool: a slow client costs one worker for its whole visit.
     ConnectionContext ctx;
@@ -176,6 +182,9 @@ int run_pool_server(const ServerConfig& config, const Listener& listener) {
 
     // accept() in the main thread, then straight into the queue: the main
     // thread never serves anyone, so it is always ready for the next accept.
+    // GATE accept: accept4() takes the next finished handshake off the
+    // listening socket's queue and returns a new socket for that one client.
+    trace::gate(GateKind::accept, next_conn);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       trace::emit(Kind::error, 0, errno, 0, "accept");
@@ -186,6 +195,9 @@ int run_pool_server(const ServerConfig& config, const Listener& listener) {
 
     // Listed as live before a worker can see it, so shutdown reaches it.
     live.add(fd);
+    // GATE enqueue: push the connection onto the queue under its mutex and
+    // signal the condition variable, waking one idle worker.
+    trace::gate(GateKind::enqueue, conn);
     if (!queue.push(Accepted{fd, conn})) {
       // Every worker busy and the queue full: turn the client away now, which
       // is kinder than letting it wait with no bound (push emitted `refuse`).

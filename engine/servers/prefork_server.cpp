@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "servers/blocking_connection.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::servers {
@@ -220,6 +221,9 @@ static int blocking_worker(const ServerConfig& config, const Listener& listener,
     // Every idle worker was woken by the same new connection (the thundering
     // herd); accept4 gives it to one of them, the others get EAGAIN (the
     // listener is non-blocking for that reason) and go back to waiting.
+    // GATE accept: every worker poll() woke stands here; accept4() hands the
+    // connection to the first one released, the rest get EAGAIN.
+    trace::gate(trace::GateKind::accept, 0);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {

@@ -14,6 +14,7 @@
 
 #include "servers/blocking_connection.h"
 #include "servers/server.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::servers {
@@ -38,6 +39,9 @@ int run_serial_server(const ServerConfig& config, const Listener& listener) {
 
     // accept(): take the oldest finished handshake off the queue. This is the
     // only moment the serial server looks at new clients at all.
+    // GATE accept: accept4() takes the next finished handshake off the
+    // listening socket's queue and returns a new socket for that one client.
+    trace::gate(trace::GateKind::accept, next_conn);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       // ECONNABORTED (the client gave up in the queue) or EMFILE: not fatal.

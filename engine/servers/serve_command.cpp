@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "servers/visitor_counter.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 #ifndef SOCKSCOPE_DEFAULT_ROOT
@@ -66,6 +67,13 @@ int serve(ServerConfig config, bool trace) {
     } catch (const std::exception& e) {
       std::cerr << "sockscope serve: tracing off: " << e.what() << "\n";
     }
+  }
+  // Gates (stepping, slow motion): present only when a lab passed a table.
+  // A parked waiter gives up when SIGTERM asks the server to stop.
+  try {
+    if (trace::attach_gates_from_env()) trace::set_gate_stop_check(&SignalPipe::stop_requested);
+  } catch (const std::exception& e) {
+    std::cerr << "sockscope serve: gates off: " << e.what() << "\n";
   }
 
   // Hold SIGTERM/SIGINT from here until the architecture has installed its

@@ -37,11 +37,13 @@
 
 #include "servers/blocking_connection.h"
 #include "servers/server.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::servers {
 namespace {
 
+using trace::GateKind;
 using trace::Kind;
 
 // Handler threads that have finished and wait to be joined (the thread
@@ -108,6 +110,9 @@ void run_handler(const ServerConfig& config, int fd, std::uint32_t conn, pid_t s
 
   // Done: tell the main thread to join us. Our stack and thread slot stay
   // allocated until it does (like an unreaped child).
+  // GATE exit: the thread returns from its start function; the kernel ends
+  // the thread, and the main thread's join() will collect it.
+  trace::gate(GateKind::exit, conn);
   trace::emit(Kind::thread_exit, conn, tid);
   finished.push(conn);
 }
@@ -135,6 +140,9 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
     for (std::uint32_t conn : finished.take()) {
       auto it = threads.find(conn);
       if (it == threads.end()) continue;
+      // GATE reap: pthread_join() collects the finished thread and frees its
+      // stack - the thread server's waitpid().
+      trace::gate(GateKind::reap, conn);
       it->second.join();
       threads.erase(it);
     }
@@ -160,6 +168,9 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
     if (!(fds[0].revents & POLLIN)) continue;
 
     // accept() in the main thread: its only job.
+    // GATE accept: accept4() takes the next finished handshake off the
+    // listening socket's queue and returns a new socket for that one client.
+    trace::gate(GateKind::accept, next_conn);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       trace::emit(Kind::error, 0, errno, 0, "accept");
@@ -181,6 +192,9 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
     // Start the thread. From here the new thread owns `fd`; the main thread
     // must not close it (unlike fork, there is only one copy of it).
     live.add(fd);
+    // GATE spawn: pthread_create() (clone()) starts a new thread in this same
+    // process, sharing all its memory and fds.
+    trace::gate(GateKind::spawn, conn);
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     try {
       threads.emplace(conn, std::thread(run_handler, std::cref(config), fd, conn, self, stop[0], std::ref(live),

@@ -16,7 +16,7 @@ using trace::Kind;
 
 namespace {
 constexpr std::array<std::string_view, static_cast<std::size_t>(SpanKind::count_)> kSpanNames = {
-    "accepting", "waiting", "handling", "working", "sleeping", "blocked", "handler", "zombie"};
+    "accepting", "waiting", "handling", "working", "sleeping", "blocked", "handler", "zombie", "at gate"};
 
 std::uint64_t lane_key(pid_t pid, std::uint32_t tid) {
   return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(pid)) << 32) | tid;
@@ -329,6 +329,8 @@ void TimelineIndex::add(const trace::Event& e, std::uint32_t index) {
     case Kind::sleep_end: end_activity(lane, SpanKind::sleeping, 0, false, ts); break;
     case Kind::lock_wait: begin_activity(lane, SpanKind::blocked, e.conn, ts); break;
     case Kind::lock_acquire: end_activity(lane, SpanKind::blocked, 0, false, ts); break;
+    case Kind::gate_wait: begin_activity(lane, SpanKind::at_gate, e.conn, ts); break;
+    case Kind::gate_pass: end_activity(lane, SpanKind::at_gate, 0, false, ts); break;
     case Kind::handler_begin:
       begin_activity(lane, SpanKind::handler, static_cast<std::uint32_t>(e.a), ts);
       break;

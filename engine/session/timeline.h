@@ -7,8 +7,8 @@
 //    middle rebuilds it). It holds one Lane per process and per thread (thread
 //    lanes right after their process), and per lane: state spans (accepting,
 //    waiting, handling connection N, zombie), activity spans nested by depth
-//    (working, sleeping, blocked on the shared counter's lock, running an
-//    event-loop handler), the lane's events as markers, and arrows between
+//    (working, sleeping, blocked on the shared counter's lock, parked at a
+//    stepping gate, running an event-loop handler), the lane's events as markers, and arrows between
 //    lanes (fork, spawn, handoff through a queue).
 //  * TimelineIndex::layout() — for one viewport (a time range, a pixel width,
 //    a vertical range of rows) returns only what is on screen: spans and
@@ -50,6 +50,7 @@ enum class SpanKind : std::uint8_t {
   blocked,    // waiting for the shared counter's mutex (lock_wait .. lock_acquire)
   handler,    // the event loop runs one handler (handler_begin .. handler_end)
   zombie,     // exited, not yet reaped (exit .. reap)
+  at_gate,    // parked at a stepping gate until released (gate_wait .. gate_pass)
   count_
 };
 std::string_view span_kind_name(SpanKind k);

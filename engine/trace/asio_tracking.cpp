@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::trace::asio_tracking {
@@ -183,6 +184,9 @@ void begin(std::uint64_t id, std::uint32_t conn, int error) noexcept {
   // New descriptor-less operations started by this handler (its timers, its
   // posts) belong to its connection.
   g_current_conn = conn != 0 ? conn : g_base_conn;
+  // GATE handler_begin: the loop is about to call this ready handler; until it
+  // returns, no other connection's handler runs.
+  gate(GateKind::handler_begin, conn);
   emit(Kind::handler_begin, conn, static_cast<std::int64_t>(id), error);
 }
 

@@ -68,6 +68,9 @@ enum class Kind : std::uint16_t {
   completion,      // a handler's operation completed: it is now in the ready queue. a = handler id, b = error value
   handler_begin,   // the loop started running a handler. a = handler id
   handler_end,     // ... and it returned. a = handler id, b = 1 destroyed without running
+  // Stepping (engine/trace/gate.h).
+  gate_wait,       // a process/thread parked at a gate (step mode). a = GateKind, b = slot, text = gate name
+  gate_pass,       // ... and went on (released, or slow motion's delay done). a = GateKind, b = slot (-1 slow), text = gate name
   count_
 };
 
@@ -81,11 +84,11 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(Kind::cou
     "worker_start",   "worker_exit",  "enqueue",        "dequeue",      "counter_read",
     "counter_write",  "lock_wait",    "lock_acquire",   "unlock",
     "handler_create", "reactor_register", "reactor_ready", "completion", "handler_begin",
-    "handler_end",
+    "handler_end",    "gate_wait",        "gate_pass",
 };
 static_assert(kKindNames.size() == static_cast<std::size_t>(Kind::count_),
               "every Kind needs a name in kKindNames");
-static_assert(kKindNames.back() == "handler_end", "kKindNames out of step with Kind");
+static_assert(kKindNames.back() == "gate_pass", "kKindNames out of step with Kind");
 
 constexpr std::string_view kind_name(Kind k) {
   auto i = static_cast<std::size_t>(k);

@@ -121,6 +121,8 @@ TEST(Timeline, ThreadLanesSitUnderTheirProcessAndSpawnArrows) {
   s.add_event(ev(kT0 + 4 * kMs + 1, 200, Kind::read, 1, 5, 0, 201));
   s.add_event(ev(kT0 + 5 * kMs, 200, Kind::lock_wait, 1, 0, 0, 201));
   s.add_event(ev(kT0 + 7 * kMs, 200, Kind::lock_acquire, 1, 0, 0, 201));
+  s.add_event(ev(kT0 + 7 * kMs + 10, 200, Kind::gate_wait, 1, 0, 0, 201));  // parked at a step gate
+  s.add_event(ev(kT0 + 7 * kMs + 20, 200, Kind::gate_pass, 1, 0, 0, 201));
   s.add_event(ev(kT0 + 8 * kMs, 200, Kind::close, 1, 5, 5, 201));
   s.add_event(ev(kT0 + 9 * kMs, 200, Kind::thread_exit, 1, 201, 0, 201));
   s.add_event(ev(kT0 + 9 * kMs, 300, Kind::client_close, 1, 100));
@@ -141,6 +143,8 @@ TEST(Timeline, ThreadLanesSitUnderTheirProcessAndSpawnArrows) {
   expect_span(th.rows[0][0], SpanKind::handling, kT0 + 4 * kMs, kT0 + 8 * kMs, 1);
   ASSERT_EQ(th.rows.size(), 2u);
   expect_span(th.rows[1][0], SpanKind::blocked, kT0 + 5 * kMs, kT0 + 7 * kMs, 1);
+  ASSERT_EQ(th.rows[1].size(), 2u);
+  expect_span(th.rows[1][1], SpanKind::at_gate, kT0 + 7 * kMs + 10, kT0 + 7 * kMs + 20, 1);
   EXPECT_EQ(th.end_ns, kT0 + 9 * kMs);
   ASSERT_EQ(t.arrows().size(), 1u);
   EXPECT_EQ(t.arrows()[0].kind, ArrowKind::spawn);

@@ -1,0 +1,142 @@
+// The Stepping window against a real lab: drawn headless (no window, as in
+// tests/gui/frame_test.cpp) every frame while a fork server is parked at its
+// gates, and driven by the same keys a teacher presses: Space steps, R runs,
+// P pauses.
+#include <gtest/gtest.h>
+#include <imgui.h>
+#include <imgui_internal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "app_ui.h"
+#include "fonts.h"
+#include "lab_controller.h"
+#include "trace/ring.h"
+#include "views/step_view.h"
+
+namespace sockscope::app {
+namespace {
+
+using namespace std::chrono_literals;
+using trace::GateKind;
+using trace::GateMode;
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+class StepViewTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ImGui::CreateContext();
+    ImGuiIO& io = ImGui::GetIO();
+    io.IniFilename = nullptr;
+    io.DisplaySize = ImVec2(1600, 900);
+    io.DeltaTime = 1.0f / 60.0f;
+    load_fonts(19.0f, 1.0f);
+    unsigned char* pixels = nullptr;
+    int w = 0, h = 0;
+    io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
+    style::apply_theme(style::Theme::dark, 1.0f);
+  }
+  void TearDown() override { ImGui::DestroyContext(); }
+
+  // One frame; `typed` is fed as typed characters (the keys), with the
+  // Stepping window focused as after a click on it.
+  void frame(AppUi& ui, lab::Lab& lab, LabController& controller, const char* typed = "") {
+    ImGuiIO& io = ImGui::GetIO();
+    for (const char* c = typed; *c; ++c) io.AddInputCharacter(static_cast<unsigned>(*c));
+    ImGui::NewFrame();
+    if (ImGui::FindWindowByName("Stepping")) ImGui::SetWindowFocus("Stepping");
+    lab.session().read([&](const session::Session& s) {
+      FrameContext ctx{s, s.model(), trace::now_ns(), &controller, 60.0};
+      ui.draw(ctx);
+    });
+    ImGui::Render();
+  }
+
+  static std::size_t passes(lab::Lab& lab) {
+    return lab.session().read([](const session::Session& s) {
+      std::size_t n = 0;
+      for (const auto& e : s.events()) n += e.kind == trace::Kind::gate_pass;
+      return n;
+    });
+  }
+};
+
+TEST(StepCommands, PauseStepRunAndSlowSetTheTable) {
+  trace::GateTable g = trace::GateTable::create();
+  apply_step_command(g, StepCommand::step, 100);  // from run: the first Step pauses
+  EXPECT_EQ(g.mode(), GateMode::step);
+  apply_step_command(g, StepCommand::slow, 250);
+  EXPECT_EQ(g.mode(), GateMode::slow);
+  EXPECT_EQ(g.delay_ms(), 250u);
+  apply_step_command(g, StepCommand::pause, 0);
+  EXPECT_EQ(g.mode(), GateMode::step);
+  apply_step_command(g, StepCommand::run, 0);
+  EXPECT_EQ(g.mode(), GateMode::run);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(GateKind::count_); ++i)
+    EXPECT_FALSE(gate_explanation(static_cast<GateKind>(i)).empty()) << trace::kGateNames[i];
+}
+
+TEST_F(StepViewTest, SpaceStepsOneWaiterAndRLetsEveryoneFinish) {
+  lab::LabOptions options;
+  options.self_exe = SOCKSCOPE_BIN;
+  lab::Lab lab(options);
+  LabController controller(lab);
+  controller.spec().port = 0;
+  lab.gates().set_mode(GateMode::step);
+  ASSERT_TRUE(controller.start()) << controller.last_error();
+  clients::Scenario sc = clients::preset("steady");
+  sc.count = 2;
+  sc.spacing_ms = 0;
+  sc.think_ms = 0;
+  sc.timeout_ms = 30000;
+  sc.script = {"USER anonymous", "PASS x", "QUIT"};
+  lab.start_clients(sc);
+
+  AppUi ui;
+  ASSERT_TRUE(eventually([&] {
+    frame(ui, lab, controller);
+    return lab.gates().waiters().size() == 1;
+  }));
+  for (int f = 0; f < 30; ++f) frame(ui, lab, controller);
+  ImGuiWindow* w = ImGui::FindWindowByName("Stepping");
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->WasActive);
+  auto first = lab.gates().waiters();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].kind, GateKind::accept);
+  EXPECT_EQ(passes(lab), 0u) << "nobody moves while the window is only drawn";
+
+  // Space: the one waiter takes one step (accept → fork).
+  frame(ui, lab, controller, " ");
+  ASSERT_TRUE(eventually([&] { return passes(lab) == 1; }, 5s));
+  ASSERT_TRUE(eventually([&] {
+    auto now = lab.gates().waiters();
+    return !now.empty() && now[0].pid == first[0].pid && now[0].kind == GateKind::fork;
+  }, 5s));
+  for (int f = 0; f < 10; ++f) frame(ui, lab, controller);
+  EXPECT_EQ(passes(lab), 1u);
+
+  // R: run mode releases everyone; both clients finish normally.
+  frame(ui, lab, controller, "r");
+  EXPECT_EQ(lab.gates().mode(), GateMode::run);
+  EXPECT_EQ(lab.wait_clients(20s), 0);
+  EXPECT_TRUE(lab.gates().waiters().empty());
+  // P: paused again, for the next lesson.
+  frame(ui, lab, controller, "p");
+  EXPECT_EQ(lab.gates().mode(), GateMode::step);
+  lab.gates().set_mode(GateMode::run);
+  controller.stop();
+}
+
+}  // namespace
+}  // namespace sockscope::app
