@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lab_controller.h"
 #include "views/status_bar.h"
 
 namespace sockscope::app {
@@ -49,6 +50,7 @@ void AppUi::draw_menu(FrameContext& ctx) {
     ImGui::MenuItem("Event loop", nullptr, &show_loop_);
     ImGui::MenuItem("Threads", nullptr, &show_threads_);
     ImGui::MenuItem("Stepping", nullptr, &show_step_);
+    ImGui::MenuItem("Code", nullptr, &show_code_);
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Debug")) {
@@ -123,6 +125,15 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
     ImGui::SetNextWindowPos(ImVec2(o.x + w - fs * 30.0f, o.y + fs * 2.0f), ImGuiCond_FirstUseEver);
     ImGui::SetNextWindowSize(ImVec2(fs * 29.0f, fs * 12.0f), ImGuiCond_FirstUseEver);
     step_.draw(live);
+  }
+  if (live.lab && !code_auto_opened_ && live.lab->lab().gates().mode() != trace::GateMode::run) {
+    code_auto_opened_ = true;
+    show_code_ = true;
+  }
+  if (show_code_) {
+    ImGui::SetNextWindowPos(ImVec2(o.x + left + fs * 2.0f, o.y + fs * 2.0f), ImGuiCond_FirstUseEver);
+    ImGui::SetNextWindowSize(ImVec2(fs * 44.0f, top), ImGuiCond_FirstUseEver);
+    code_.draw(live);
   }
   if (show_threads_) {
     ImGui::SetNextWindowPos(ImVec2(o.x + left + tree_w, o.y + (sides == 3 ? side_h : 0.0f)), relayout);

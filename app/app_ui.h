@@ -16,6 +16,7 @@
 #include "views/threads_view.h"
 #include "views/timeline_view.h"
 #include "views/step_view.h"
+#include "views/code_view.h"
 #include "views/style.h"
 
 namespace sockscope::app {
@@ -76,6 +77,11 @@ class AppUi {
   // Step controls and the waiting-at-gates panel (live lab only).
   StepView step_;
   bool show_step_ = true;
+  // The server source with a cursor per parked process; opens by itself the
+  // first time the gates leave run mode.
+  CodeView code_;
+  bool show_code_ = false;
+  bool code_auto_opened_ = false;
   bool show_loop_ = false;
   bool show_threads_ = false;
   int side_shown_ = 0;  // which side windows (bit 0 loop, bit 1 threads) the last layout made room for

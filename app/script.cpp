@@ -1,5 +1,9 @@
 #include "script.h"
 
+#include "lab/lab.h"
+#include "lab_controller.h"
+#include "views/step_view.h"
+
 #include <charconv>
 #include <istream>
 #include <sstream>
@@ -165,6 +169,16 @@ struct Parser {
       c.op = Op::font_size;
       return number("font size", words[1], static_cast<int>(kMinFontPx), static_cast<int>(kMaxFontPx), c.number);
     }
+    if (verb == "step") {
+      if (!want(2, 2, "step run|step|pause|slow")) return false;
+      if (words[1] != "run" && words[1] != "step" && words[1] != "pause" && words[1] != "slow") {
+        error = "step takes run, step, pause or slow, got '" + words[1] + "'";
+        return false;
+      }
+      c.op = Op::step;
+      c.text = words[1];
+      return true;
+    }
     if (verb == "dump-model") {
       if (!want(2, 2, "dump-model FILE")) return false;
       c.op = Op::dump_model;
@@ -297,6 +311,16 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
                              " (saw " + std::to_string(seen) + ")");
         }
         return;
+      }
+      case Op::step: {
+        // The same call the toolbar's buttons and keys make.
+        StepCommand cmd = c.text == "run"     ? StepCommand::run
+                          : c.text == "step"  ? StepCommand::step
+                          : c.text == "pause" ? StepCommand::pause
+                                              : StepCommand::slow;
+        apply_step_command(live->lab().gates(), cmd, 300);
+        next();
+        break;
       }
       case Op::theme: {
         style::Theme t;

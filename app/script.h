@@ -12,6 +12,7 @@
 //   font-size PX
 //   dump-model FILE                  the session model as JSON (process tree...)
 //   screenshot [FILE]                the window as PNG (default: --screenshot)
+//   step run|step|pause|slow         the stepping toolbar's buttons (gates)
 //   quit
 //
 // A bad line is refused before anything runs: "FILE:LINE: reason", exit 2.
@@ -31,7 +32,7 @@ class AppUi;
 
 struct ScriptCommand {
   enum class Op { start, stop, clients, wait_children, wait_connections, wait_ms, theme, font_size, dump_model,
-                  screenshot, quit };
+                  screenshot, step, quit };
   Op op = Op::quit;
   int line = 0;
   std::string text;        // arch, theme, or file

@@ -528,7 +528,7 @@ class FoldState {
       case K::server_stop:
         break;
       // Folded by their own views: threads_fold.h (workers, queue, counter,
-      // lock) and loop_fold.h (Asio handler tracking).
+      // lock), loop_fold.h (Asio handler tracking) and timeline.h (gates).
       case K::worker_start:
       case K::worker_exit:
       case K::enqueue:
@@ -544,6 +544,9 @@ class FoldState {
       case K::completion:
       case K::handler_begin:
       case K::handler_end:
+      // Gates: the timeline and the step view read them from the store.
+      case K::gate_wait:
+      case K::gate_pass:
       case K::count_:
         break;
     }

@@ -497,3 +497,39 @@ TEST(Gates, EventLoopStopsBeforeEveryHandlerOneAtATime) {
   EXPECT_GE(released, 6u) << "accept, reads and writes of two clients are handlers";
   ASSERT_TRUE(eventually([&] { return count_of(lab, trace::Kind::close) >= 2; }, 5s));
 }
+
+// ---- 7. Stopping a server whose threads are parked ------------------------------------
+
+TEST(Gates, StoppingAThreadServerWithEveryThreadParkedIsPromptAndClean) {
+  lab::Lab lab(test_options());
+  auto& g = lab.gates();
+  g.set_mode(GateMode::step);
+  lab::ServerSpec spec;
+  spec.arch = "thread";
+  lab.start_server(spec);
+  const pid_t server = lab.server_pid();
+  lab.start_clients(quick_clients(3, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
+  // Step the main thread (accept, spawn) until three handler threads stand at
+  // their first gate and the main thread waits at nothing or accept.
+  ASSERT_TRUE(eventually([&] {
+    int handlers = 0;
+    for (const auto& x : g.waiters()) {
+      if (x.tid != server) ++handlers;
+      else g.release(x);
+    }
+    return handlers == 3;
+  }));
+  auto t0 = std::chrono::steady_clock::now();
+  lab.stop_server();  // SIGTERM: parked threads give up their gates and the server joins them
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 2500ms) << "no SIGKILL backstop needed";
+  EXPECT_FALSE(lab.server_running());
+  lab.stop_clients();
+  ASSERT_TRUE(eventually([&] { return count_of(lab, trace::Kind::reap) >= 1; }, 3s));
+  auto reaps = events_of(lab, trace::Kind::reap);
+  const auto& last = reaps.back();
+  EXPECT_EQ(last.a, server);
+  EXPECT_TRUE(WIFEXITED(last.b) && WEXITSTATUS(last.b) == 0) << "status " << last.b;
+  EXPECT_EQ(count_of(lab, trace::Kind::server_stop), 1u);
+  EXPECT_TRUE(g.waiters().empty());
+}

@@ -7,13 +7,18 @@
 #include <imgui_internal.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "app_ui.h"
 #include "fonts.h"
 #include "lab_controller.h"
 #include "trace/ring.h"
+#include "views/code_view.h"
 #include "views/step_view.h"
+
+#include <fstream>
+#include <sstream>
 
 namespace sockscope::app {
 namespace {
@@ -86,6 +91,42 @@ TEST(StepCommands, PauseStepRunAndSlowSetTheTable) {
     EXPECT_FALSE(gate_explanation(static_cast<GateKind>(i)).empty()) << trace::kGateNames[i];
 }
 
+TEST(CodeView, EmbeddedSourcesAreTheRealFilesWithEveryGateFound) {
+  const SourceFile* fork = find_source("fork_server.cpp");
+  ASSERT_NE(fork, nullptr);
+  std::ifstream in(std::string(SOCKSCOPE_SOURCE_DIR) + "/engine/servers/fork_server.cpp");
+  std::stringstream disk;
+  disk << in.rdbuf();
+  EXPECT_EQ(fork->text, disk.str()) << "the build embeds the source as it is on disk";
+
+  auto gates = find_gate_lines(fork->text);
+  std::set<GateKind> kinds;
+  std::vector<std::string_view> lines;
+  for (std::size_t s = 0, e; s < fork->text.size(); s = e + 1) {
+    e = fork->text.find('\n', s);
+    if (e == std::string_view::npos) e = fork->text.size();
+    lines.push_back(fork->text.substr(s, e - s));
+  }
+  for (const auto& g : gates) {
+    kinds.insert(g.kind);
+    ASSERT_GE(g.line, 1);
+    ASSERT_LE(static_cast<std::size_t>(g.line), lines.size());
+    EXPECT_NE(lines[g.line - 1].find(std::string("GateKind::") + std::string(trace::gate_name(g.kind))),
+              std::string_view::npos)
+        << "line " << g.line << ": " << lines[g.line - 1];
+  }
+  EXPECT_EQ(kinds, (std::set<GateKind>{GateKind::accept, GateKind::fork, GateKind::child_start, GateKind::exit,
+                                       GateKind::reap}));
+  // A forked child reading stands in the shared connection code.
+  auto files = files_for_architecture("fork");
+  EXPECT_EQ(locate_gate(files, GateKind::read).file, "blocking_connection.cpp");
+  EXPECT_EQ(locate_gate(files, GateKind::accept).file, "fork_server.cpp");
+  EXPECT_EQ(locate_gate(files_for_architecture("thread"), GateKind::counter_write).file, "visitor_counter.cpp");
+  EXPECT_EQ(locate_gate(files_for_architecture("evloop"), GateKind::handler_begin).file, "asio_tracking.cpp");
+  EXPECT_EQ(locate_gate(files_for_architecture("pool"), GateKind::enqueue).file, "pool_server.cpp");
+  EXPECT_EQ(locate_gate(files, GateKind::enqueue).line, 0) << "the fork server has no queue";
+}
+
 TEST_F(StepViewTest, SpaceStepsOneWaiterAndRLetsEveryoneFinish) {
   lab::LabOptions options;
   options.self_exe = SOCKSCOPE_BIN;
@@ -125,6 +166,10 @@ TEST_F(StepViewTest, SpaceStepsOneWaiterAndRLetsEveryoneFinish) {
   }, 5s));
   for (int f = 0; f < 10; ++f) frame(ui, lab, controller);
   EXPECT_EQ(passes(lab), 1u);
+  // Stepping opened the code view, and it is drawn each frame.
+  ImGuiWindow* code = ImGui::FindWindowByName("Code###code_view");
+  ASSERT_NE(code, nullptr);
+  EXPECT_TRUE(code->WasActive);
 
   // R: run mode releases everyone; both clients finish normally.
   frame(ui, lab, controller, "r");

@@ -367,12 +367,20 @@ TEST(PoolServer, FourWorkersSixteenClientsTwelveQueuedAllServedInTheEnd) {
   TracedServer t({"--arch", "pool", "--port", "0", "--workers", "4", "--queue", "12"});
   pid_t pid = t.server->pid();
   ASSERT_TRUE(wait_until([&] { return task_tids(pid).size() == 5 + kRuntimeThreads; })) << "main + 4 workers, up front";
+  // Each worker names itself as its first step, so a freshly created thread
+  // may still carry the process's name for a moment: wait for all four.
+  const std::set<std::string> want{"worker-0", "worker-1", "worker-2", "worker-3"};
   std::set<std::string> names;
-  for (pid_t tid : task_tids(pid)) {
-    std::string name = thread_comm(pid, tid);
-    if (tid != pid && name.rfind("worker-", 0) == 0) names.insert(name);
-  }
-  EXPECT_EQ(names, (std::set<std::string>{"worker-0", "worker-1", "worker-2", "worker-3"}));
+  auto read_names = [&] {
+    names.clear();
+    for (pid_t tid : task_tids(pid)) {
+      std::string name = thread_comm(pid, tid);
+      if (tid != pid && name.rfind("worker-", 0) == 0) names.insert(name);
+    }
+    return names == want;
+  };
+  wait_until(read_names);
+  EXPECT_EQ(names, want);
 
   std::vector<std::unique_ptr<RawClient>> clients;
   for (int i = 0; i < 16; ++i) clients.push_back(std::make_unique<RawClient>(t.server->port()));
