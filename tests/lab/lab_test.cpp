@@ -241,3 +241,52 @@ TEST(RunCommand, SigkillOfTheLabLeavesNoProcessBehind) {
     kill(p, SIGKILL);
   }
 }
+
+// Perfetto and chrome://tracing read the Chrome trace export: python3's json
+// module must accept it, with one named track per process and the run's events.
+TEST(RunCommand, ChromeTraceIsValidJsonWithProcessTracks) {
+  auto dir = std::filesystem::temp_directory_path() / ("sockscope-chrome-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto [status, out] = run_bin({"run", "--arch", "fork", "--clients", "3", "--quiet", "--export",
+                                (dir / "s.json").string()});
+  ASSERT_EQ(status, 0) << out;
+  std::string check =
+      "import json,sys\n"
+      "d=json.load(open(sys.argv[1]))\n"
+      "ev=d['traceEvents']\n"
+      "names=[e for e in ev if e.get('ph')=='M' and e.get('name')=='process_name']\n"
+      "pids={e['pid'] for e in ev if e.get('ph')!='M'}\n"
+      "assert len(names)>=5, len(names)\n"  // listener, 3 children, the simulator
+      "assert len(pids)>=5, pids\n"
+      "assert any(e.get('name')=='accept' for e in ev)\n"
+      "print('ok', len(ev))\n";
+  std::ofstream(dir / "check.py") << check;
+  std::string cmd = "python3 '" + (dir / "check.py").string() + "' '" + (dir / "s.json").string() + "' 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string result;
+  char buf[512];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) result.append(buf, n);
+  int st = pclose(p);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << result;
+  EXPECT_EQ(result.rfind("ok", 0), 0u) << result;
+  std::filesystem::remove_all(dir);
+}
+
+// A 50 MB line (a corrupt or hostile file) is refused with its line number,
+// and nothing is loaded.
+TEST(RunCommand, FiftyMegabyteLineIsRefusedWithItsLineNumber) {
+  auto path = std::filesystem::temp_directory_path() / ("sockscope-big-" + std::to_string(getpid()) + ".jsonl");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << R"({"magic":"sockscope-session","version":1,"trace_version":1,"events":1,"snapshots":0,"drops":0})" << '\n';
+    std::string chunk(1 << 20, 'x');
+    f << "{\"t\":\"";
+    for (int i = 0; i < 50; ++i) f << chunk;
+    f << "\"}\n";
+  }
+  std::string error;
+  auto s = session::read_jsonl(path, error);
+  EXPECT_FALSE(s.has_value());
+  EXPECT_NE(error.find("line 2"), std::string::npos) << error;
+  std::filesystem::remove(path);
+}
