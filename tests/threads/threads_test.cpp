@@ -472,6 +472,12 @@ TEST(PoolServer, FullQueueRefusesWith421AndRefuseEvents) {
   EXPECT_EQ(first["220"], 4);
   EXPECT_EQ(first["421"], 8);
   EXPECT_EQ(first["none"], 4) << "queued: accepted, waiting for a worker";
+  // The refuse event follows its accept (and may trail the 421 itself): wait
+  // for all of them to arrive before counting (slow under ThreadSanitizer).
+  wait_until([&] {
+    t.collect(false);
+    return t.of_kind(Kind::refuse).size() >= 8;
+  });
   auto refused = t.of_kind(Kind::refuse);
   ASSERT_EQ(refused.size(), 8u);
   for (const auto& e : refused) {
