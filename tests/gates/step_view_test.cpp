@@ -3,6 +3,7 @@
 // gates, and driven by the same keys a teacher presses: Space steps, R runs,
 // P pauses.
 #include <gtest/gtest.h>
+#include "gui/headless_imgui.h"
 #include <imgui.h>
 #include <imgui_internal.h>
 
@@ -37,21 +38,8 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
   return pred();
 }
 
-class StepViewTest : public ::testing::Test {
+class StepViewTest : public gui_test::HeadlessImGuiTest {
  protected:
-  void SetUp() override {
-    ImGui::CreateContext();
-    ImGuiIO& io = ImGui::GetIO();
-    io.IniFilename = nullptr;
-    io.DisplaySize = ImVec2(1600, 900);
-    io.DeltaTime = 1.0f / 60.0f;
-    load_fonts(19.0f, 1.0f);
-    unsigned char* pixels = nullptr;
-    int w = 0, h = 0;
-    io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
-    style::apply_theme(style::Theme::dark, 1.0f);
-  }
-  void TearDown() override { ImGui::DestroyContext(); }
 
   // One frame; `typed` is fed as typed characters (the keys), with the
   // Stepping window focused as after a click on it.

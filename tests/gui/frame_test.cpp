@@ -14,6 +14,7 @@
 
 #include "app_ui.h"
 #include "fonts.h"
+#include "gui/headless_imgui.h"
 #include "lab_controller.h"
 #include "recorded_session.h"
 #include "script.h"
@@ -28,22 +29,8 @@ using gui_test::kServerPid;
 using gui_test::make_recorded_session;
 using gui_test::RecordedShape;
 
-class HeadlessImGui : public ::testing::Test {
+class HeadlessImGui : public gui_test::HeadlessImGuiTest {
  protected:
-  void SetUp() override {
-    ImGui::CreateContext();
-    ImGuiIO& io = ImGui::GetIO();
-    io.IniFilename = nullptr;
-    io.DisplaySize = ImVec2(1600, 900);
-    io.DeltaTime = 1.0f / 60.0f;
-    load_fonts(19.0f, 1.0f);
-    unsigned char* pixels = nullptr;
-    int w = 0, h = 0;
-    io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
-    ASSERT_NE(pixels, nullptr);
-    style::apply_theme(style::Theme::dark, 1.0f);
-  }
-  void TearDown() override { ImGui::DestroyContext(); }
 
   // Draws `frames` frames; the mouse sweeps the window so tooltips and hover
   // paths run too. Returns the vertex count of the last frame.

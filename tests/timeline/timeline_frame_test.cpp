@@ -4,6 +4,7 @@
 // instant drives the other views; replay controls step event by event; File →
 // Open refuses a bad file with its line and reason.
 #include <gtest/gtest.h>
+#include "gui/headless_imgui.h"
 #include <imgui.h>
 #include <imgui_internal.h>
 #include <unistd.h>
@@ -25,21 +26,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class TimelineFrame : public ::testing::Test {
+class TimelineFrame : public gui_test::HeadlessImGuiTest {
  protected:
-  void SetUp() override {
-    ImGui::CreateContext();
-    ImGuiIO& io = ImGui::GetIO();
-    io.IniFilename = nullptr;
-    io.DisplaySize = ImVec2(1600, 900);
-    io.DeltaTime = 1.0f / 60.0f;
-    load_fonts(19.0f, 1.0f);
-    unsigned char* pixels = nullptr;
-    int w = 0, h = 0;
-    io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
-    style::apply_theme(style::Theme::dark, 1.0f);
-  }
-  void TearDown() override { ImGui::DestroyContext(); }
 
   // Draws `frames` frames with the mouse sweeping the timeline strip (so
   // tooltips and hit tests run); returns the median frame time in ms.
