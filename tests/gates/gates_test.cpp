@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "lab/lab.h"
+#include "proc_marker.h"
 #include "session/threads_fold.h"
 #include "trace/gate.h"
 #include "trace/ring.h"
@@ -98,18 +99,7 @@ clients::Scenario quick_clients(int count, protocol::Protocol p, std::vector<std
   return sc;
 }
 
-// Every pid whose environment carries `marker`.
-std::vector<pid_t> pids_with_marker(const std::string& marker) {
-  std::vector<pid_t> out;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream env(entry.path() / "environ", std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(env)), {});
-    if (content.find(marker) != std::string::npos) out.push_back(std::stoi(name));
-  }
-  return out;
-}
+using test::pids_with_marker;
 
 }  // namespace
 
