@@ -1,0 +1,466 @@
+#include "session/flow.h"
+
+#include <algorithm>
+#include <cstring>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace sockscope::session {
+
+namespace {
+
+using trace::Kind;
+
+// Scans stay bounded on huge sessions: a diagram of the newest connections
+// never needs more than this many events before the instant.
+constexpr std::size_t kMaxScan = 1'000'000;
+
+std::string event_text(const trace::Event& e) {
+  return std::string(e.text, strnlen(e.text, sizeof e.text));
+}
+
+std::string format(const char* fmt, long long a, long long b = 0) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, fmt, a, b);
+  return buf;
+}
+
+struct LaneKey {
+  FlowLaneKind kind;
+  pid_t pid;
+  pid_t tid;
+  std::uint32_t conn;
+  auto operator<=>(const LaneKey&) const = default;
+};
+
+class FlowBuilder {
+ public:
+  FlowBuilder(const Session& s, const Model& m, const FlowOptions& o) : session_(s), model_(m), options_(o) {
+    const std::string& arch = s.meta().architecture;
+    loop_ = arch == "evloop" || arch == "hybrid";
+  }
+
+  FlowDiagram build(std::uint64_t until_ns) {
+    const auto& events = session_.events();
+    const std::size_t end =
+        until_ns == std::numeric_limits<std::uint64_t>::max() ? events.size() : session_.lower_bound(until_ns + 1);
+    choose_connections();
+    if (d_.conns.empty()) {
+      find_step(end);
+      return std::move(d_);
+    }
+    // From the first trace of the oldest connection shown (its client's
+    // connect comes before the server's accept).
+    std::uint64_t from_ns = std::numeric_limits<std::uint64_t>::max();
+    for (std::uint32_t id : d_.conns) {
+      if (const ConnectionView* c = model_.find_connection(id)) {
+        from_ns = std::min(from_ns, c->accept_ns);
+        if (c->client_id)
+          if (const ClientView* cl = model_.find_client(c->client_id); cl && cl->connect_ns)
+            from_ns = std::min(from_ns, cl->connect_ns);
+      }
+    }
+    std::size_t begin = from_ns == std::numeric_limits<std::uint64_t>::max() ? 0 : session_.lower_bound(from_ns);
+    if (end > kMaxScan && begin < end - kMaxScan) begin = end - kMaxScan;
+    // Pre-pass: who accepted each connection, and which have simulator clients.
+    for (std::size_t i = begin; i < end; ++i) {
+      const trace::Event& e = events[i];
+      if (e.kind == Kind::accept && shown(e.conn))
+        acceptor_[e.conn] = {static_cast<pid_t>(e.pid), static_cast<pid_t>(e.tid)};
+      if (e.kind == Kind::client_request || e.kind == Kind::client_connect || e.kind == Kind::client_reply)
+        if (auto it = client_conn_.find(e.conn); it != client_conn_.end()) {
+          simulated_.insert(it->second);
+          if (e.kind == Kind::client_reply) client_replies_[it->second].emplace_back(e.ts_ns, e.a);
+        }
+    }
+    for (std::size_t i = begin; i < end; ++i) add(events[i]);
+    draw_in_order();
+    if (d_.messages.size() > options_.max_messages) {
+      d_.messages_dropped = d_.messages.size() - options_.max_messages;
+      d_.messages.erase(d_.messages.begin(), d_.messages.begin() + static_cast<std::ptrdiff_t>(d_.messages_dropped));
+    }
+    find_step(end);
+    order_lanes();
+    for (const Parked& p : parked_at(session_, model_, until_ns)) {
+      for (FlowLane& lane : d_.lanes)
+        if (lane.kind != FlowLaneKind::client && lane.pid == p.pid && lane.tid == p.tid)
+          lane.parked_at = std::string(trace::gate_name(p.gate));
+    }
+    return std::move(d_);
+  }
+
+ private:
+  bool shown(std::uint32_t conn) const { return conn != 0 && conn_set_.count(conn) != 0; }
+
+  void choose_connections() {
+    if (!options_.conns.empty()) {
+      d_.conns = options_.conns;
+    } else {
+      std::vector<const ConnectionView*> all;
+      for (const ConnectionView& c : model_.connections) all.push_back(&c);
+      std::stable_sort(all.begin(), all.end(), [](auto* a, auto* b) { return a->accept_ns < b->accept_ns; });
+      const std::size_t n = std::min(all.size(), options_.max_connections);
+      for (std::size_t i = all.size() - n; i < all.size(); ++i) d_.conns.push_back(all[i]->id);
+    }
+    conn_set_.insert(d_.conns.begin(), d_.conns.end());
+    for (const ClientView& cl : model_.clients)
+      if (cl.server_conn && shown(cl.server_conn)) client_conn_[cl.id] = cl.server_conn;
+    // A lane per client, in the order of the connections.
+    for (std::uint32_t id : d_.conns) client_lane(id);
+  }
+
+  int lane(const LaneKey& key) {
+    auto [it, inserted] = lane_index_.try_emplace(key, static_cast<int>(d_.lanes.size()));
+    if (inserted) {
+      FlowLane l;
+      l.kind = key.kind;
+      l.pid = key.pid;
+      l.tid = key.tid;
+      l.conn = key.conn;
+      d_.lanes.push_back(std::move(l));
+      label_lane(d_.lanes.back());
+    }
+    return it->second;
+  }
+
+  int client_lane(std::uint32_t conn) { return lane({FlowLaneKind::client, 0, 0, conn}); }
+
+  int server_lane(pid_t pid, pid_t tid) {
+    const bool listener = pid == session_.meta().server_pid && tid == pid;
+    return lane({listener ? FlowLaneKind::listener : FlowLaneKind::handler, pid, tid, 0});
+  }
+  int server_lane(const trace::Event& e) { return server_lane(static_cast<pid_t>(e.pid), static_cast<pid_t>(e.tid)); }
+  int listener_lane() {
+    pid_t p = session_.meta().server_pid;
+    return p ? server_lane(p, p) : -1;
+  }
+
+  void label_lane(FlowLane& l) {
+    char buf[80];
+    switch (l.kind) {
+      case FlowLaneKind::client: {
+        const ConnectionView* c = model_.find_connection(l.conn);
+        const ClientView* cl = c && c->client_id ? model_.find_client(c->client_id) : nullptr;
+        l.port = c ? c->peer_port : 0;
+        if (cl) {
+          l.client_id = cl->id;
+          l.pid = cl->pid;
+          std::snprintf(buf, sizeof buf, "client %u :%u", cl->id, static_cast<unsigned>(l.port));
+        } else {
+          std::snprintf(buf, sizeof buf, "peer :%u", static_cast<unsigned>(l.port));
+        }
+        break;
+      }
+      case FlowLaneKind::listener:
+        std::snprintf(buf, sizeof buf, "%s %d", loop_ ? "event loop" : "listener", static_cast<int>(l.pid));
+        break;
+      case FlowLaneKind::handler: {
+        const ProcessView* p = model_.find_process(l.pid);
+        if (l.tid != l.pid) std::snprintf(buf, sizeof buf, "thread %d", static_cast<int>(l.tid));
+        else if (p && p->role == ProcessRole::worker) std::snprintf(buf, sizeof buf, "worker %d", static_cast<int>(l.pid));
+        else if (p && p->role == ProcessRole::listener) std::snprintf(buf, sizeof buf, "listener %d", static_cast<int>(l.pid));
+        else std::snprintf(buf, sizeof buf, "child %d", static_cast<int>(l.pid));
+        break;
+      }
+    }
+    l.label = buf;
+  }
+
+  void message(const trace::Event& e, int from, int to, std::uint32_t conn, std::string label) {
+    if (from < 0 || to < 0) return;
+    FlowMessage m;
+    m.ts_ns = e.ts_ns;
+    m.from = from;
+    m.to = to;
+    m.kind = e.kind;
+    m.conn = conn;
+    m.pid = static_cast<pid_t>(e.pid);
+    m.tid = static_cast<pid_t>(e.tid);
+    m.label = std::move(label);
+    d_.messages.push_back(std::move(m));
+    drawn_at_.push_back(e.ts_ns);
+  }
+
+  // The thread that holds the connection now: whoever accepted it, until a
+  // fork, spawn or dequeue hands it on.
+  int serving(std::uint32_t conn) {
+    if (auto it = serving_.find(conn); it != serving_.end()) return it->second;
+    return acceptor(conn);
+  }
+
+  // The server logs a reply after send() returned; by then the client may
+  // have read it and sent its next request. Draw the reply no later than the
+  // client saw it: pair it with the client's next unpaired reply of the same code.
+  void pair_with_client_reply(std::uint32_t conn, const trace::Event& e) {
+    auto it = client_replies_.find(conn);
+    if (it == client_replies_.end()) return;
+    std::size_t& next = replies_paired_[conn];
+    for (std::size_t k = next; k < it->second.size(); ++k) {
+      if (it->second[k].second != e.a) continue;
+      drawn_at_.back() = std::min(drawn_at_.back(), it->second[k].first);
+      next = k + 1;
+      return;
+    }
+  }
+
+  // Messages in the order they are drawn (stable: equal times keep log order).
+  void draw_in_order() {
+    std::vector<std::size_t> order(d_.messages.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return drawn_at_[a] < drawn_at_[b]; });
+    std::vector<FlowMessage> sorted;
+    sorted.reserve(order.size());
+    for (std::size_t i : order) sorted.push_back(std::move(d_.messages[i]));
+    d_.messages = std::move(sorted);
+  }
+
+  // The thread that accepts (or accepted) the connection; the listener until known.
+  int acceptor(std::uint32_t conn) {
+    if (auto it = acceptor_.find(conn); it != acceptor_.end()) return server_lane(it->second.first, it->second.second);
+    return listener_lane();
+  }
+
+  void add(const trace::Event& e) {
+    const Kind kind = e.kind;
+    switch (kind) {
+      case Kind::client_connect:
+      case Kind::client_request:
+      case Kind::client_close:
+      case Kind::client_reply:
+      case Kind::client_error: {
+        auto it = client_conn_.find(e.conn);
+        if (it == client_conn_.end()) return;
+        const std::uint32_t conn = it->second;
+        const int client = client_lane(conn);
+        if (kind == Kind::client_connect) {
+          message(e, client, acceptor(conn), conn, "connect()");
+          // The kernel finished the handshake before accept() could return,
+          // even when the client read its clock after the server did.
+          if (auto a = accept_ns_.find(conn); a != accept_ns_.end()) drawn_at_.back() = std::min(e.ts_ns, a->second - 1);
+        }
+        else if (kind == Kind::client_request) message(e, client, serving(conn), conn, event_text(e));
+        else if (kind == Kind::client_close) message(e, client, serving(conn), conn, "close()");
+        else if (kind == Kind::client_reply) return;  // the server's reply arrow says it
+        else message(e, client, client, conn, "error: " + event_text(e));
+        return;
+      }
+      default: break;
+    }
+    if (!shown(e.conn)) return;
+    const std::uint32_t conn = e.conn;
+    const int self = server_lane(e);
+    const int client = client_lane(conn);
+    switch (kind) {
+      case Kind::accept:
+        serving_[conn] = self;
+        accept_ns_[conn] = e.ts_ns;
+        if (simulated_.count(conn)) message(e, self, self, conn, format("accept() -> fd %lld, conn %lld", e.b, conn));
+        else message(e, client, self, conn, format("connect, accept() -> fd %lld, conn %lld", e.b, conn));
+        return;
+      case Kind::fork: {
+        const int child = server_lane(static_cast<pid_t>(e.a), static_cast<pid_t>(e.a));
+        serving_[conn] = child;
+        message(e, self, child, conn, format("fork() -> pid %lld", e.a));
+        return;
+      }
+      case Kind::child_start:
+        serving_[conn] = self;
+        message(e, self, self, conn, "child runs: fork() returned 0");
+        return;
+      case Kind::spawn: {
+        const int spawner = server_lane(static_cast<pid_t>(e.pid), static_cast<pid_t>(e.b));
+        serving_[conn] = self;
+        message(e, spawner, self, conn, format("pthread_create() -> tid %lld", e.a));
+        return;
+      }
+      case Kind::enqueue:
+        message(e, self, self, conn, format("enqueue (depth %lld of %lld)", e.a, e.b));
+        return;
+      case Kind::dequeue: {
+        const int from = serving(conn);
+        serving_[conn] = self;
+        if (from != self) message(e, from, self, conn, format("dequeue -> worker %lld", e.b));
+        return;
+      }
+      case Kind::read:
+        message(e, self, self, conn, format("recv() %lld B", e.a));
+        return;
+      case Kind::request:
+        if (!simulated_.count(conn)) message(e, client, self, conn, event_text(e));
+        return;
+      case Kind::reply:
+        if (e.b > 0) message(e, self, client, conn, format("reply %lld (%lld B)", e.a, e.b));
+        else message(e, self, client, conn, format("reply %lld", e.a));
+        pair_with_client_reply(conn, e);
+        return;
+      case Kind::refuse:
+        message(e, self, client, conn, format("refused (%lld of %lld)", e.a, e.b));
+        return;
+      case Kind::data_open:
+        message(e, self, self, conn, format("data listener :%lld", e.a));
+        return;
+      case Kind::data_accept:
+        message(e, client, self, conn, "data connection");
+        return;
+      case Kind::transfer:
+        message(e, self, client, conn, format(e.b ? "data %lld B sent" : "data %lld B, failed", e.a));
+        return;
+      case Kind::work_begin:
+        message(e, self, self, conn, format("burns CPU %lld ms", e.a));
+        return;
+      case Kind::sleep_begin:
+        message(e, self, self, conn, format("sleeps %lld ms", e.a));
+        return;
+      case Kind::counter_read:
+        message(e, self, self, conn, format("counter read: %lld", e.a));
+        return;
+      case Kind::counter_write:
+        message(e, self, self, conn, format("counter = %lld (was %lld)", e.a, e.b));
+        return;
+      case Kind::lock_wait:
+        message(e, self, self, conn, "waits for the lock");
+        return;
+      case Kind::lock_acquire:
+        message(e, self, self, conn, "lock taken");
+        return;
+      case Kind::unlock:
+        message(e, self, self, conn, "unlock");
+        return;
+      case Kind::close:
+        // After a fork the parent closes only its copy of the socket.
+        if (serving(conn) != self) message(e, self, self, conn, "close() its copy of the socket");
+        else message(e, self, client, conn, "close()");
+        return;
+      case Kind::exit:
+        message(e, self, self, conn, format("exit(%lld)", e.a));
+        return;
+      case Kind::thread_exit:
+        message(e, self, self, conn, "thread ends");
+        return;
+      case Kind::reap: {
+        const int child = server_lane(static_cast<pid_t>(e.a), static_cast<pid_t>(e.a));
+        message(e, child, self, conn, format("reaped: waitpid() -> pid %lld", e.a));
+        return;
+      }
+      case Kind::error:
+        message(e, self, self, conn, "error: " + event_text(e));
+        return;
+      default:
+        return;
+    }
+  }
+
+  void find_step(std::size_t end) {
+    const auto& events = session_.events();
+    const std::size_t stop = end > kMaxScan ? end - kMaxScan : 0;
+    for (std::size_t i = end; i-- > stop;) {
+      const trace::Event& e = events[i];
+      if (e.kind != Kind::gate_pass) continue;
+      FlowStep s;
+      s.ts_ns = e.ts_ns;
+      s.pid = static_cast<pid_t>(e.pid);
+      s.tid = static_cast<pid_t>(e.tid);
+      s.gate = static_cast<trace::GateKind>(e.a);
+      s.conn = e.conn;
+      // The first message the stepped thread produced after passing the gate.
+      for (std::size_t m = 0; m < d_.messages.size(); ++m) {
+        const FlowMessage& msg = d_.messages[m];
+        if (msg.ts_ns >= s.ts_ns && msg.pid == s.pid && msg.tid == s.tid &&
+            (s.message < 0 || msg.ts_ns < d_.messages[static_cast<std::size_t>(s.message)].ts_ns))
+          s.message = static_cast<int>(m);
+      }
+      d_.step = s;
+      return;
+    }
+  }
+
+  // Clients left, then the listener, then handlers in order of appearance;
+  // a server thread none of the drawn messages touch gets no lane.
+  void order_lanes() {
+    std::vector<bool> used(d_.lanes.size(), false);
+    for (const FlowMessage& m : d_.messages) used[static_cast<std::size_t>(m.from)] = used[static_cast<std::size_t>(m.to)] = true;
+    std::vector<int> order;
+    for (std::size_t i = 0; i < d_.lanes.size(); ++i)
+      if (used[i] || d_.lanes[i].kind == FlowLaneKind::client) order.push_back(static_cast<int>(i));
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return static_cast<int>(d_.lanes[static_cast<std::size_t>(a)].kind) <
+             static_cast<int>(d_.lanes[static_cast<std::size_t>(b)].kind);
+    });
+    std::vector<int> new_index(d_.lanes.size(), -1);
+    std::vector<FlowLane> lanes;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      new_index[static_cast<std::size_t>(order[i])] = static_cast<int>(i);
+      lanes.push_back(std::move(d_.lanes[static_cast<std::size_t>(order[i])]));
+    }
+    d_.lanes = std::move(lanes);
+    for (FlowMessage& m : d_.messages) {
+      m.from = new_index[static_cast<std::size_t>(m.from)];
+      m.to = new_index[static_cast<std::size_t>(m.to)];
+    }
+  }
+
+  const Session& session_;
+  const Model& model_;
+  const FlowOptions& options_;
+  bool loop_ = false;
+  FlowDiagram d_;
+  std::set<std::uint32_t> conn_set_;
+  std::unordered_map<std::uint32_t, std::uint32_t> client_conn_;  // client id -> server conn
+  std::unordered_set<std::uint32_t> simulated_;                   // conns whose client's own events are in the log
+  std::map<std::uint32_t, std::pair<pid_t, pid_t>> acceptor_;
+  std::map<std::uint32_t, int> serving_;
+  std::map<std::uint32_t, std::uint64_t> accept_ns_;
+  // Where each message is drawn (see draw_in_order()), parallel to d_.messages.
+  std::vector<std::uint64_t> drawn_at_;
+  // Per connection, the simulator's client_reply events (ts, code) in order,
+  // and how many of them the server's replies have been paired with.
+  std::map<std::uint32_t, std::vector<std::pair<std::uint64_t, std::int64_t>>> client_replies_;
+  std::map<std::uint32_t, std::size_t> replies_paired_;
+  std::map<LaneKey, int> lane_index_;
+};
+
+}  // namespace
+
+FlowDiagram fold_flow(const Session& session, const Model& model, std::uint64_t until_ns, const FlowOptions& options) {
+  return FlowBuilder(session, model, options).build(until_ns);
+}
+
+std::vector<Parked> parked_at(const Session& session, const Model& model, std::uint64_t until_ns) {
+  const auto& events = session.events();
+  const std::size_t end =
+      until_ns == std::numeric_limits<std::uint64_t>::max() ? events.size() : session.lower_bound(until_ns + 1);
+  const std::size_t stop = end > kMaxScan ? end - kMaxScan : 0;
+  // Backwards: a thread's newest gate event decides; an exit after it means
+  // the thread is gone (a process killed while parked emits nothing, so the
+  // model's view of the process decides that case).
+  std::unordered_set<pid_t> decided;
+  std::vector<Parked> out;
+  for (std::size_t i = end; i-- > stop;) {
+    const trace::Event& e = events[i];
+    const Kind kind = e.kind;
+    const auto tid = static_cast<pid_t>(e.tid);
+    switch (kind) {
+      case Kind::exit:
+      case Kind::thread_exit:
+      case Kind::gate_pass:
+        decided.insert(tid);
+        break;
+      case Kind::gate_wait:
+        if (decided.insert(tid).second) {
+          const ProcessView* p = model.find_process(static_cast<pid_t>(e.pid));
+          if (p && !p->alive()) break;
+          out.push_back({static_cast<pid_t>(e.pid), tid, static_cast<trace::GateKind>(e.a), e.conn, e.ts_ns});
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace sockscope::session

@@ -1,0 +1,79 @@
+// Scaffolding for tests that drive real servers through a Lab and step them
+// at gates: polling with a deadline, the waiter list once it settles, the
+// session's events of one kind, and quick scripted clients.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clients/scenario.h"
+#include "lab/lab.h"
+#include "trace/gate.h"
+
+namespace test {
+
+inline sockscope::lab::LabOptions lab_options() {
+  sockscope::lab::LabOptions o;
+  o.self_exe = SOCKSCOPE_BIN;
+  return o;
+}
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+// The waiter list once it has stopped changing for `quiet` (at most `limit`).
+inline std::vector<sockscope::trace::GateWaiter> settled(sockscope::trace::GateTable& g,
+                                                        std::chrono::milliseconds quiet = std::chrono::milliseconds(150),
+                                                        std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  auto last = g.waiters();
+  auto stable_since = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto now = g.waiters();
+    if (now != last) {
+      last = now;
+      stable_since = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - stable_since >= quiet) {
+      break;
+    }
+  }
+  return last;
+}
+
+inline std::vector<sockscope::trace::Event> events_of(sockscope::lab::Lab& lab, sockscope::trace::Kind kind) {
+  return lab.session().read([&](const sockscope::session::Session& s) {
+    std::vector<sockscope::trace::Event> out;
+    for (const auto& e : s.events())
+      if (e.kind == kind) out.push_back(e);
+    return out;
+  });
+}
+
+inline std::size_t count_of(sockscope::lab::Lab& lab, sockscope::trace::Kind kind) {
+  return events_of(lab, kind).size();
+}
+
+// Scripted clients that start at once and never think.
+inline sockscope::clients::Scenario quick_clients(int count, sockscope::protocol::Protocol p,
+                                                  std::vector<std::string> script) {
+  sockscope::clients::Scenario sc = sockscope::clients::preset("steady", p);
+  sc.count = count;
+  sc.spacing_ms = 0;
+  sc.think_ms = 0;
+  sc.timeout_ms = 30000;
+  sc.script = std::move(script);
+  return sc;
+}
+
+}  // namespace test
