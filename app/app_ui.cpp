@@ -46,11 +46,17 @@ void AppUi::draw_menu(FrameContext& ctx) {
     if (ImGui::MenuItem("Dark theme", nullptr, theme == style::Theme::dark)) set_theme(style::Theme::dark);
     if (ImGui::MenuItem("Light theme", nullptr, theme == style::Theme::light)) set_theme(style::Theme::light);
     ImGui::Separator();
+    if (ImGui::MenuItem("Overview layout", nullptr, layout_ == Layout::overview)) set_layout(Layout::overview);
+    if (ImGui::MenuItem("Stepping layout", nullptr, layout_ == Layout::stepping)) set_layout(Layout::stepping);
+    ImGui::Separator();
+    ImGui::MenuItem("Connections", nullptr, &show_connections_);
+    ImGui::MenuItem("Event log", nullptr, &show_events_);
     ImGui::MenuItem("Timeline", nullptr, &show_timeline_);
     ImGui::MenuItem("Event loop", nullptr, &show_loop_);
     ImGui::MenuItem("Threads", nullptr, &show_threads_);
     ImGui::MenuItem("Stepping", nullptr, &show_step_);
     ImGui::MenuItem("Code", nullptr, &show_code_);
+    ImGui::MenuItem("Connection flow", nullptr, &show_flow_);
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Debug")) {
@@ -61,29 +67,58 @@ void AppUi::draw_menu(FrameContext& ctx) {
   ImGui::EndMainMenuBar();
 }
 
-// First-use layout, in proportion to the window: controls on the left, the
-// tree big in the middle, connections and events below it. After the first
-// run imgui.ini (in the config dir) remembers what the user moved.
+// Two layouts, in proportion to the window; each is applied once when chosen
+// (after that imgui.ini, in the config dir, remembers what the user moved):
+//  - overview: controls on the left, the tree big in the middle, connections
+//    and events below it, the timeline along the bottom;
+//  - stepping: the tree and the code side by side on top, the connection flow
+//    below them, the Stepping panel under the controls; the connections list,
+//    the event log and the timeline make room (the View menu brings them
+//    back). Chosen by itself the first time the gates leave run mode.
 void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
   const ImGuiViewport* vp = ImGui::GetMainViewport();
-  const float fs = ImGui::GetFontSize();
   // Below the menu bar and above the status bar. Computed from the viewport
   // itself: on the very first frame WorkPos does not yet know the menu bar.
   const float menu = ImGui::GetFrameHeight();
   const ImVec2 o(vp->Pos.x, vp->Pos.y + menu);
   const float w = vp->Size.x;
   const float h = vp->Size.y - menu - ImGui::GetFrameHeight() - ImGui::GetStyle().WindowPadding.y * 2.0f;
+  const float fs = ImGui::GetFontSize();
   const float left = std::min(std::max(fs * 21.0f, w * 0.24f), w * 0.45f);
-  // The timeline is a strip along the bottom, right of the controls.
-  const float tl_h = show_timeline_ ? std::round(h * 0.3f) : 0.0f;
-  const float top = std::round((h - tl_h) * 0.58f);
-  const float mid = std::round((w - left) * 0.5f);
-  ImGui::SetNextWindowPos(o, ImGuiCond_FirstUseEver);
-  ImGui::SetNextWindowSize(ImVec2(left, h), ImGuiCond_FirstUseEver);
+
+  if (live.lab && !stepping_auto_ && live.lab->lab().gates().mode() != trace::GateMode::run) {
+    stepping_auto_ = true;
+    set_layout(Layout::stepping);
+  }
+  const bool relayout_all = layout_ != laid_out_;
+  laid_out_ = layout_;
+  const ImGuiCond all = relayout_all ? ImGuiCond_Always : ImGuiCond_FirstUseEver;
+  const bool stepping = layout_ == Layout::stepping;
+
+  // The left column: controls, and under them the Stepping panel (live lab only).
+  const float controls_h = live.lab && show_step_ ? std::round(h * 0.56f) : h;
+  ImGui::SetNextWindowPos(o, all);
+  ImGui::SetNextWindowSize(ImVec2(left, controls_h), all);
   controls_.draw(ctx);
-  // An architecture-specific window (event loop) shares the tree's area: when
-  // one opens or closes, the two are laid out side by side once; after that
-  // the user may move them as they like.
+  if (show_step_ && live.lab) {
+    // Drawn on the live context: the gates are now, whatever instant is shown.
+    ImGui::SetNextWindowPos(ImVec2(o.x, o.y + controls_h), all);
+    ImGui::SetNextWindowSize(ImVec2(left, h - controls_h), all);
+    step_.draw(live);
+  }
+
+  // The timeline is a strip along the bottom, right of the controls. Drawn on
+  // the live context: its range runs to the newest data, whatever instant the
+  // other views show.
+  const float tl_h = show_timeline_ ? std::round(h * 0.3f) : 0.0f;
+  if (show_timeline_) {
+    ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y + h - tl_h), all);
+    ImGui::SetNextWindowSize(ImVec2(w - left, tl_h), all);
+    timeline_.draw(live);
+  }
+
+  // An architecture-specific window (event loop, threads) shares the tree's
+  // area: when one opens or closes, the two are laid out again once.
   const std::string& arch = ctx.session.meta().architecture;
   if (arch != auto_opened_for_) {
     auto_opened_for_ = arch;
@@ -91,55 +126,77 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
     if (arch == "thread" || arch == "pool") show_threads_ = true;
   }
   const int sides = (show_loop_ ? 1 : 0) | (show_threads_ ? 2 : 0);
-  const bool side = sides != 0;
-  const ImGuiCond relayout = sides != side_shown_ ? ImGuiCond_Always : ImGuiCond_FirstUseEver;
+  const ImGuiCond relayout = relayout_all || sides != side_shown_ ? ImGuiCond_Always : ImGuiCond_FirstUseEver;
   side_shown_ = sides;
-  const float tree_w = side ? std::round((w - left) * 0.5f) : w - left;
-  // Both side windows open: they split the right half top and bottom.
-  const float side_h = sides == 3 ? std::round(top * 0.5f) : top;
-  ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y), relayout);
-  ImGui::SetNextWindowSize(ImVec2(tree_w, top), relayout);
-  tree_.draw(ctx);
-  ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y + top), ImGuiCond_FirstUseEver);
-  ImGui::SetNextWindowSize(ImVec2(mid, h - tl_h - top), ImGuiCond_FirstUseEver);
-  connections_.draw(ctx);
-  ImGui::SetNextWindowPos(ImVec2(o.x + left + mid, o.y + top), ImGuiCond_FirstUseEver);
-  ImGui::SetNextWindowSize(ImVec2(w - left - mid, h - tl_h - top), ImGuiCond_FirstUseEver);
-  events_.draw(ctx);
-  if (show_timeline_) {
-    // Drawn on the live context: its range runs to the newest data, whatever
-    // instant the other views show.
-    ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y + h - tl_h), ImGuiCond_FirstUseEver);
-    ImGui::SetNextWindowSize(ImVec2(w - left, tl_h), ImGuiCond_FirstUseEver);
-    timeline_.draw(live);
-  }
+  const float area_w = w - left;
+  const float area_h = h - tl_h;
+  const float top = std::round(area_h * (stepping ? 0.55f : 0.58f));
+  const float half = std::round(area_w * 0.5f);
 
+  // Where the tree and the side windows go: the whole top row (overview), or
+  // its left half, tree above the side windows (stepping; the code takes the
+  // right half).
+  ImVec2 tree_pos(o.x + left, o.y), tree_size;
+  ImVec2 side_pos, side_size;
+  if (!stepping) {
+    tree_size = ImVec2(sides ? half : area_w, top);
+    side_pos = ImVec2(o.x + left + half, o.y);
+    side_size = ImVec2(area_w - half, top);
+  } else {
+    const float tree_h = sides ? std::round(top * 0.4f) : top;
+    tree_size = ImVec2(half, tree_h);
+    side_pos = ImVec2(o.x + left, o.y + tree_h);
+    side_size = ImVec2(half, top - tree_h);
+  }
+  ImGui::SetNextWindowPos(tree_pos, relayout);
+  ImGui::SetNextWindowSize(tree_size, relayout);
+  tree_.draw(ctx);
+  // Both side windows open: they split their area top and bottom.
+  const float side_h1 = sides == 3 ? std::round(side_size.y * 0.5f) : side_size.y;
   if (show_loop_) {
-    ImGui::SetNextWindowPos(ImVec2(o.x + left + tree_w, o.y), relayout);
-    ImGui::SetNextWindowSize(ImVec2(w - left - tree_w, side_h), relayout);
+    ImGui::SetNextWindowPos(side_pos, relayout);
+    ImGui::SetNextWindowSize(ImVec2(side_size.x, side_h1), relayout);
     loop_.draw(ctx);
   }
-  // Stepping: a small window over the tree's top-right corner at first use;
-  // drawn on the live context (the gates are now, whatever instant is shown).
-  if (show_step_ && live.lab) {
-    ImGui::SetNextWindowPos(ImVec2(o.x + w - fs * 30.0f, o.y + fs * 2.0f), ImGuiCond_FirstUseEver);
-    ImGui::SetNextWindowSize(ImVec2(fs * 29.0f, fs * 12.0f), ImGuiCond_FirstUseEver);
-    step_.draw(live);
-  }
-  if (live.lab && !code_auto_opened_ && live.lab->lab().gates().mode() != trace::GateMode::run) {
-    code_auto_opened_ = true;
-    show_code_ = true;
-  }
-  if (show_code_) {
-    ImGui::SetNextWindowPos(ImVec2(o.x + left + fs * 2.0f, o.y + fs * 2.0f), ImGuiCond_FirstUseEver);
-    ImGui::SetNextWindowSize(ImVec2(fs * 44.0f, top), ImGuiCond_FirstUseEver);
-    code_.draw(live);
-  }
   if (show_threads_) {
-    ImGui::SetNextWindowPos(ImVec2(o.x + left + tree_w, o.y + (sides == 3 ? side_h : 0.0f)), relayout);
-    ImGui::SetNextWindowSize(ImVec2(w - left - tree_w, sides == 3 ? top - side_h : top), relayout);
+    ImGui::SetNextWindowPos(ImVec2(side_pos.x, side_pos.y + (sides == 3 ? side_h1 : 0.0f)), relayout);
+    ImGui::SetNextWindowSize(ImVec2(side_size.x, sides == 3 ? side_size.y - side_h1 : side_size.y), relayout);
     threads_.draw(ctx);
   }
+
+  const float mid = std::round(area_w * 0.5f);
+  if (show_connections_) {
+    ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y + top), all);
+    ImGui::SetNextWindowSize(ImVec2(mid, area_h - top), all);
+    connections_.draw(ctx);
+  }
+  if (show_events_) {
+    ImGui::SetNextWindowPos(ImVec2(o.x + left + mid, o.y + top), all);
+    ImGui::SetNextWindowSize(ImVec2(area_w - mid, area_h - top), all);
+    events_.draw(ctx);
+  }
+  if (show_code_) {
+    ImGui::SetNextWindowPos(stepping ? ImVec2(o.x + left + half, o.y) : ImVec2(o.x + left + fs * 2.0f, o.y + fs * 2.0f), all);
+    ImGui::SetNextWindowSize(ImVec2(stepping ? area_w - half : fs * 44.0f, top), all);
+    code_.draw(ctx);
+  }
+  if (show_flow_) {
+    ImGui::SetNextWindowPos(stepping ? ImVec2(o.x + left, o.y + top) : ImVec2(o.x + left + fs * 3.0f, o.y + top - fs * 6.0f), all);
+    ImGui::SetNextWindowSize(ImVec2(stepping ? area_w : area_w * 0.7f, area_h - top), all);
+    flow_.draw(ctx);
+  }
+}
+
+void AppUi::set_layout(Layout layout) {
+  layout_ = layout;
+  const bool stepping = layout == Layout::stepping;
+  // The flow diagram shows the newest connections call by call, so in the
+  // stepping layout it takes the place of the connections list and the log.
+  show_code_ = stepping || show_code_;
+  show_flow_ = stepping;
+  show_connections_ = !stepping;
+  show_events_ = !stepping;
+  show_timeline_ = !stepping;
 }
 
 const session::Model& AppUi::model_at(const session::Session& s, std::uint64_t t) {
@@ -165,8 +222,10 @@ void AppUi::draw(FrameContext& live) {
   // instant: the live model, following the newest data.
   timeline_.tick(live.session, ImGui::GetIO().DeltaTime);
   std::optional<FrameContext> at;
-  if (auto t = timeline_.instant())
+  if (auto t = timeline_.instant()) {
     at.emplace(FrameContext{live.session, model_at(live.session, *t), *t, live.lab, live.fps});
+    at->at_instant = true;
+  }
   FrameContext& ctx = at ? *at : live;
   shown_at_ns_ = ctx.model.at_ns;
   draw_menu(ctx);

@@ -17,6 +17,7 @@
 #include "views/timeline_view.h"
 #include "views/step_view.h"
 #include "views/code_view.h"
+#include "views/flow_view.h"
 #include "views/style.h"
 
 namespace sockscope::app {
@@ -54,6 +55,13 @@ class AppUi {
   std::string due_png() { return export_.due_png(); }
   void png_written(bool ok, const std::string& message) { export_.png_written(ok, message); }
 
+  // Window arrangements (View menu); each is applied once when chosen.
+  enum class Layout { overview, stepping };
+  void set_layout(Layout layout);
+  Layout layout() const { return layout_; }
+  const CodeView& code_view() const { return code_; }
+  const FlowView& flow_view() const { return flow_; }
+
   void change_font(float delta);
   void set_font(float px);
   void set_theme(style::Theme t);
@@ -77,11 +85,18 @@ class AppUi {
   // Step controls and the waiting-at-gates panel (live lab only).
   StepView step_;
   bool show_step_ = true;
-  // The server source with a cursor per parked process; opens by itself the
-  // first time the gates leave run mode.
+  // The server source with a cursor per parked process, and the connection
+  // flow: both open, in the stepping layout, the first time the gates leave
+  // run mode.
   CodeView code_;
   bool show_code_ = false;
-  bool code_auto_opened_ = false;
+  FlowView flow_;
+  bool show_flow_ = false;
+  bool stepping_auto_ = false;
+  Layout layout_ = Layout::overview;
+  Layout laid_out_ = Layout::overview;
+  bool show_connections_ = true;
+  bool show_events_ = true;
   bool show_loop_ = false;
   bool show_threads_ = false;
   int side_shown_ = 0;  // which side windows (bit 0 loop, bit 1 threads) the last layout made room for

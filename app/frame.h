@@ -21,6 +21,9 @@ struct FrameContext {
   // The live lab behind the session; nullptr when showing a recording.
   LabController* lab = nullptr;
   double fps = 0.0;
+  // The views show an instant picked on the timeline, not the newest data:
+  // views that could read live state (the gate table) fold the log instead.
+  bool at_instant = false;
   // Set by a view that is animating and needs the next frame soon.
   bool wants_redraw = false;
 };

@@ -8,6 +8,8 @@
 #include <map>
 
 #include "lab_controller.h"
+#include "session/flow.h"
+#include "views/step_view.h"
 #include "views/style.h"
 
 namespace sockscope::app {
@@ -65,13 +67,32 @@ CodeLocation locate_gate(const std::vector<std::string_view>& files, GateKind ki
   return {};
 }
 
-namespace {
-// A steady colour per process, so the same process keeps its cursor colour.
-ImU32 cursor_colour(pid_t pid) {
-  float hue = static_cast<float>((static_cast<unsigned>(pid) * 2654435761u) % 360u) / 360.0f;
-  return ImColor::HSV(hue, 0.65f, 0.95f);
+const std::vector<trace::GateWaiter>& CodeView::waiters_at(const FrameContext& ctx) {
+  // Now, on the live lab: its gate table is the truth.
+  if (ctx.lab && !ctx.at_instant) {
+    waiters_ = ctx.lab->lab().gates().waiters();
+    return waiters_;
+  }
+  // A recording, or a past instant: who the log says was parked then.
+  const std::uint64_t at = ctx.model.at_ns;
+  if (&ctx.session != parked_session_ || ctx.session.generation() != parked_generation_ || at != parked_at_ns_) {
+    parked_session_ = &ctx.session;
+    parked_generation_ = ctx.session.generation();
+    parked_at_ns_ = at;
+    waiters_.clear();
+    for (const session::Parked& p : session::parked_at(ctx.session, ctx.model, at)) {
+      trace::GateWaiter w;
+      w.pid = p.pid;
+      w.tid = p.tid;
+      w.kind = p.gate;
+      w.conn = p.conn;
+      w.since_ns = p.since_ns;
+      w.seq = p.since_ns;  // arrival order, as the table's seq would give it
+      waiters_.push_back(w);
+    }
+  }
+  return waiters_;
 }
-}  // namespace
 
 void CodeView::draw(FrameContext& ctx) {
   if (!ImGui::Begin("Code###code_view")) {
@@ -80,13 +101,15 @@ void CodeView::draw(FrameContext& ctx) {
   }
   const std::string& arch = ctx.session.meta().architecture;
   const auto files = files_for_architecture(arch);
-  std::vector<trace::GateWaiter> waiters;
-  if (ctx.lab) waiters = ctx.lab->lab().gates().waiters();
+  const std::vector<trace::GateWaiter>& waiters = waiters_at(ctx);
   // Cursors by file and line.
   CursorMap cursors;
+  cursors_.clear();
   for (const auto& w : waiters) {
     CodeLocation loc = locate_gate(files, w.kind);
-    if (loc.line) cursors[{loc.file, loc.line}].push_back(&w);
+    if (!loc.line) continue;
+    cursors[{loc.file, loc.line}].push_back(&w);
+    cursors_.push_back({std::string(loc.file), loc.line, w});
   }
   // Follow the newest arrival: show its file and scroll to its line.
   if (!waiters.empty()) {
@@ -115,6 +138,37 @@ void CodeView::draw(FrameContext& ctx) {
     ImGui::SameLine();
   }
   ImGui::NewLine();
+  // Everyone parked, as tags in their colours: a click shows that one's line.
+  if (cursors_.empty()) {
+    style::text_colored(style::palette().dim, ctx.lab && !ctx.at_instant
+                                                  ? "Nobody is parked at a gate: Pause (P) stops everyone at the next one."
+                                                  : "Nobody was parked at a gate at this instant.");
+  }
+  float last_tag_end = 0.0f;
+  for (std::size_t i = 0; i < cursors_.size(); ++i) {
+    const CodeCursor& c = cursors_[i];
+    const trace::GateWaiter& w = c.waiter;
+    char tag[96];
+    std::snprintf(tag, sizeof tag, "%s %d: %s, line %d###cursor%zu", w.tid == w.pid ? "pid" : "tid",
+                  static_cast<int>(w.tid == w.pid ? w.pid : w.tid), std::string(trace::gate_name(w.kind)).c_str(), c.line, i);
+    const ImU32 colour = style::identity_colour(ctx.model, w.pid, w.tid);
+    ImGui::PushStyleColor(ImGuiCol_Button, colour);
+    ImGui::PushStyleColor(ImGuiCol_ButtonHovered, colour);
+    ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(10, 10, 10, 255));
+    // Tags flow left to right and wrap at the window's edge.
+    const float width = ImGui::CalcTextSize(tag, nullptr, true).x + ImGui::GetStyle().FramePadding.x * 2.0f;
+    if (i > 0 && last_tag_end + ImGui::GetStyle().ItemSpacing.x + width <
+                     ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x)
+      ImGui::SameLine();
+    if (ImGui::SmallButton(tag)) {
+      shown_file_ = c.file;
+      scroll_to_line_ = c.line;
+    }
+    last_tag_end = ImGui::GetItemRectMax().x;
+    ImGui::PopStyleColor(3);
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("%s, connection %u: %s", c.file.c_str(), w.conn, std::string(gate_explanation(w.kind)).c_str());
+  }
   const SourceFile* file = find_source(shown_file_);
   if (!file) {
     style::text_colored(style::palette().bad, "source %s was not embedded in this build", shown_file_.c_str());
@@ -133,12 +187,12 @@ void CodeView::draw(FrameContext& ctx) {
   for (const GateLine& g : find_gate_lines(file->text)) gate_at[g.line] = g.kind;
 
   ImGui::BeginChild("##code", ImVec2(0, 0), false, ImGuiWindowFlags_HorizontalScrollbar);
-  draw_lines(file->name, lines, gate_at, cursors);
+  draw_lines(ctx.model, file->name, lines, gate_at, cursors);
   ImGui::EndChild();
   ImGui::End();
 }
 
-void CodeView::draw_lines(std::string_view file_name, const std::vector<std::string_view>& lines,
+void CodeView::draw_lines(const session::Model& model, std::string_view file_name, const std::vector<std::string_view>& lines,
                           const std::map<int, trace::GateKind>& gate_at, const CursorMap& cursors) {
   style::MonoFont mono;  // popped before EndChild: the font stack must balance per window
   const float line_h = ImGui::GetTextLineHeightWithSpacing();
@@ -155,7 +209,7 @@ void CodeView::draw_lines(std::string_view file_name, const std::vector<std::str
       ImVec2 p = ImGui::GetCursorScreenPos();
       auto cur = cursors.find({file_name, n});
       if (cur != cursors.end()) {
-        ImU32 c = cursor_colour(cur->second.front()->pid);
+        ImU32 c = style::identity_colour(model, cur->second.front()->pid, cur->second.front()->tid);
         dl->AddRectFilled(p, ImVec2(p.x + ImGui::GetContentRegionAvail().x + ImGui::GetScrollMaxX() + 2000.0f, p.y + line_h),
                           (c & 0x00FFFFFF) | 0x40000000);
       }
@@ -170,12 +224,19 @@ void CodeView::draw_lines(std::string_view file_name, const std::vector<std::str
       if (g != gate_at.end() && ImGui::IsItemHovered())
         ImGui::SetTooltip("gate %s", std::string(trace::gate_name(g->second)).c_str());
       if (cur != cursors.end()) {
+        // Who stands here: a tag per waiter in its own colour, against the
+        // right edge of the view so long lines never push it out of sight.
+        float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+        const float pad = ImGui::GetFontSize() * 0.3f;
         for (const auto* w : cur->second) {
-          ImGui::SameLine();
-          ImGui::PushStyleColor(ImGuiCol_Text, cursor_colour(w->pid));
-          if (w->tid == w->pid) ImGui::Text("<- pid %d conn %u", static_cast<int>(w->pid), w->conn);
-          else ImGui::Text("<- tid %d conn %u", static_cast<int>(w->tid), w->conn);
-          ImGui::PopStyleColor();
+          char tag[64];
+          if (w->tid == w->pid) std::snprintf(tag, sizeof tag, "pid %d, conn %u", static_cast<int>(w->pid), w->conn);
+          else std::snprintf(tag, sizeof tag, "tid %d, conn %u", static_cast<int>(w->tid), w->conn);
+          const ImVec2 ts = ImGui::CalcTextSize(tag);
+          const ImVec2 a(right - ts.x - pad * 2.0f, p.y);
+          dl->AddRectFilled(a, ImVec2(right, p.y + line_h), style::identity_colour(model, w->pid, w->tid), pad);
+          dl->AddText(ImVec2(a.x + pad, p.y + (line_h - ts.y) * 0.5f), IM_COL32(10, 10, 10, 255), tag);
+          right = a.x - pad;
         }
       }
     }

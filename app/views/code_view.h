@@ -45,14 +45,31 @@ struct CodeLocation {
 };
 CodeLocation locate_gate(const std::vector<std::string_view>& files, trace::GateKind kind);
 
+// A cursor the code view drew: who stands on which line.
+struct CodeCursor {
+  std::string file;
+  int line = 0;
+  trace::GateWaiter waiter;
+};
+
 struct CodeView {
   void draw(FrameContext& ctx);
+  // The cursors of the last frame drawn (tests, the model dump).
+  const std::vector<CodeCursor>& cursors() const { return cursors_; }
 
  private:
+  // Who is parked where: the live gate table, or (a recording, a past
+  // instant) the gate events folded up to the instant, cached per instant.
+  const std::vector<trace::GateWaiter>& waiters_at(const FrameContext& ctx);
   // (file, line) -> the waiters standing there.
   using CursorMap = std::map<std::pair<std::string_view, int>, std::vector<const trace::GateWaiter*>>;
-  void draw_lines(std::string_view file_name, const std::vector<std::string_view>& lines,
+  void draw_lines(const session::Model& model, std::string_view file_name, const std::vector<std::string_view>& lines,
                   const std::map<int, trace::GateKind>& gate_at, const CursorMap& cursors);
+  std::vector<trace::GateWaiter> waiters_;
+  const session::Session* parked_session_ = nullptr;
+  std::uint64_t parked_generation_ = ~std::uint64_t{0};
+  std::uint64_t parked_at_ns_ = 0;
+  std::vector<CodeCursor> cursors_;
   std::string shown_file_;
   std::uint64_t last_seq_ = 0;  // the newest arrival scrolled to
   int scroll_to_line_ = 0;

@@ -376,6 +376,10 @@ void ProcessTreeView::draw(FrameContext& ctx) {
                             rounding + g);
         }
         dl->AddRectFilled(a, b, with_alpha(fill, n.alpha), rounding);
+        // Its identity stripe: the colour of its cursor in the code view and
+        // its lane in the flow diagram.
+        dl->AddRectFilled(a, ImVec2(a.x + fs * 0.3f, b.y), with_alpha(style::identity_colour(model, p->pid, p->pid), n.alpha), rounding,
+                          ImDrawFlags_RoundCornersLeft);
         dl->AddRect(a, b, with_alpha(p->zombie ? pal.zombie_text : pal.node_border, n.alpha), rounding, 0,
                     p->zombie ? fs * 0.2f : fs * 0.08f);
         ImU32 tc = with_alpha(text, std::max(n.alpha, 0.6f));

@@ -6,10 +6,13 @@
 #pragma once
 
 #include <imgui.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "session/session.h"
 
 namespace sockscope::app::style {
 
@@ -73,6 +76,14 @@ void help_marker(const char* text);
 // Human sizes and durations: "3.1 MB", "820 KB", "4.2 s", "310 ms".
 std::string format_kb(std::uint64_t kb);
 std::string format_duration_ns(std::uint64_t ns);
+// A steady colour per process or thread, the same wherever it appears: the
+// stripe on its node in the process tree, its cursor in the code view, its
+// lane in the flow diagram. A process's hue follows its order of appearance
+// in the session (golden-ratio steps round the wheel, so the processes that
+// appear one after another, a fork's children, get far apart hues; a replay
+// gives each the same hue). A thread other than the main one gets a hue
+// hashed from its tid. The brightness suits the theme's background.
+ImU32 identity_colour(const session::Model& model, pid_t pid, pid_t tid);
 // Colour for a /proc state letter (R S D Z T X ...).
 ImVec4 state_colour(char state);
 // "running", "sleeping", "disk wait", "ZOMBIE", "gone" ...

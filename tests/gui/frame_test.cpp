@@ -113,7 +113,9 @@ TEST_F(HeadlessImGui, ArchitectureWindowsOpenForTheirSessions) {
       ASSERT_NE(loop, nullptr) << arch;
       EXPECT_TRUE(loop->WasActive) << arch;
     }
-    if (!want_threads && threads != nullptr) EXPECT_FALSE(threads->WasActive) << arch;
+    if (!want_threads && threads != nullptr) {
+      EXPECT_FALSE(threads->WasActive) << arch;
+    }
   }
 }
 
