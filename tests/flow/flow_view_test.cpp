@@ -1,0 +1,156 @@
+// The code view and the connection flow drawn headless (issue 7) for a
+// recorded stepped session: a real fork server stepped by a Lab until both of
+// its children stand at gates, exported to JSON Lines and read back, then
+// drawn with no lab and no window, at the end and at a past instant.
+#include <gtest/gtest.h>
+#include <imgui.h>
+#include <imgui_internal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+
+#include "gui/headless_imgui.h"
+#include "lab_steps.h"
+#include "session/export.h"
+#include "session/flow.h"
+#include "views/code_view.h"
+#include "views/flow_view.h"
+
+using namespace sockscope;
+using namespace std::chrono_literals;
+using trace::GateKind;
+
+namespace {
+
+struct Recording {
+  session::Session session;
+  pid_t server = 0;
+  std::set<pid_t> parked_children;  // the children parked when it was saved
+};
+
+// Steps a real fork server (earliest arrival first) until two children are
+// parked at once, and saves the session as a file, the way a teacher would.
+Recording record_stepped_fork_session() {
+  Recording r;
+  const auto path = std::filesystem::temp_directory_path() / ("sockscope-flow-" + std::to_string(getpid()) + ".jsonl");
+  {
+    lab::Lab lab(test::lab_options());
+    auto& g = lab.gates();
+    g.set_mode(trace::GateMode::step);
+    lab::ServerSpec spec;
+    spec.arch = "fork";
+    lab.start_server(spec);
+    r.server = lab.server_pid();
+    lab.start_clients(test::quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "QUIT"}));
+    for (int step = 0; step < 60; ++step) {
+      auto waiters = test::settled(g);
+      std::set<pid_t> children;
+      for (const auto& w : waiters)
+        if (w.pid != r.server) children.insert(w.pid);
+      if (children.size() == 2) {
+        r.parked_children = children;
+        break;
+      }
+      if (!waiters.empty()) g.release(waiters.front());
+    }
+    lab.flush();
+    std::string error;
+    EXPECT_TRUE(session::write_jsonl(lab.session().copy(), path, error)) << error;
+    g.set_mode(trace::GateMode::run);
+    lab.wait_clients(10s);
+    lab.stop_server();
+  }
+  std::string error;
+  auto loaded = session::read_jsonl(path, error);
+  std::filesystem::remove(path);
+  EXPECT_TRUE(loaded) << error;
+  if (loaded) r.session = std::move(*loaded);
+  return r;
+}
+
+class FlowViewTest : public gui_test::HeadlessImGuiTest {
+ protected:
+  // One frame of the two views on the recording, folded at `at`.
+  void draw(const session::Session& s, std::uint64_t at, bool at_instant) {
+    const session::Model model = s.fold(at);
+    ImGui::NewFrame();
+    app::FrameContext ctx{s, model, model.at_ns, nullptr, 60.0};
+    ctx.at_instant = at_instant;
+    ImGui::SetNextWindowSize(ImVec2(900, 500));
+    code_.draw(ctx);
+    ImGui::SetNextWindowSize(ImVec2(1200, 500));
+    flow_.draw(ctx);
+    ImGui::Render();
+  }
+  static std::size_t vertices(const char* id) {
+    ImGuiWindow* w = ImGui::FindWindowByName(id);
+    if (!w || !w->WasActive) return 0;
+    std::size_t n = w->DrawList->VtxBuffer.Size;
+    for (ImGuiWindow* child : w->DC.ChildWindows) n += child->DrawList->VtxBuffer.Size;
+    return n;
+  }
+  app::CodeView code_;
+  app::FlowView flow_;
+};
+
+}  // namespace
+
+TEST_F(FlowViewTest, RecordedSteppedForkSessionShowsTwoCursorsAndTheFlow) {
+  Recording r = record_stepped_fork_session();
+  ASSERT_EQ(r.parked_children.size(), 2u) << "stepping never parked both children";
+  const session::Session& s = r.session;
+  ASSERT_EQ(s.meta().architecture, "fork");
+
+  // The end of the recording: both children stand at gates in the code view,
+  // on the lines of those gates in the real embedded sources.
+  draw(s, std::numeric_limits<std::uint64_t>::max(), false);
+  draw(s, std::numeric_limits<std::uint64_t>::max(), false);  // second frame: windows have their sizes
+  std::set<pid_t> cursor_children;
+  for (const app::CodeCursor& c : code_.cursors()) {
+    const auto loc = app::locate_gate(app::files_for_architecture("fork"), c.waiter.kind);
+    EXPECT_EQ(c.file, loc.file);
+    EXPECT_EQ(c.line, loc.line);
+    const app::SourceFile* f = app::find_source(c.file);
+    ASSERT_NE(f, nullptr);
+    bool gate_on_line = false;
+    for (const auto& g : app::find_gate_lines(f->text)) gate_on_line |= g.line == c.line && g.kind == c.waiter.kind;
+    EXPECT_TRUE(gate_on_line) << c.file << ":" << c.line;
+    if (c.waiter.pid != r.server) cursor_children.insert(c.waiter.pid);
+  }
+  EXPECT_EQ(cursor_children, r.parked_children);
+
+  // The flow: a lane per client, the listener and both children, the children
+  // marked as parked, and the last step highlighted.
+  const session::FlowDiagram& d = flow_.diagram();
+  EXPECT_EQ(d.conns, (std::vector<std::uint32_t>{1, 2}));
+  int clients = 0, parked = 0;
+  for (const auto& lane : d.lanes) {
+    clients += lane.kind == session::FlowLaneKind::client;
+    if (r.parked_children.count(lane.pid) && lane.kind == session::FlowLaneKind::handler) {
+      EXPECT_FALSE(lane.parked_at.empty()) << lane.label;
+      ++parked;
+    }
+  }
+  EXPECT_EQ(clients, 2);
+  EXPECT_EQ(parked, 2);
+  ASSERT_TRUE(d.step);
+  EXPECT_GT(vertices("###code_view"), 1000u);
+  EXPECT_GT(vertices("###flow"), 1000u);
+
+  // A past instant: just after the first gate_wait, only the listener stood
+  // at a gate (accept, before the first connection).
+  std::uint64_t first_wait = 0;
+  for (const auto& e : s.events())
+    if (e.kind == trace::Kind::gate_wait) {
+      first_wait = e.ts_ns;
+      break;
+    }
+  ASSERT_NE(first_wait, 0u);
+  draw(s, first_wait, true);
+  ASSERT_EQ(code_.cursors().size(), 1u);
+  EXPECT_EQ(code_.cursors()[0].waiter.pid, r.server);
+  EXPECT_EQ(code_.cursors()[0].waiter.kind, GateKind::accept);
+  EXPECT_FALSE(flow_.diagram().step) << "nothing had been released yet";
+}
