@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@
 #include "views/controls_view.h"
 #include "views/event_log_view.h"
 #include "views/event_loop_view.h"
+#include "views/flow_view.h"
+#include "views/code_view.h"
 #include "views/process_tree_view.h"
 #include "views/status_bar.h"
 #include "views/style.h"
@@ -261,6 +264,29 @@ void bench_session(const char* name, const session::Session& s, int frames) {
     row("event loop (no loop events here)", time_frames(s, frames, [&](app::FrameContext& c) {
                            place_window();
                            v.draw(c);
+                         }));
+  }
+  ImGui::DestroyContext();
+  fresh_context();
+  {
+    // A fresh view each frame: the diagram is folded every frame, as it is
+    // while a live run keeps adding events (a still session is folded once).
+    std::optional<app::FlowView> v;
+    row("connection flow (folded every frame)", time_frames(s, frames, [&](app::FrameContext& c) {
+                           v.emplace();
+                           place_window();
+                           v->draw(c);
+                         }));
+  }
+  ImGui::DestroyContext();
+  fresh_context();
+  {
+    std::optional<app::CodeView> v;
+    row("code view (who is parked, folded every frame)", time_frames(s, frames, [&](app::FrameContext& c) {
+                           v.emplace();
+                           c.at_instant = true;
+                           place_window();
+                           v->draw(c);
                          }));
   }
   ImGui::DestroyContext();

@@ -58,7 +58,7 @@ void FlowView::draw(FrameContext& ctx) {
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("How many of the newest connections the diagram follows");
   ImGui::SameLine();
   style::text_colored(style::palette().dim, "%zu calls%s", diagram_.messages.size(),
-                      diagram_.messages_dropped ? " (older ones left out)" : "");
+                      diagram_.messages_dropped || diagram_.history_cut ? " (older ones left out)" : "");
   draw_step(ctx);
   draw_diagram(ctx);
   ImGui::End();

@@ -4,8 +4,6 @@
 #include <cstring>
 #include <cstdio>
 #include <map>
-#include <set>
-#include <unordered_map>
 #include <unordered_set>
 
 namespace sockscope::session {
@@ -14,9 +12,11 @@ namespace {
 
 using trace::Kind;
 
-// Scans stay bounded on huge sessions: a diagram of the newest connections
-// never needs more than this many events before the instant.
-constexpr std::size_t kMaxScan = 1'000'000;
+// Scans stay bounded on huge sessions: at most this many events before the
+// instant (64 bytes each: streaming them costs about 1.5 ms). Calls older than
+// that are left out and the diagram says so; who accepted and who serves a
+// connection then come from the model.
+constexpr std::size_t kMaxScan = 250'000;
 
 std::string event_text(const trace::Event& e) {
   return std::string(e.text, strnlen(e.text, sizeof e.text));
@@ -49,7 +49,7 @@ class FlowBuilder {
         until_ns == std::numeric_limits<std::uint64_t>::max() ? events.size() : session_.lower_bound(until_ns + 1);
     choose_connections();
     if (d_.conns.empty()) {
-      find_step(end);
+      find_step(until_ns);
       return std::move(d_);
     }
     // From the first trace of the oldest connection shown (its client's
@@ -64,25 +64,23 @@ class FlowBuilder {
       }
     }
     std::size_t begin = from_ns == std::numeric_limits<std::uint64_t>::max() ? 0 : session_.lower_bound(from_ns);
-    if (end > kMaxScan && begin < end - kMaxScan) begin = end - kMaxScan;
-    // Pre-pass: who accepted each connection, and which have simulator clients.
+    if (end > kMaxScan && begin < end - kMaxScan) {
+      begin = end - kMaxScan;
+      d_.history_cut = true;
+    }
+    first_scanned_ns_ = begin < end ? events[begin].ts_ns : 0;
+    // One pass; a long session costs a few ns per event that is not drawn.
     for (std::size_t i = begin; i < end; ++i) {
       const trace::Event& e = events[i];
-      if (e.kind == Kind::accept && shown(e.conn))
-        acceptor_[e.conn] = {static_cast<pid_t>(e.pid), static_cast<pid_t>(e.tid)};
-      if (e.kind == Kind::client_request || e.kind == Kind::client_connect || e.kind == Kind::client_reply)
-        if (auto it = client_conn_.find(e.conn); it != client_conn_.end()) {
-          simulated_.insert(it->second);
-          if (e.kind == Kind::client_reply) client_replies_[it->second].emplace_back(e.ts_ns, e.a);
-        }
+      if (client_kind(e.kind) ? client_conn(e.conn) != 0 : shown(e.conn)) add(e);
     }
-    for (std::size_t i = begin; i < end; ++i) add(events[i]);
+    pair_replies();
     draw_in_order();
     if (d_.messages.size() > options_.max_messages) {
       d_.messages_dropped = d_.messages.size() - options_.max_messages;
       d_.messages.erase(d_.messages.begin(), d_.messages.begin() + static_cast<std::ptrdiff_t>(d_.messages_dropped));
     }
-    find_step(end);
+    find_step(until_ns);
     order_lanes();
     for (const Parked& p : parked_at(session_, model_, until_ns)) {
       for (FlowLane& lane : d_.lanes)
@@ -93,7 +91,24 @@ class FlowBuilder {
   }
 
  private:
-  bool shown(std::uint32_t conn) const { return conn != 0 && conn_set_.count(conn) != 0; }
+  // Called for every event scanned, so a linear look through a handful of
+  // ids (the connections drawn) rather than a tree or hash.
+  bool shown(std::uint32_t conn) const {
+    if (conn == 0) return false;
+    for (std::uint32_t c : d_.conns)
+      if (c == conn) return true;
+    return false;
+  }
+  // The server connection of simulator client `client_id`, 0 = not drawn.
+  std::uint32_t client_conn(std::uint32_t client_id) const {
+    for (const auto& [client, conn] : client_conn_)
+      if (client == client_id) return conn;
+    return 0;
+  }
+  static bool client_kind(Kind k) {
+    return k == Kind::client_connect || k == Kind::client_request || k == Kind::client_reply ||
+           k == Kind::client_close || k == Kind::client_error;
+  }
 
   void choose_connections() {
     if (!options_.conns.empty()) {
@@ -105,9 +120,12 @@ class FlowBuilder {
       const std::size_t n = std::min(all.size(), options_.max_connections);
       for (std::size_t i = all.size() - n; i < all.size(); ++i) d_.conns.push_back(all[i]->id);
     }
-    conn_set_.insert(d_.conns.begin(), d_.conns.end());
     for (const ClientView& cl : model_.clients)
-      if (cl.server_conn && shown(cl.server_conn)) client_conn_[cl.id] = cl.server_conn;
+      if (cl.server_conn && shown(cl.server_conn)) client_conn_.emplace_back(cl.id, cl.server_conn);
+    // A connection with a simulator client has the client's side in the log
+    // too (its connect, each request); an external one (curl) only the server's.
+    for (std::uint32_t id : d_.conns)
+      if (const ConnectionView* c = model_.find_connection(id); c && c->client_id) simulated_.insert(id);
     // A lane per client, in the order of the connections.
     for (std::uint32_t id : d_.conns) client_lane(id);
   }
@@ -188,21 +206,30 @@ class FlowBuilder {
   // fork, spawn or dequeue hands it on.
   int serving(std::uint32_t conn) {
     if (auto it = serving_.find(conn); it != serving_.end()) return it->second;
+    // Accepted before the scanned part of a long session: who the model says serves it.
+    if (const ConnectionView* c = model_.find_connection(conn); c && c->serving_pid && c->accept_ns < first_scanned_ns_)
+      return server_lane(c->serving_pid, c->serving_tid ? static_cast<pid_t>(c->serving_tid) : c->serving_pid);
     return acceptor(conn);
   }
 
   // The server logs a reply after send() returned; by then the client may
-  // have read it and sent its next request. Draw the reply no later than the
-  // client saw it: pair it with the client's next unpaired reply of the same code.
-  void pair_with_client_reply(std::uint32_t conn, const trace::Event& e) {
-    auto it = client_replies_.find(conn);
-    if (it == client_replies_.end()) return;
-    std::size_t& next = replies_paired_[conn];
-    for (std::size_t k = next; k < it->second.size(); ++k) {
-      if (it->second[k].second != e.a) continue;
-      drawn_at_.back() = std::min(drawn_at_.back(), it->second[k].first);
-      next = k + 1;
-      return;
+  // have read it and sent its next request. Draw each reply no later than
+  // the client saw it: pair the server's replies with the client's, in
+  // order, matching codes.
+  void pair_replies() {
+    for (const auto& [conn, replies] : server_replies_) {
+      auto it = client_replies_.find(conn);
+      if (it == client_replies_.end()) continue;
+      const auto& seen = it->second;
+      std::size_t next = 0;
+      for (const auto& [message, code] : replies) {
+        for (std::size_t k = next; k < seen.size(); ++k) {
+          if (seen[k].second != code) continue;
+          drawn_at_[message] = std::min(drawn_at_[message], seen[k].first);
+          next = k + 1;
+          break;
+        }
+      }
     }
   }
 
@@ -217,9 +244,12 @@ class FlowBuilder {
     d_.messages = std::move(sorted);
   }
 
-  // The thread that accepts (or accepted) the connection; the listener until known.
+  // The thread that accepts (or accepted) the connection: from its accept
+  // event, else (accept not scanned) the model's listener, else the server.
   int acceptor(std::uint32_t conn) {
     if (auto it = acceptor_.find(conn); it != acceptor_.end()) return server_lane(it->second.first, it->second.second);
+    if (const ConnectionView* c = model_.find_connection(conn); c && c->listener_pid && c->accept_ns < first_scanned_ns_)
+      return server_lane(c->listener_pid, c->listener_pid);
     return listener_lane();
   }
 
@@ -231,19 +261,21 @@ class FlowBuilder {
       case Kind::client_close:
       case Kind::client_reply:
       case Kind::client_error: {
-        auto it = client_conn_.find(e.conn);
-        if (it == client_conn_.end()) return;
-        const std::uint32_t conn = it->second;
+        const std::uint32_t conn = client_conn(e.conn);
+        if (conn == 0) return;
         const int client = client_lane(conn);
         if (kind == Kind::client_connect) {
+          // To whoever accepts it: known here when the accept was logged
+          // first, else set when it comes.
           message(e, client, acceptor(conn), conn, "connect()");
+          if (!acceptor_.count(conn)) pending_connect_[conn] = d_.messages.size() - 1;
           // The kernel finished the handshake before accept() could return,
           // even when the client read its clock after the server did.
           if (auto a = accept_ns_.find(conn); a != accept_ns_.end()) drawn_at_.back() = std::min(e.ts_ns, a->second - 1);
         }
         else if (kind == Kind::client_request) message(e, client, serving(conn), conn, event_text(e));
         else if (kind == Kind::client_close) message(e, client, serving(conn), conn, "close()");
-        else if (kind == Kind::client_reply) return;  // the server's reply arrow says it
+        else if (kind == Kind::client_reply) client_replies_[conn].emplace_back(e.ts_ns, e.a);  // see pair_replies()
         else message(e, client, client, conn, "error: " + event_text(e));
         return;
       }
@@ -256,6 +288,8 @@ class FlowBuilder {
     switch (kind) {
       case Kind::accept:
         serving_[conn] = self;
+        acceptor_[conn] = {static_cast<pid_t>(e.pid), static_cast<pid_t>(e.tid)};
+        if (auto p = pending_connect_.find(conn); p != pending_connect_.end()) d_.messages[p->second].to = self;
         accept_ns_[conn] = e.ts_ns;
         if (simulated_.count(conn)) message(e, self, self, conn, format("accept() -> fd %lld, conn %lld", e.b, conn));
         else message(e, client, self, conn, format("connect, accept() -> fd %lld, conn %lld", e.b, conn));
@@ -294,7 +328,7 @@ class FlowBuilder {
       case Kind::reply:
         if (e.b > 0) message(e, self, client, conn, format("reply %lld (%lld B)", e.a, e.b));
         else message(e, self, client, conn, format("reply %lld", e.a));
-        pair_with_client_reply(conn, e);
+        server_replies_[conn].emplace_back(d_.messages.size() - 1, e.a);
         return;
       case Kind::refuse:
         message(e, self, client, conn, format("refused (%lld of %lld)", e.a, e.b));
@@ -353,11 +387,12 @@ class FlowBuilder {
     }
   }
 
-  void find_step(std::size_t end) {
-    const auto& events = session_.events();
-    const std::size_t stop = end > kMaxScan ? end - kMaxScan : 0;
-    for (std::size_t i = end; i-- > stop;) {
-      const trace::Event& e = events[i];
+  void find_step(std::uint64_t until_ns) {
+    const auto& gates = session_.gate_events();
+    auto it = std::upper_bound(gates.begin(), gates.end(), until_ns,
+                               [](std::uint64_t t, const trace::Event& x) { return t < x.ts_ns; });
+    while (it != gates.begin()) {
+      const trace::Event& e = *--it;
       if (e.kind != Kind::gate_pass) continue;
       FlowStep s;
       s.ts_ns = e.ts_ns;
@@ -407,18 +442,19 @@ class FlowBuilder {
   const FlowOptions& options_;
   bool loop_ = false;
   FlowDiagram d_;
-  std::set<std::uint32_t> conn_set_;
-  std::unordered_map<std::uint32_t, std::uint32_t> client_conn_;  // client id -> server conn
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> client_conn_;  // (client id, server conn) of the drawn ones
   std::unordered_set<std::uint32_t> simulated_;                   // conns whose client's own events are in the log
   std::map<std::uint32_t, std::pair<pid_t, pid_t>> acceptor_;
   std::map<std::uint32_t, int> serving_;
   std::map<std::uint32_t, std::uint64_t> accept_ns_;
+  std::uint64_t first_scanned_ns_ = 0;
   // Where each message is drawn (see draw_in_order()), parallel to d_.messages.
   std::vector<std::uint64_t> drawn_at_;
   // Per connection, the simulator's client_reply events (ts, code) in order,
-  // and how many of them the server's replies have been paired with.
+  // and the server's reply messages (see pair_replies()).
   std::map<std::uint32_t, std::vector<std::pair<std::uint64_t, std::int64_t>>> client_replies_;
-  std::map<std::uint32_t, std::size_t> replies_paired_;
+  std::map<std::uint32_t, std::vector<std::pair<std::size_t, std::int64_t>>> server_replies_;  // (message, code)
+  std::map<std::uint32_t, std::size_t> pending_connect_;  // connect messages waiting for their accept
   std::map<LaneKey, int> lane_index_;
 };
 
@@ -429,35 +465,22 @@ FlowDiagram fold_flow(const Session& session, const Model& model, std::uint64_t 
 }
 
 std::vector<Parked> parked_at(const Session& session, const Model& model, std::uint64_t until_ns) {
-  const auto& events = session.events();
-  const std::size_t end =
-      until_ns == std::numeric_limits<std::uint64_t>::max() ? events.size() : session.lower_bound(until_ns + 1);
-  const std::size_t stop = end > kMaxScan ? end - kMaxScan : 0;
-  // Backwards: a thread's newest gate event decides; an exit after it means
-  // the thread is gone (a process killed while parked emits nothing, so the
-  // model's view of the process decides that case).
+  // Backwards through the gate events: a thread's newest one decides. A
+  // thread cannot end while parked (it passes the gate first), except when
+  // its whole process is killed, which emits nothing: the model's view of
+  // the process decides that case.
+  const auto& gates = session.gate_events();
+  auto it = std::upper_bound(gates.begin(), gates.end(), until_ns,
+                             [](std::uint64_t t, const trace::Event& x) { return t < x.ts_ns; });
   std::unordered_set<pid_t> decided;
   std::vector<Parked> out;
-  for (std::size_t i = end; i-- > stop;) {
-    const trace::Event& e = events[i];
-    const Kind kind = e.kind;
+  while (it != gates.begin()) {
+    const trace::Event& e = *--it;
     const auto tid = static_cast<pid_t>(e.tid);
-    switch (kind) {
-      case Kind::exit:
-      case Kind::thread_exit:
-      case Kind::gate_pass:
-        decided.insert(tid);
-        break;
-      case Kind::gate_wait:
-        if (decided.insert(tid).second) {
-          const ProcessView* p = model.find_process(static_cast<pid_t>(e.pid));
-          if (p && !p->alive()) break;
-          out.push_back({static_cast<pid_t>(e.pid), tid, static_cast<trace::GateKind>(e.a), e.conn, e.ts_ns});
-        }
-        break;
-      default:
-        break;
-    }
+    if (!decided.insert(tid).second || e.kind != Kind::gate_wait) continue;
+    const ProcessView* p = model.find_process(static_cast<pid_t>(e.pid));
+    if (p && !p->alive()) continue;
+    out.push_back({static_cast<pid_t>(e.pid), tid, static_cast<trace::GateKind>(e.a), e.conn, e.ts_ns});
   }
   std::reverse(out.begin(), out.end());
   return out;

@@ -71,6 +71,7 @@ struct FlowDiagram {
   std::vector<FlowLane> lanes;       // clients, then the listener, then handlers in order of appearance
   std::vector<FlowMessage> messages; // in time order (the newest max_messages)
   std::size_t messages_dropped = 0;  // older messages left out by max_messages
+  bool history_cut = false;          // a long session: calls older than the scan limit are left out
   std::optional<FlowStep> step;
   bool operator==(const FlowDiagram&) const = default;
 };

@@ -610,7 +610,7 @@ Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
 Session::Session(const Session& o)
-    : events_(o.events_), snapshots_(o.snapshots_), meta_(o.meta_), drops_(o.drops_),
+    : events_(o.events_), gate_events_(o.gate_events_), snapshots_(o.snapshots_), meta_(o.meta_), drops_(o.drops_),
       generation_(o.generation_) {}
 
 Session& Session::operator=(const Session& o) {
@@ -644,6 +644,12 @@ void Session::add_event(const trace::Event& e) {
                                [](std::uint64_t t, const trace::Event& x) { return t < x.ts_ns; });
     idx = static_cast<std::size_t>(it - events_.begin());
     events_.insert(it, e);
+  }
+  if (e.kind == trace::Kind::gate_wait || e.kind == trace::Kind::gate_pass) {
+    // Same order as events_: after every gate event of an equal timestamp.
+    auto it = std::upper_bound(gate_events_.begin(), gate_events_.end(), e.ts_ns,
+                               [](std::uint64_t t, const trace::Event& x) { return t < x.ts_ns; });
+    gate_events_.insert(it, e);
   }
   ++generation_;
   if (live_ && (idx < live_->next_event || e.ts_ns < live_->last_ts)) rewind_live(idx, SIZE_MAX);

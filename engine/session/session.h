@@ -225,6 +225,9 @@ class Session {
 
   // ---- reading ----
   const std::vector<trace::Event>& events() const { return events_; }
+  // The gate_wait and gate_pass events alone, in the same order: who is
+  // parked and the last step, without scanning a long session.
+  const std::vector<trace::Event>& gate_events() const { return gate_events_; }
   const std::vector<ProcSnapshot>& snapshots() const { return snapshots_; }
   const SessionMeta& meta() const { return meta_; }
   std::uint64_t drops() const { return drops_; }
@@ -251,6 +254,7 @@ class Session {
 
  private:
   std::vector<trace::Event> events_;
+  std::vector<trace::Event> gate_events_;
   std::vector<ProcSnapshot> snapshots_;
   SessionMeta meta_;
   std::uint64_t drops_ = 0;

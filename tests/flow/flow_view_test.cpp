@@ -12,6 +12,7 @@
 #include <set>
 
 #include "gui/headless_imgui.h"
+#include "gui/recorded_session.h"
 #include "lab_steps.h"
 #include "session/export.h"
 #include "session/flow.h"
@@ -153,4 +154,27 @@ TEST_F(FlowViewTest, RecordedSteppedForkSessionShowsTwoCursorsAndTheFlow) {
   EXPECT_EQ(code_.cursors()[0].waiter.pid, r.server);
   EXPECT_EQ(code_.cursors()[0].waiter.kind, GateKind::accept);
   EXPECT_FALSE(flow_.diagram().step) << "nothing had been released yet";
+}
+
+// A long recorded session: the fold scans a bounded tail, says older calls
+// are left out, and still puts each connection's calls on its own client's
+// lane and the child the model says serves it.
+TEST(FlowFold, LongSessionScansABoundedTailAndKeepsTheLanesRight) {
+  gui_test::RecordedShape shape;
+  shape.extra_io_events = 600'000;
+  const session::Session s = gui_test::make_recorded_session(shape);
+  const session::Model& model = s.model();
+  const session::FlowDiagram d = session::fold_flow(s, model, std::numeric_limits<std::uint64_t>::max());
+  EXPECT_TRUE(d.history_cut);
+  ASSERT_EQ(d.conns.size(), 4u);
+  ASSERT_FALSE(d.messages.empty());
+  for (const auto& m : d.messages) {
+    const session::ConnectionView* c = model.find_connection(m.conn);
+    ASSERT_NE(c, nullptr);
+    for (int lane : {m.from, m.to}) {
+      const session::FlowLane& l = d.lanes[static_cast<std::size_t>(lane)];
+      if (l.kind == session::FlowLaneKind::client) EXPECT_EQ(l.conn, m.conn);
+      else EXPECT_EQ(l.pid, c->serving_pid) << m.label;
+    }
+  }
 }
