@@ -54,6 +54,11 @@ class AppUi {
   // the shell's report after writing it.
   std::string due_png() { return export_.due_png(); }
   void png_written(bool ok, const std::string& message) { export_.png_written(ok, message); }
+  // File > Export's Export button, for --script: see ExportView::request_export.
+  std::uint64_t request_export(ExportFormat format, const std::string& path, std::string& error) {
+    return export_.request_export(format, path, error);
+  }
+  std::optional<ExportOutcome> export_outcome(std::uint64_t ticket) const { return export_.outcome(ticket); }
 
   // Window arrangements (View menu); each is applied once when chosen.
   enum class Layout { overview, stepping };

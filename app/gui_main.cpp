@@ -195,9 +195,17 @@ class Window {
         dst[x * 3 + 2] = src[x * 4 + 2];
       }
     }
+    // Name the missing directory rather than the tmp file stb could not open.
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    std::error_code dir_ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, dir_ec)) {
+      error = "cannot write " + path + ": " + dir.string() +
+              (std::filesystem::exists(dir, dir_ec) ? " is not a directory" : ": no such directory");
+      return false;
+    }
     std::string tmp = path + ".tmp.png";
     if (stbi_write_png(tmp.c_str(), w, h, 3, rgb.data(), w * 3) == 0) {
-      error = "cannot write " + tmp;
+      error = "cannot write " + path + " (via " + tmp + ")";
       std::remove(tmp.c_str());
       return false;
     }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <utility>
 
 #include "session/export.h"
@@ -24,7 +25,7 @@ constexpr Format kFormats[] = {
     {"Narrative (text)", ".txt"},
     {"PNG screenshot of the window", ".png"},
 };
-constexpr int kPngFormat = 4;
+static_assert(std::size(kFormats) == std::size(kExportFormatNames));
 
 std::filesystem::path expand_home(const std::string& p) {
   if (p.rfind("~/", 0) == 0) {
@@ -35,6 +36,16 @@ std::filesystem::path expand_home(const std::string& p) {
 
 }  // namespace
 
+bool export_format_from_name(std::string_view name, ExportFormat& out) {
+  for (std::size_t i = 0; i < std::size(kExportFormatNames); ++i) {
+    if (kExportFormatNames[i] == name) {
+      out = static_cast<ExportFormat>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
 ExportView::ExportView() { std::snprintf(path_, sizeof path_, "~/sockscope-session.jsonl"); }
 
 ExportView::~ExportView() { join(); }
@@ -43,11 +54,41 @@ void ExportView::join() {
   if (worker_.joinable()) worker_.join();
 }
 
-void ExportView::start(const session::Session& session) {
+std::uint64_t ExportView::request_export(ExportFormat format, const std::string& path, std::string& error) {
+  if (busy()) {
+    error = "another export is still running";
+    return 0;
+  }
+  if (path.empty()) {
+    error = "no file name given";
+    return 0;
+  }
+  pending_ = Request{format, expand_home(path), ++last_ticket_};
+  return last_ticket_;
+}
+
+std::optional<ExportOutcome> ExportView::outcome(std::uint64_t ticket) const {
+  if (ticket == 0 || ticket != done_ticket_) return std::nullopt;
+  return done_;
+}
+
+void ExportView::launch(const Request& r, const session::Session& session) {
+  if (r.format != ExportFormat::png) {
+    start(r, session);
+    return;
+  }
+  png_path_ = r.path.string();
+  png_ticket_ = r.ticket;
+  png_delay_ = 2;
+  result_.clear();
+}
+
+void ExportView::start(const Request& r, const session::Session& session) {
   join();
   auto copy = std::make_shared<session::Session>(session);
-  std::filesystem::path target = expand_home(path_);
-  const int format = format_;
+  const std::filesystem::path target = r.path;
+  const ExportFormat format = r.format;
+  worker_ticket_ = r.ticket;
   busy_ = true;
   progress_ = 0.0;
   result_.clear();
@@ -56,10 +97,11 @@ void ExportView::start(const session::Session& session) {
     auto progress = [this](double p) { progress_.store(p); };
     bool ok = false;
     switch (format) {
-      case 0: ok = session::write_jsonl(*copy, target, error, progress); break;
-      case 1: ok = session::write_chrome_trace(*copy, target, error, progress); break;
-      case 2: ok = session::write_csv(*copy, target, error, progress); break;
-      default: ok = session::write_narrative(*copy, target, error, progress); break;
+      case ExportFormat::jsonl: ok = session::write_jsonl(*copy, target, error, progress); break;
+      case ExportFormat::chrome: ok = session::write_chrome_trace(*copy, target, error, progress); break;
+      case ExportFormat::csv: ok = session::write_csv(*copy, target, error, progress); break;
+      case ExportFormat::text: ok = session::write_narrative(*copy, target, error, progress); break;
+      case ExportFormat::png: error = "a PNG is written by the window, not by a worker"; break;  // launch() routes it
     }
     result_ok_ = ok;
     result_ = ok ? "Wrote " + target.string() : error;
@@ -75,10 +117,17 @@ std::string ExportView::due_png() {
 void ExportView::png_written(bool ok, const std::string& message) {
   result_ok_ = ok;
   result_ = ok ? "Wrote " + message : message;
-  open_requested_ = true;
+  done_ = ExportOutcome{result_ok_, result_};
+  done_ticket_ = std::exchange(png_ticket_, 0);
+  if (std::exchange(reopen_after_png_, false)) open_requested_ = true;
 }
 
 void ExportView::draw(FrameContext& ctx) {
+  // A finished worker: its result becomes the outcome of its ticket.
+  if (worker_ticket_ != 0 && !busy_.load(std::memory_order_acquire)) {
+    done_ = ExportOutcome{result_ok_, result_};
+    done_ticket_ = std::exchange(worker_ticket_, 0);
+  }
   if (!png_path_.empty()) {
     if (png_delay_ > 0) --png_delay_;
     ctx.wants_redraw = true;
@@ -112,16 +161,19 @@ void ExportView::draw(FrameContext& ctx) {
     }
     ImGui::BeginDisabled(running || path_[0] == '\0');
     if (ImGui::Button("Export")) {
-      if (format_ == kPngFormat) {
-        png_path_ = expand_home(path_).string();
-        png_delay_ = 2;
-        result_.clear();
-        ImGui::CloseCurrentPopup();
-      } else {
-        start(ctx.session);
+      std::string error;
+      if (request_export(static_cast<ExportFormat>(format_), path_, error) == 0) {
+        result_ok_ = false;
+        result_ = error;
       }
     }
     ImGui::EndDisabled();
+    // A PNG shows the lesson, not this dialog (whoever asked): close it now,
+    // bring it back with the result.
+    if (pending_ && pending_->format == ExportFormat::png) {
+      reopen_after_png_ = true;
+      ImGui::CloseCurrentPopup();
+    }
     ImGui::SameLine();
     ImGui::BeginDisabled(running);
     if (ImGui::Button("Close")) {
@@ -130,6 +182,11 @@ void ExportView::draw(FrameContext& ctx) {
     }
     ImGui::EndDisabled();
     ImGui::EndPopup();
+  }
+  // After the dialog, so a PNG's two frames count from the frame it closed in.
+  if (pending_) {
+    launch(*pending_, ctx.session);
+    pending_.reset();
   }
 }
 

@@ -1,17 +1,33 @@
 // File → Export: writes the session in the engine's formats (JSON Lines,
 // Chrome trace, CSV, narrative) on a worker thread, from a copy taken in the
 // frame (under the read lock), with a progress bar. The UI never blocks on it.
+// A PNG of the window is written by the shell, which owns the framebuffer.
+// The Export button and a script's `export` both go through request_export().
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "frame.h"
 
 namespace sockscope::app {
+
+// The dialog's radio buttons, in order; the names are the script's words.
+enum class ExportFormat { jsonl, chrome, csv, text, png };
+inline constexpr std::string_view kExportFormatNames[] = {"jsonl", "chrome", "csv", "text", "png"};
+bool export_format_from_name(std::string_view name, ExportFormat& out);
+
+// How one export ended: ok, and "Wrote PATH" or the writer's error.
+struct ExportOutcome {
+  bool ok = false;
+  std::string message;
+};
 
 class ExportView {
  public:
@@ -21,8 +37,18 @@ class ExportView {
   ExportView& operator=(const ExportView&) = delete;
 
   void request_open() { open_requested_ = true; }
-  bool busy() const { return busy_.load(); }
+  // A worker is writing, or an export is requested and not finished yet.
+  bool busy() const { return busy_.load() || pending_.has_value() || !png_path_.empty(); }
   void draw(FrameContext& ctx);
+
+  // What the dialog's Export button does (and `export` in a --script): the
+  // export starts in the next draw(), from the session that frame shows, so
+  // the button and a script take one code path. Returns a ticket for
+  // outcome(), or 0 (and `error`) when another export is still running.
+  std::uint64_t request_export(ExportFormat format, const std::string& path, std::string& error);
+  // The outcome of the export with `ticket`, once it has finished: the
+  // worker is done, or (PNG) the shell reported png_written().
+  std::optional<ExportOutcome> outcome(std::uint64_t ticket) const;
 
   // PNG of the window: the shell owns the framebuffer, so the view only asks.
   // The dialog closes first and the shot is taken two frames later, so the
@@ -33,11 +59,23 @@ class ExportView {
   void png_written(bool ok, const std::string& message);
 
  private:
-  void start(const session::Session& session);
+  struct Request {
+    ExportFormat format = ExportFormat::jsonl;
+    std::filesystem::path path;
+    std::uint64_t ticket = 0;
+  };
+  void launch(const Request& r, const session::Session& session);
+  void start(const Request& r, const session::Session& session);
   void join();
 
   bool open_requested_ = false;
+  // Reopen the dialog with the result after a PNG: only when the shot was
+  // asked for from the dialog, so a script's later screenshots stay clean.
+  bool reopen_after_png_ = false;
+  std::optional<Request> pending_;  // asked for, starts in the next draw()
+  std::uint64_t last_ticket_ = 0;
   std::string png_path_;
+  std::uint64_t png_ticket_ = 0;
   int png_delay_ = 0;
   int format_ = 0;
   char path_[512] = {};
@@ -47,6 +85,11 @@ class ExportView {
   // Written by the worker before busy_ goes false (release), read after (acquire).
   std::string result_;
   bool result_ok_ = false;
+  std::uint64_t worker_ticket_ = 0;  // the worker's export, until draw() collects its result
+  // The last finished export. UI thread only: draw() copies the worker's
+  // result here once busy_ has gone false, png_written() writes it directly.
+  std::uint64_t done_ticket_ = 0;
+  ExportOutcome done_;
 };
 
 }  // namespace sockscope::app

@@ -109,11 +109,15 @@ double tick_step(double span, double want) {
 constexpr double kMinSpanNs = 1000.0;  // 1 µs across the whole width
 constexpr double kSpeeds[] = {0.01, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0};
 
-std::uint64_t session_end(const FrameContext& ctx) {
-  return std::max(ctx.session.last_ns(), ctx.lab != nullptr ? ctx.now_ns : ctx.session.last_ns());
-}
-
 }  // namespace
+
+std::optional<AxisRange> timeline_axis_range(const session::Session& s, std::uint64_t now_ns, bool live) {
+  if (s.events().empty()) return std::nullopt;
+  AxisRange r;
+  r.first_ns = s.first_ns();
+  r.end_ns = std::max(s.last_ns(), live ? now_ns : s.last_ns());
+  return r;
+}
 
 // ---- 2. playback -----------------------------------------------------------------
 
@@ -259,10 +263,20 @@ void TimelineView::canvas(FrameContext& ctx) {
   const float axis_h = fs * 1.3f;
   const float row_h = std::round(fs * 1.25f);
   const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const std::optional<AxisRange> range = timeline_axis_range(s, ctx.now_ns, ctx.lab != nullptr);
+  axis_.reset();
+  if (!range) {
+    layout_ = {};
+    ImGui::Dummy(ImVec2(0.0f, fs * 0.5f));
+    style::text_colored(style::palette().dim, "%s",
+                        ctx.lab != nullptr ? kTimelineEmptyHint : "This recording has no events.");
+    return;
+  }
   if (avail.x < label_w + 20.0f || avail.y < axis_h + row_h) return;
+  axis_ = range;
 
-  const std::uint64_t first = s.first_ns();
-  const std::uint64_t end = session_end(ctx);
+  const std::uint64_t first = range->first_ns;
+  const std::uint64_t end = range->end_ns;
   const double f = static_cast<double>(first);
   if (fit_) {
     t0_ = f;

@@ -23,6 +23,17 @@
 
 namespace sockscope::app {
 
+// What the time axis spans: from the session's first event or snapshot to its
+// end (the newest data; "now" while a live lab runs). nullopt while there are
+// no events: an axis from 0 to "now" (the machine's uptime) would measure
+// nothing, so the view shows a hint instead.
+struct AxisRange {
+  std::uint64_t first_ns = 0;
+  std::uint64_t end_ns = 0;
+};
+std::optional<AxisRange> timeline_axis_range(const session::Session& s, std::uint64_t now_ns, bool live);
+inline constexpr const char* kTimelineEmptyHint = "No events yet: start a server and connect clients.";
+
 class TimelineView {
  public:
   // Advances playback by the frame's time; call once per frame before the
@@ -49,6 +60,9 @@ class TimelineView {
 
   const session::TimelineIndex& index() const { return index_; }
   const session::TimelineLayout& last_layout() const { return layout_; }
+  // The axis drawn in the last frame; nullopt = none (no events: the hint
+  // instead; or no room).
+  const std::optional<AxisRange>& last_axis() const { return axis_; }
 
  private:
   void controls(FrameContext& ctx);
@@ -58,6 +72,7 @@ class TimelineView {
 
   session::TimelineIndex index_;
   session::TimelineLayout layout_;
+  std::optional<AxisRange> axis_;
   std::optional<std::uint64_t> instant_;
   bool playing_ = false;
   double speed_ = 1.0;

@@ -144,6 +144,59 @@ TEST_F(TimelineFrame, ReplayControlsStepEventByEventAndPlay) {
   EXPECT_FALSE(t.playing());
 }
 
+// An empty session (the app just opened, nothing started) has nothing to
+// measure: no axis (it used to run from +0 to "now", the machine's uptime),
+// a hint instead. The first event brings the axis back, spanning the events.
+TEST(TimelineAxis, NoEventsMeansNoAxis) {
+  const std::uint64_t uptime_now = 10'000'000'000'000ull;  // 10000 s, what the bogus axis showed
+  session::Session empty;
+  EXPECT_FALSE(timeline_axis_range(empty, uptime_now, true).has_value());
+  EXPECT_FALSE(timeline_axis_range(empty, 0, false).has_value());
+  // A /proc snapshot alone is not an event: still no axis.
+  const session::Session recorded = gui_test::make_recorded_session(gui_test::RecordedShape{});
+  ASSERT_FALSE(recorded.snapshots().empty());
+  session::Session snapshots_only;
+  snapshots_only.add_snapshot(recorded.snapshots().front());
+  EXPECT_FALSE(timeline_axis_range(snapshots_only, uptime_now, true).has_value());
+
+  // With events: first to last (a recording), first to now (live).
+  auto r = timeline_axis_range(recorded, uptime_now, false);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->first_ns, recorded.first_ns());
+  EXPECT_EQ(r->end_ns, recorded.last_ns());
+  r = timeline_axis_range(recorded, recorded.last_ns() + 1'000'000'000, true);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->first_ns, recorded.first_ns());
+  EXPECT_EQ(r->end_ns, recorded.last_ns() + 1'000'000'000);
+  // Live, the end never falls before the newest event (clocks read late).
+  r = timeline_axis_range(recorded, recorded.first_ns(), true);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->end_ns, recorded.last_ns());
+}
+
+TEST_F(TimelineFrame, EmptySessionDrawsTheHintNotAnAxis) {
+  session::Session s;
+  AppUi ui;
+  draw_frames(ui, s, 3);
+  ImGuiWindow* tw = ImGui::FindWindowByName("###timeline");
+  ASSERT_NE(tw, nullptr);
+  EXPECT_TRUE(tw->WasActive);
+  EXPECT_FALSE(ui.timeline().last_axis().has_value());
+  EXPECT_TRUE(ui.timeline().last_layout().spans.empty());
+  EXPECT_TRUE(ui.timeline().last_layout().lanes.empty());
+
+  // Events arrive: the axis spans them, lanes appear.
+  session::Session recorded = gui_test::make_recorded_session(gui_test::RecordedShape{});
+  draw_frames(ui, recorded, 3);
+  ASSERT_TRUE(ui.timeline().last_axis().has_value());
+  EXPECT_EQ(ui.timeline().last_axis()->first_ns, recorded.first_ns());
+  EXPECT_EQ(ui.timeline().last_axis()->end_ns, recorded.last_ns());
+  EXPECT_FALSE(ui.timeline().last_layout().lanes.empty());
+  // The fitted view is the events' span, not seconds of uptime.
+  EXPECT_EQ(ui.timeline().range_t0(), recorded.first_ns());
+  EXPECT_EQ(ui.timeline().range_t1(), recorded.last_ns());
+}
+
 TEST_F(TimelineFrame, OpenRefusesABadFileWithItsLineAndOpensAGoodOne) {
   session::Session s = gui_test::make_recorded_session(gui_test::RecordedShape{});
   const auto dir = std::filesystem::temp_directory_path() / ("sockscope-open-" + std::to_string(getpid()));
