@@ -169,10 +169,33 @@ struct Parser {
       c.op = Op::font_size;
       return number("font size", words[1], static_cast<int>(kMinFontPx), static_cast<int>(kMaxFontPx), c.number);
     }
+    if (verb == "step" && words.size() >= 2 && words[1] == "until") {
+      if (!want(3, 4, "step until GATE [conn=N]")) return false;
+      c.op = Op::step;
+      c.text = words[1];
+      if (!trace::gate_from_name(words[2], c.until.kind)) {
+        std::string known;
+        for (auto n : trace::kGateNames) known += (known.empty() ? "" : ", ") + std::string(n);
+        error = "unknown gate '" + words[2] + "' (" + known + ")";
+        return false;
+      }
+      if (words.size() == 4) {
+        std::string k, v;
+        int n = 0;
+        if (!option(words[3], k, v)) return false;
+        if (k != "conn") {
+          error = "unknown option '" + k + "' for step until";
+          return false;
+        }
+        if (!number("conn", v, 0, 1000000, n)) return false;
+        c.until.conn = static_cast<std::uint32_t>(n);
+      }
+      return true;
+    }
     if (verb == "step") {
-      if (!want(2, 2, "step run|step|pause|slow")) return false;
+      if (!want(2, 2, "step run|step|pause|slow|until")) return false;
       if (words[1] != "run" && words[1] != "step" && words[1] != "pause" && words[1] != "slow") {
-        error = "step takes run, step, pause or slow, got '" + words[1] + "'";
+        error = "step takes run, step, pause, slow or until, got '" + words[1] + "'";
         return false;
       }
       c.op = Op::step;
@@ -183,6 +206,28 @@ struct Parser {
       if (!want(2, 2, "dump-model FILE")) return false;
       c.op = Op::dump_model;
       c.text = words[1];
+      return true;
+    }
+    if (verb == "export") {
+      if (!want(3, 4, "export jsonl|chrome|csv|text|png FILE [timeout=S]")) return false;
+      c.op = Op::export_session;
+      if (!export_format_from_name(words[1], c.format)) {
+        error = "export format must be jsonl, chrome, csv, text or png, got '" + words[1] + "'";
+        return false;
+      }
+      c.text = words[2];
+      c.timeout_ms = 60000;  // a large session takes a while to write
+      if (words.size() == 4) {
+        std::string k, v;
+        int s = 0;
+        if (!option(words[3], k, v)) return false;
+        if (k != "timeout") {
+          error = "unknown option '" + k + "' for export";
+          return false;
+        }
+        if (!number("timeout (seconds)", v, 1, 600, s)) return false;
+        c.timeout_ms = s * 1000;
+      }
       return true;
     }
     if (verb == "screenshot") {
@@ -257,7 +302,7 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
     }
     const ScriptCommand& c = commands_[pc_];
     const bool needs_lab = c.op != Op::wait_ms && c.op != Op::theme && c.op != Op::font_size &&
-                           c.op != Op::screenshot && c.op != Op::quit;
+                           c.op != Op::screenshot && c.op != Op::export_session && c.op != Op::quit;
     if (needs_lab && live == nullptr) return fail(c, "this command needs a live lab, not a recording");
     switch (c.op) {
       case Op::start: {
@@ -313,7 +358,12 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
         return;
       }
       case Op::step: {
-        // The same call the toolbar's buttons and keys make.
+        // The same calls the toolbar's buttons and keys make.
+        if (c.text == "until") {
+          apply_run_to(live->lab().gates(), c.until);
+          next();
+          break;
+        }
         StepCommand cmd = c.text == "run"     ? StepCommand::run
                           : c.text == "step"  ? StepCommand::step
                           : c.text == "pause" ? StepCommand::pause
@@ -353,6 +403,26 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
         if (settle_frames_-- > 0) return;
         capture_path_ = path;
         return;  // the shell writes it after this frame and calls screenshot_done()
+      }
+      case Op::export_session: {
+        // The Export button's call; the export runs in the frames that follow
+        // (a worker, or the shell writing the PNG), and we wait for its outcome.
+        if (!started_current_) {
+          std::string error;
+          export_ticket_ = ui.request_export(c.format, c.text, error);
+          if (export_ticket_ == 0) return fail(c, "export " + c.text + ": " + error);
+          started_current_ = true;
+          deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.timeout_ms) * 1'000'000;
+          return;
+        }
+        if (auto done = ui.export_outcome(export_ticket_)) {
+          if (!done->ok) return fail(c, "export failed: " + done->message);
+          next();
+          break;
+        }
+        if (now_ns() >= deadline_ns_)
+          return fail(c, "export " + c.text + ": not finished after " + std::to_string(c.timeout_ms / 1000) + " s");
+        return;
       }
       case Op::quit:
         if (live != nullptr) live->stop();

@@ -12,7 +12,14 @@
 //   font-size PX
 //   dump-model FILE                  the session model as JSON (process tree...)
 //   screenshot [FILE]                the window as PNG (default: --screenshot)
+//   export FORMAT FILE [timeout=S]   File > Export's Export button: FORMAT is
+//                                    jsonl, chrome, csv, text or png (the
+//                                    window); waits until the file is written
+//                                    (default 60 s) and fails if it is not
 //   step run|step|pause|slow         the stepping toolbar's buttons (gates)
+//   step until GATE [conn=N]         "Run to": run until the next GATE gate
+//                                    (accept, fork, read, reply, ...) of
+//                                    connection N (0 or none = any), then stop
 //   quit
 //
 // A bad line is refused before anything runs: "FILE:LINE: reason", exit 2.
@@ -25,6 +32,7 @@
 #include <vector>
 
 #include "lab_controller.h"
+#include "views/export_view.h"
 
 namespace sockscope::app {
 
@@ -32,7 +40,7 @@ class AppUi;
 
 struct ScriptCommand {
   enum class Op { start, stop, clients, wait_children, wait_connections, wait_ms, theme, font_size, dump_model,
-                  screenshot, step, quit };
+                  screenshot, step, export_session, quit };
   Op op = Op::quit;
   int line = 0;
   std::string text;        // arch, theme, or file
@@ -41,6 +49,8 @@ struct ScriptCommand {
   lab::ServerSpec spec;    // start
   bool port_given = false; // start: port=N given (0 = any free port)
   ClientRequest clients;   // clients
+  trace::RunTarget until;  // step until
+  ExportFormat format = ExportFormat::jsonl;  // export
 };
 
 // Parses a whole script. On the first bad line returns nullopt and sets
@@ -76,6 +86,7 @@ class ScriptRunner {
   std::uint64_t deadline_ns_ = 0;
   int settle_frames_ = 0;
   std::string capture_path_;
+  std::uint64_t export_ticket_ = 0;
   bool finished_ = false;
   int exit_code_ = 0;
   std::string error_;

@@ -3,9 +3,13 @@
 #include <imgui.h>
 #include <imgui_internal.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
 #include <string>
 
 #include "lab_controller.h"
+#include "views/code_view.h"
 #include "views/style.h"
 
 namespace sockscope::app {
@@ -57,6 +61,36 @@ void apply_step_command(trace::GateTable& gates, StepCommand command, std::uint3
   }
 }
 
+std::optional<trace::RunTarget> parse_run_to(GateKind kind, std::string_view conn_text) {
+  while (!conn_text.empty() && conn_text.front() == ' ') conn_text.remove_prefix(1);
+  while (!conn_text.empty() && conn_text.back() == ' ') conn_text.remove_suffix(1);
+  std::uint32_t conn = 0;
+  if (!conn_text.empty()) {
+    auto [end, ec] = std::from_chars(conn_text.data(), conn_text.data() + conn_text.size(), conn);
+    if (ec != std::errc() || end != conn_text.data() + conn_text.size()) return std::nullopt;
+  }
+  return trace::RunTarget{kind, conn};
+}
+
+void apply_run_to(trace::GateTable& gates, trace::RunTarget target) { gates.run_until(target.kind, target.conn); }
+
+std::string step_mode_text(GateMode mode, std::optional<trace::RunTarget> target) {
+  if (mode != GateMode::run_to || !target) return "mode: " + std::string(trace::gate_mode_name(mode));
+  const std::string gate(trace::gate_name(target->kind));
+  if (target->conn == 0) return "running until the next " + gate + " (any connection)";
+  return "running until connection " + std::to_string(target->conn) + " reaches " + gate;
+}
+
+namespace {
+// SameLine() when `width` more fits on this line, else a new line: the
+// stepping layout docks this window narrow, and a control cut off at the
+// right edge is a control the teacher cannot find.
+void same_line_if_fits(float width) {
+  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + width <= right) ImGui::SameLine();
+}
+}  // namespace
+
 void StepView::handle_keys(trace::GateTable& gates) {
   const ImGuiIO& io = ImGui::GetIO();
   if (io.WantTextInput || io.KeyCtrl || io.KeyAlt || io.KeySuper) return;
@@ -69,6 +103,8 @@ void StepView::handle_keys(trace::GateTable& gates) {
     if (c == ' ') apply_step_command(gates, StepCommand::step, static_cast<std::uint32_t>(slow_ms));
     if (c == 'r' || c == 'R') apply_step_command(gates, StepCommand::run, static_cast<std::uint32_t>(slow_ms));
     if (c == 'p' || c == 'P') apply_step_command(gates, StepCommand::pause, static_cast<std::uint32_t>(slow_ms));
+    if (c == 'u' || c == 'U')
+      if (auto target = parse_run_to(run_to_kind, run_to_conn)) apply_run_to(gates, *target);
   }
 }
 
@@ -89,56 +125,160 @@ void StepView::draw_toolbar(trace::GateTable& gates) {
               "Stop every process and thread at its next gate (P)");
   ImGui::SameLine();
   mode_button("Slow", mode == GateMode::slow, StepCommand::slow, "Slow motion: every gate waits the delay on the right");
-  ImGui::SameLine();
+  same_line_if_fits(ImGui::GetFontSize() * 9.0f);
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 9.0f);
   if (ImGui::SliderInt("##slow", &slow_ms, 20, 2000, "%d ms per gate") && mode == GateMode::slow)
     gates.set_mode(GateMode::slow, static_cast<std::uint32_t>(slow_ms));
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("Slow-motion delay at every gate");
+}
+
+void StepView::draw_mode(trace::GateTable& gates) {
+  const GateMode mode = gates.mode();
+  const std::string text = step_mode_text(mode, gates.run_target());
+  // Running to a target is the state to notice: nothing moves by hand until it stops.
+  ImGui::PushTextWrapPos(0.0f);
+  style::text_colored(mode == GateMode::run_to ? style::palette().warn : style::palette().dim, "%s", text.c_str());
+  ImGui::PopTextWrapPos();
+  if (mode != GateMode::step) return;
+  const std::uint64_t breakpoint = gates.breakpoint_seq();
+  for (const auto& w : waiters_) {
+    if (w.seq != breakpoint) continue;
+    std::string who = w.tid == w.pid ? "pid " + std::to_string(w.pid) : "tid " + std::to_string(w.tid);
+    std::string sentence = "stopped where " + who + " reached " + std::string(trace::gate_name(w.kind));
+    if (w.conn) sentence += " (connection " + std::to_string(w.conn) + ")";
+    same_line_if_fits(ImGui::CalcTextSize(sentence.c_str()).x);
+    ImGui::PushTextWrapPos(0.0f);
+    style::text_colored(style::palette().warn, "%s", sentence.c_str());
+    ImGui::PopTextWrapPos();
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("The Run-to target: it stopped there first, and everyone else stopped at their next gate.");
+  }
+}
+
+void StepView::draw_run_to(FrameContext& ctx, trace::GateTable& gates) {
+  if (auto target = gates.run_target(); target && target != seen_target_) {
+    run_to_kind = target->kind;
+    std::string conn = target->conn ? std::to_string(target->conn) : "";
+    std::snprintf(run_to_conn, sizeof(run_to_conn), "%s", conn.c_str());
+    seen_target_ = target;
+  } else if (!target) {
+    seen_target_.reset();
+  }
+  // Gates the running server's source never reaches: running to one would
+  // only stop when the server changes, so the combo says so.
+  const std::string& arch = ctx.session.meta().architecture;
+  const auto files = files_for_architecture(arch);
+  auto in_server = [&](GateKind k) { return arch.empty() || locate_gate(files, k).line != 0; };
+  const std::optional<trace::RunTarget> chosen = parse_run_to(run_to_kind, run_to_conn);
+  const std::string kind_name(trace::gate_name(run_to_kind));
+
+  const bool active = gates.mode() == GateMode::run_to;
+  if (active) ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
+  ImGui::BeginDisabled(!chosen.has_value());
+  if (ImGui::Button("Run to") && chosen) apply_run_to(gates, *chosen);
+  ImGui::EndDisabled();
+  if (active) ImGui::PopStyleColor();
+  if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
+    const std::string who = chosen && chosen->conn ? "connection " + std::to_string(chosen->conn) : "any connection";
+    ImGui::SetTooltip(
+        "Run until %s reaches a %s gate (U)\n"
+        "A breakpoint: releases everyone and runs at full speed, then stops there,\n"
+        "and everyone else at their next gate, as Pause does.\n"
+        "Whoever already stands at a %s gate goes on past it first.",
+        who.c_str(), kind_name.c_str(), kind_name.c_str());
+  }
+  same_line_if_fits(ImGui::GetFontSize() * 7.5f);
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 7.5f);
+  if (ImGui::BeginCombo("##run_to_gate", kind_name.c_str())) {
+    for (std::size_t i = 0; i < trace::kGateNames.size(); ++i) {
+      const auto k = static_cast<GateKind>(i);
+      const bool have = in_server(k);
+      if (!have) ImGui::PushStyleColor(ImGuiCol_Text, style::palette().dim);
+      if (ImGui::Selectable(std::string(trace::kGateNames[i]).c_str(), k == run_to_kind)) run_to_kind = k;
+      if (!have) ImGui::PopStyleColor();
+      if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("%s%s", std::string(gate_explanation(k)).c_str(),
+                          have ? "" : "\nThis server has no such gate: running to it would not stop.");
+      if (k == run_to_kind) ImGui::SetItemDefaultFocus();
+    }
+    ImGui::EndCombo();
+  }
+  same_line_if_fits(ImGui::CalcTextSize("conn").x + ImGui::GetFontSize() * 4.5f);
+  ImGui::TextUnformatted("conn");
   ImGui::SameLine();
-  style::text_colored(style::palette().dim, "mode: %s", std::string(trace::gate_mode_name(mode)).c_str());
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 4.0f);
+  ImGui::InputTextWithHint("##run_to_conn", "any", run_to_conn, sizeof(run_to_conn), ImGuiInputTextFlags_CharsDecimal);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("Connection number, in the order the server accepted them; blank or 0 = any connection");
+  if (!chosen) {
+    style::text_colored(style::palette().bad, "not a connection number");
+  } else if (!in_server(run_to_kind)) {
+    style::text_colored(style::palette().warn, "this server has no %s gate", kind_name.c_str());
+  }
 }
 
 void StepView::draw_waiters(FrameContext& ctx, trace::GateTable& gates) {
   ImGui::Separator();
   ImGui::TextUnformatted("Waiting at gates");
   if (waiters_.empty()) {
-    style::text_colored(style::palette().dim, gates.mode() == GateMode::step
-                                                  ? "Nobody is waiting: every process is blocked elsewhere or idle."
-                                                  : "Pause (P) or Step (Space) to stop processes at their gates.");
+    const GateMode mode = gates.mode();
+    ImGui::PushTextWrapPos(0.0f);
+    style::text_colored(style::palette().dim,
+                        mode == GateMode::step     ? "Nobody is waiting: every process is blocked elsewhere or idle."
+                        : mode == GateMode::run_to ? "Running: everyone stops when the target gate is reached."
+                                                   : "Pause (P) or Step (Space) to stop processes at their gates.");
+    ImGui::PopTextWrapPos();
     return;
   }
   if (ImGui::Button("Release all")) gates.release_all();
   ImGui::SameLine();
   ImGui::Text("%zu waiting", waiters_.size());
+  // ScrollX: in a narrow window the columns keep their width and the table
+  // scrolls, rather than squeezing the gate's name to two letters.
   const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_ScrollY |
+                                ImGuiTableFlags_ScrollX |
                                 ImGuiTableFlags_SizingFixedFit;
-  if (!ImGui::BeginTable("##waiters", 6, flags)) return;
+  // At least a few rows tall: in a short window the window scrolls to the
+  // table, instead of the table shrinking to its header.
+  const float row_h = ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().CellPadding.y * 2.0f;
+  const float rows = static_cast<float>(std::min<std::size_t>(waiters_.size(), 4) + 1);
+  const float height = std::max(ImGui::GetContentRegionAvail().y, rows * row_h + ImGui::GetStyle().ScrollbarSize);
+  if (!ImGui::BeginTable("##waiters", 6, flags, ImVec2(0.0f, height))) return;
   ImGui::TableSetupScrollFreeze(0, 1);
   ImGui::TableSetupColumn("#");
-  ImGui::TableSetupColumn("process / thread");
-  ImGui::TableSetupColumn("gate", ImGuiTableColumnFlags_WidthStretch);
+  ImGui::TableSetupColumn("gate");
   ImGui::TableSetupColumn("conn");
+  ImGui::TableSetupColumn("process / thread");
   ImGui::TableSetupColumn("waiting");
   ImGui::TableSetupColumn("");
   ImGui::TableHeadersRow();
   int row = 0;
+  const std::uint64_t breakpoint = gates.breakpoint_seq();
   for (const auto& w : waiters_) {
     ImGui::PushID(static_cast<int>(w.seq));
     ImGui::TableNextRow();
     ImGui::TableNextColumn();
     ImGui::Text("%d", ++row);
     ImGui::TableNextColumn();
+    if (w.seq == breakpoint) {
+      // The one that reached the "Run to" target; everyone else stopped at
+      // whatever gate came next for them.
+      style::text_colored(style::palette().warn, "%s (target)", std::string(trace::gate_name(w.kind)).c_str());
+      if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("Reached the Run-to target first and stopped everyone.\n%s",
+                          std::string(gate_explanation(w.kind)).c_str());
+    } else {
+      ImGui::TextUnformatted(std::string(trace::gate_name(w.kind)).c_str());
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", std::string(gate_explanation(w.kind)).c_str());
+    }
+    ImGui::TableNextColumn();
+    if (w.conn) ImGui::Text("%u", w.conn);
+    else style::text_colored(style::palette().dim, "-");
+    ImGui::TableNextColumn();
     {
       style::MonoFont mono;
       if (w.tid == w.pid) ImGui::Text("pid %d", static_cast<int>(w.pid));
       else ImGui::Text("pid %d / tid %d", static_cast<int>(w.pid), static_cast<int>(w.tid));
     }
-    ImGui::TableNextColumn();
-    ImGui::TextUnformatted(std::string(trace::gate_name(w.kind)).c_str());
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", std::string(gate_explanation(w.kind)).c_str());
-    ImGui::TableNextColumn();
-    if (w.conn) ImGui::Text("%u", w.conn);
-    else style::text_colored(style::palette().dim, "-");
     ImGui::TableNextColumn();
     std::uint64_t age = ctx.now_ns > w.since_ns ? ctx.now_ns - w.since_ns : 0;
     ImGui::TextUnformatted(style::format_duration_ns(age).c_str());
@@ -164,6 +304,8 @@ void StepView::draw(FrameContext& ctx) {
   handle_keys(gates);
   waiters_ = gates.waiters();
   draw_toolbar(gates);
+  draw_run_to(ctx, gates);
+  draw_mode(gates);
   draw_waiters(ctx, gates);
   // "waiting for 3.2 s" keeps counting while someone is parked.
   if (!waiters_.empty() || gates.mode() != GateMode::run) ctx.wants_redraw = true;

@@ -6,6 +6,11 @@
 // stop requested, mode changed) frees its slot itself. A waiter that dies
 // parked (SIGKILL) leaves `waiting` behind with a dead pid; waiters() frees
 // such slots, so the lab never shows a ghost.
+//
+// run_to: the target is one 64-bit word (kind << 32 | conn), so a gate never
+// reads a kind from one run_until() and a connection from another. It is
+// stored before the mode (a seq_cst exchange), and pass() loads the mode with
+// acquire, so a gate that sees run_to sees its target.
 #include "trace/gate.h"
 
 #include <fcntl.h>
@@ -79,6 +84,8 @@ struct GateTable::Header {
   std::atomic<std::uint32_t> delay_ms;
   std::atomic<std::int32_t> lab_pid;
   std::atomic<std::uint64_t> arrivals;  // last arrival number handed out
+  std::atomic<std::uint64_t> target;    // run_to: kind << 32 | conn (0 = any)
+  std::atomic<std::uint64_t> breakpoint_seq;  // the arrival that reached it
 };
 
 struct GateTable::Slot {
@@ -96,6 +103,7 @@ std::string_view gate_mode_name(GateMode m) {
     case GateMode::run: return "run";
     case GateMode::step: return "step";
     case GateMode::slow: return "slow";
+    case GateMode::run_to: return "run_to";
   }
   return "unknown";
 }
@@ -154,6 +162,8 @@ GateTable GateTable::create() {
   t.header_->delay_ms.store(0);
   t.header_->lab_pid.store(getpid());
   t.header_->arrivals.store(0);
+  t.header_->target.store(0);
+  t.header_->breakpoint_seq.store(0);
   t.slots_ = reinterpret_cast<Slot*>(static_cast<char*>(p) + kHeaderBytes);
   for (std::size_t i = 0; i < kGateSlots; ++i) {
     auto* s = new (reinterpret_cast<char*>(t.slots_) + i * kSlotBytes) Slot{};
@@ -192,17 +202,50 @@ GateTable GateTable::attach(int fd) {
 void GateTable::set_mode(GateMode mode, std::uint32_t delay_ms) {
   if (!header_) return;
   header_->delay_ms.store(delay_ms);
+  const std::uint64_t parked_by = header_->arrivals.load();
   std::uint32_t old = header_->mode.exchange(static_cast<std::uint32_t>(mode));
   // Leaving step mode releases everyone. A waiter that was still claiming its
   // slot sees the new mode before it sleeps (it re-reads the mode after
   // publishing `waiting`), so nobody can slip past this.
-  if (old == static_cast<std::uint32_t>(GateMode::step) && mode != GateMode::step) release_all();
+  if (old == static_cast<std::uint32_t>(GateMode::step) && mode != GateMode::step) release_arrived_by(parked_by);
 }
 
 GateMode GateTable::mode() const {
   return header_ ? static_cast<GateMode>(header_->mode.load()) : GateMode::run;
 }
 std::uint32_t GateTable::delay_ms() const { return header_ ? header_->delay_ms.load() : 0; }
+
+namespace {
+std::uint64_t pack_target(GateKind kind, std::uint32_t conn) {
+  return (std::uint64_t(static_cast<std::uint8_t>(kind)) << 32) | conn;
+}
+RunTarget unpack_target(std::uint64_t word) {
+  return RunTarget{static_cast<GateKind>(word >> 32), static_cast<std::uint32_t>(word)};
+}
+}  // namespace
+
+void GateTable::run_until(GateKind kind, std::uint32_t conn) {
+  if (!header_) return;
+  header_->breakpoint_seq.store(0);
+  header_->target.store(pack_target(kind, conn));
+  // Leaving step mode: everyone parked goes on past the gate they stand at
+  // (their loop sees the mode change even if the release below misses a
+  // waiter that is still claiming its slot). Only those parked before the
+  // switch: the target may be reached, and the table back in step mode,
+  // before the release loop is done, and whoever parks after the breakpoint
+  // must stay parked.
+  const std::uint64_t parked_by = header_->arrivals.load();
+  std::uint32_t old = header_->mode.exchange(static_cast<std::uint32_t>(GateMode::run_to));
+  if (old == static_cast<std::uint32_t>(GateMode::step)) release_arrived_by(parked_by);
+}
+
+std::optional<RunTarget> GateTable::run_target() const {
+  if (!header_ || mode() != GateMode::run_to) return std::nullopt;
+  return unpack_target(header_->target.load());
+}
+
+std::uint64_t GateTable::breakpoint_seq() const { return header_ ? header_->breakpoint_seq.load() : 0; }
+
 void GateTable::set_lab_pid(pid_t pid) {
   if (header_) header_->lab_pid.store(pid);
 }
@@ -258,6 +301,16 @@ bool GateTable::release_next() {
   return false;
 }
 
+int GateTable::release_arrived_by(std::uint64_t last_seq) {
+  int n = 0;
+  for (std::size_t i = 0; i < kGateSlots; ++i) {
+    Slot& s = *reinterpret_cast<Slot*>(reinterpret_cast<char*>(slots_) + i * kSlotBytes);
+    if (s.state.load() != kWaiting || s.seq.load() > last_seq) continue;
+    if (release(static_cast<int>(i))) ++n;
+  }
+  return n;
+}
+
 int GateTable::release_all() {
   if (!header_) return 0;
   int n = 0;
@@ -275,9 +328,14 @@ bool GateTable::lab_alive() const noexcept {
 
 void GateTable::pass(GateKind kind, std::uint32_t conn) noexcept {
   if (!header_ || g_orphaned.load(std::memory_order_relaxed)) return;
-  GateMode m = mode_relaxed();
+  // Acquire: run_to's target was stored before the mode.
+  GateMode m = static_cast<GateMode>(mode_word_->load(std::memory_order_acquire));
   if (m == GateMode::step) {
-    wait_step(kind, conn);
+    wait_step(kind, conn, false);
+    return;
+  }
+  if (m == GateMode::run_to) {
+    pass_run_to(kind, conn);
     return;
   }
   if (m != GateMode::slow) return;
@@ -297,7 +355,24 @@ void GateTable::pass(GateKind kind, std::uint32_t conn) noexcept {
   emit(Kind::gate_pass, conn, static_cast<std::int64_t>(kind), -1, gate_name(kind));
 }
 
-void GateTable::wait_step(GateKind kind, std::uint32_t conn) noexcept {
+void GateTable::pass_run_to(GateKind kind, std::uint32_t conn) noexcept {
+  const RunTarget target = unpack_target(header_->target.load(std::memory_order_relaxed));
+  if (kind != target.kind || (target.conn != 0 && conn != target.conn)) return;  // full speed, no event
+  // The breakpoint. Whoever switches the mode first parks here as the one
+  // that reached it; the rest park at their next gate, as after Pause.
+  std::uint32_t expected = static_cast<std::uint32_t>(GateMode::run_to);
+  if (mode_word_->compare_exchange_strong(expected, static_cast<std::uint32_t>(GateMode::step))) {
+    wait_step(kind, conn, true);
+    return;
+  }
+  // Lost the race. Two threads reaching the target at once both park (the
+  // other one already switched to step); if the lab left run_to meanwhile
+  // (Run, Slow), do what the new mode says.
+  if (expected == static_cast<std::uint32_t>(GateMode::step)) wait_step(kind, conn, false);
+  else if (expected == static_cast<std::uint32_t>(GateMode::slow)) pass(kind, conn);
+}
+
+void GateTable::wait_step(GateKind kind, std::uint32_t conn, bool breakpoint) noexcept {
   // Claim a free slot. All taken (more than kGateSlots parked at once): wait
   // for one to free up, still honouring mode changes and the lab's death.
   Slot* slot = nullptr;
@@ -324,7 +399,11 @@ void GateTable::wait_step(GateKind kind, std::uint32_t conn) noexcept {
   slot->kind.store(static_cast<std::uint32_t>(kind), std::memory_order_relaxed);
   slot->conn.store(conn, std::memory_order_relaxed);
   slot->since_ns.store(now_ns(), std::memory_order_relaxed);
-  slot->seq.store(header_->arrivals.fetch_add(1) + 1, std::memory_order_relaxed);
+  const std::uint64_t seq = header_->arrivals.fetch_add(1) + 1;
+  slot->seq.store(seq, std::memory_order_relaxed);
+  // Before the slot is visible: the lab never sees the breakpoint's waiter
+  // without knowing it is the one.
+  if (breakpoint) header_->breakpoint_seq.store(seq);
   // The event goes out before the slot is visible, so gate_wait always
   // precedes the gate_pass that the lab's release causes.
   emit(Kind::gate_wait, conn, static_cast<std::int64_t>(kind), index, gate_name(kind));

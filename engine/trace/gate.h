@@ -4,13 +4,20 @@
 // A GateTable lives in shared memory (a memfd, like the trace ring) created by
 // the lab; its fd number is passed in SOCKSCOPE_GATE_FD and survives fork and
 // exec, so servers, forked children, pool workers and the event loop thread
-// all see the same table. Three modes:
-//  - run:   gate() costs one relaxed atomic load and returns;
-//  - step:  the caller claims a waiter slot (lock-free CAS), emits gate_wait,
-//           and sleeps on a futex in that slot until the lab releases it, then
-//           emits gate_pass;
-//  - slow:  the caller sleeps the table's delay, then emits gate_pass.
-// Leaving step mode releases every waiter.
+// all see the same table. Four modes:
+//  - run:    gate() costs one relaxed atomic load and returns;
+//  - step:   the caller claims a waiter slot (lock-free CAS), emits gate_wait,
+//            and sleeps on a futex in that slot until the lab releases it,
+//            then emits gate_pass;
+//  - slow:   the caller sleeps the table's delay, then emits gate_pass;
+//  - run_to: a breakpoint, like a debugger's all-stop. Gates that do not match
+//            the target (a gate kind, and a connection or any) return at once,
+//            with no event, as in run mode. The first process or thread to
+//            reach a matching gate switches the table to step (one CAS) and
+//            parks there; everyone else then parks at their next gate.
+// Leaving step mode releases every waiter. A waiter released that way (by
+// run(), slow() or run_until()) goes on past the gate it stood at: run_until
+// never stops someone where they already stand.
 //
 // Nobody stays parked when the lab is gone: a waiter wakes every 200 ms (the
 // futex wait has a timeout) and gives up when the lab's pid no longer exists,
@@ -24,6 +31,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -31,7 +39,7 @@ namespace sockscope::trace {
 
 inline constexpr const char* kGateFdEnv = "SOCKSCOPE_GATE_FD";
 inline constexpr std::uint32_t kGateMagic = 0x53434b47;  // "SCKG"
-inline constexpr std::uint32_t kGateVersion = 1;
+inline constexpr std::uint32_t kGateVersion = 2;  // 2: run_to mode and its target
 inline constexpr std::size_t kGateSlots = 128;
 
 // Where a gate stands. Each sits just BEFORE the system call it is named after
@@ -61,8 +69,15 @@ constexpr bool gate_from_name(std::string_view name, GateKind& out) {
   return false;
 }
 
-enum class GateMode : std::uint32_t { run = 0, step = 1, slow = 2 };
+enum class GateMode : std::uint32_t { run = 0, step = 1, slow = 2, run_to = 3 };
 std::string_view gate_mode_name(GateMode m);
+
+// Where run_to stops: the next `kind` gate of connection `conn` (0 = any).
+struct RunTarget {
+  GateKind kind = GateKind::accept;
+  std::uint32_t conn = 0;
+  bool operator==(const RunTarget&) const = default;
+};
 
 // One parked process or thread, as the lab sees it.
 struct GateWaiter {
@@ -97,9 +112,18 @@ class GateTable {
 
   // ---- lab side ----
   // Leaving step mode releases every waiter. delay_ms is used by slow mode.
+  // set_mode(run_to) runs to the last target set; use run_until().
   void set_mode(GateMode mode, std::uint32_t delay_ms = 0);
   GateMode mode() const;
   std::uint32_t delay_ms() const;
+  // Runs (releasing everyone parked) until the next `kind` gate reached by
+  // connection `conn` (0 = any connection), then stops everyone as Pause does.
+  void run_until(GateKind kind, std::uint32_t conn = 0);
+  // The target, while in run_to mode; nullopt in any other mode.
+  std::optional<RunTarget> run_target() const;
+  // The arrival (GateWaiter::seq) that reached the last run_until() target
+  // and switched the table to step; 0 until one has.
+  std::uint64_t breakpoint_seq() const;
   // The waiters now, in arrival order.
   std::vector<GateWaiter> waiters() const;
   // Releases the earliest arrival; false when nobody waits.
@@ -128,7 +152,10 @@ class GateTable {
   std::size_t map_size_ = 0;
   int fd_ = -1;
   void reset() noexcept;
-  void wait_step(GateKind kind, std::uint32_t conn) noexcept;
+  // Releases the waiters whose arrival number is <= last_seq.
+  int release_arrived_by(std::uint64_t last_seq);
+  void wait_step(GateKind kind, std::uint32_t conn, bool breakpoint) noexcept;
+  void pass_run_to(GateKind kind, std::uint32_t conn) noexcept;
   bool lab_alive() const noexcept;
 };
 

@@ -8,6 +8,10 @@
 //   3. Thread server, unsafe counter: a chosen interleaving loses one update
 //   4. Leaving step mode mid-run lets every client finish
 //   5. Killing the lab while 5 processes wait at gates leaves nothing behind
+//   6. The event loop stops before every handler
+//   7. Stopping a thread server with every thread parked
+//   8. Run to (a breakpoint): the table in-process, then real fork and thread
+//      servers run until a gate kind, or until connection N reaches a gate
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -18,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -522,4 +527,349 @@ TEST(Gates, StoppingAThreadServerWithEveryThreadParkedIsPromptAndClean) {
   EXPECT_TRUE(WIFEXITED(last.b) && WEXITSTATUS(last.b) == 0) << "status " << last.b;
   EXPECT_EQ(count_of(lab, trace::Kind::server_stop), 1u);
   EXPECT_TRUE(g.waiters().empty());
+}
+
+// ---- 8. Run to: a breakpoint ------------------------------------------------------------
+
+namespace {
+
+// A thread that walks through gates in order, counting how many it passed.
+struct Walker {
+  std::atomic<int> passed{0};
+  std::atomic<pid_t> tid{0};
+  std::thread thread;
+  explicit Walker(std::vector<std::pair<GateKind, std::uint32_t>> gates) {
+    thread = std::thread([this, gates] {
+      tid.store(gettid());
+      for (auto [kind, conn] : gates) {
+        trace::gate(kind, conn);
+        passed.fetch_add(1);
+      }
+    });
+  }
+  ~Walker() {
+    if (thread.joinable()) thread.join();
+  }
+};
+
+std::optional<GateWaiter> waiter_of(trace::GateTable& g, pid_t tid) {
+  for (const auto& w : g.waiters())
+    if (w.tid == tid) return w;
+  return std::nullopt;
+}
+
+// The waiter that reached the run_until() target, once the table stopped.
+std::optional<GateWaiter> breakpoint_waiter(trace::GateTable& g) {
+  for (const auto& w : g.waiters())
+    if (w.seq == g.breakpoint_seq()) return w;
+  return std::nullopt;
+}
+
+// Waits until the breakpoint was reached and the waiter list settled.
+std::vector<GateWaiter> stopped_at_breakpoint(trace::GateTable& g) {
+  EXPECT_TRUE(eventually([&] { return g.breakpoint_seq() != 0 && breakpoint_waiter(g).has_value(); }, 15s))
+      << "the run_until() target was never reached (mode " << trace::gate_mode_name(g.mode()) << ")";
+  return settled(g, 300ms);
+}
+
+}  // namespace
+
+TEST(GateTable, RunUntilStopsEveryoneAtTheFirstMatchingGateAndNeverWhereAWaiterStands) {
+  trace::GateTable g = trace::GateTable::create();
+  trace::set_process_gates(&g);
+  EXPECT_EQ(trace::gate_mode_name(GateMode::run_to), "run_to");
+  EXPECT_FALSE(g.run_target().has_value()) << "no target outside run_to";
+
+  // Gates that do not match run at full speed: another connection's read,
+  // and other kinds of gate.
+  g.run_until(GateKind::read, 2);
+  EXPECT_EQ(g.mode(), GateMode::run_to);
+  ASSERT_TRUE(g.run_target().has_value());
+  EXPECT_EQ(*g.run_target(), (trace::RunTarget{GateKind::read, 2}));
+  EXPECT_EQ(g.breakpoint_seq(), 0u);
+  {
+    Walker other({{GateKind::read, 1}, {GateKind::reply, 1}, {GateKind::read, 3}, {GateKind::reply, 2}});
+    ASSERT_TRUE(eventually([&] { return other.passed.load() == 4; }, 2s));
+  }
+  EXPECT_TRUE(g.waiters().empty());
+  EXPECT_EQ(g.mode(), GateMode::run_to);
+
+  // Connection 2's read is the breakpoint: its thread parks there and the
+  // table is in step mode.
+  Walker a({{GateKind::accept, 2}, {GateKind::read, 2}, {GateKind::reply, 2}, {GateKind::read, 2}});
+  ASSERT_TRUE(eventually([&] { return waiter_of(g, a.tid.load()).has_value(); }, 2s));
+  EXPECT_EQ(a.passed.load(), 1) << "passed accept, stopped at read";
+  EXPECT_EQ(g.mode(), GateMode::step);
+  EXPECT_FALSE(g.run_target().has_value());
+  auto at = *waiter_of(g, a.tid.load());
+  EXPECT_EQ(at.kind, GateKind::read);
+  EXPECT_EQ(at.conn, 2u);
+  EXPECT_EQ(at.seq, g.breakpoint_seq()) << "the one that reached the target is known";
+
+  // All-stop: anyone else now parks at their next gate, whatever it is.
+  Walker c({{GateKind::close, 7}});
+  ASSERT_TRUE(eventually([&] { return waiter_of(g, c.tid.load()).has_value(); }, 2s));
+  std::this_thread::sleep_for(300ms);  // longer than the 200 ms re-check: still parked
+  EXPECT_EQ(a.passed.load(), 1);
+  EXPECT_EQ(c.passed.load(), 0);
+  EXPECT_EQ(g.waiters().size(), 2u);
+
+  // Running to the same target again releases everyone; A goes on past the
+  // read it stands at (no re-parking there), past reply, and stops at its
+  // NEXT read of connection 2.
+  const std::uint64_t first_breakpoint = g.breakpoint_seq();
+  g.run_until(GateKind::read, 2);
+  ASSERT_TRUE(eventually([&] { return c.passed.load() == 1; }, 2s)) << "released by leaving step mode";
+  ASSERT_TRUE(eventually([&] { return a.passed.load() == 3 && waiter_of(g, a.tid.load()).has_value(); }, 2s));
+  at = *waiter_of(g, a.tid.load());
+  EXPECT_EQ(at.kind, GateKind::read);
+  EXPECT_GT(at.seq, first_breakpoint) << "a new arrival, not the old one";
+  EXPECT_EQ(at.seq, g.breakpoint_seq());
+  EXPECT_EQ(g.mode(), GateMode::step);
+
+  // Two threads reaching the target at once both park, whoever wins the switch.
+  g.run_until(GateKind::counter_write);  // any connection
+  ASSERT_TRUE(eventually([&] { return a.passed.load() == 4; }, 2s));
+  {
+    Walker d({{GateKind::counter_write, 1}});
+    Walker e({{GateKind::counter_write, 2}});
+    ASSERT_TRUE(eventually([&] { return g.waiters().size() == 2; }, 2s));
+    EXPECT_EQ(g.mode(), GateMode::step);
+    auto w = g.waiters();
+    EXPECT_TRUE(w[0].seq == g.breakpoint_seq() || w[1].seq == g.breakpoint_seq());
+    for (const auto& x : w) EXPECT_EQ(x.kind, GateKind::counter_write);
+    // Leaving for run releases both.
+    g.set_mode(GateMode::run);
+    ASSERT_TRUE(eventually([&] { return d.passed.load() == 1 && e.passed.load() == 1; }, 2s));
+  }
+  EXPECT_TRUE(g.waiters().empty());
+
+  // Leaving run_to before the target is reached: nobody parks any more.
+  g.run_until(GateKind::exit, 5);
+  g.set_mode(GateMode::run);
+  {
+    Walker f({{GateKind::exit, 5}});
+    ASSERT_TRUE(eventually([&] { return f.passed.load() == 1; }, 2s));
+  }
+  EXPECT_TRUE(g.waiters().empty());
+  trace::set_process_gates(nullptr);
+}
+
+// (a) Any connection's reply: the first greeting about to be sent stops
+// everyone. Nothing is sent, and nobody passes a gate after that instant.
+TEST(Gates, RunUntilReplyStopsAtTheFirstReplyAndEveryoneElseAtTheirNextGate) {
+  lab::Lab lab(test_options());
+  auto& g = lab.gates();
+  g.set_mode(GateMode::step);
+  lab::ServerSpec spec;
+  spec.arch = "fork";
+  lab.start_server(spec);
+  const pid_t server = lab.server_pid();
+  lab.start_clients(quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
+  ASSERT_TRUE(eventually([&] { return !g.waiters().empty(); }));
+  auto parked = settled(g);
+  ASSERT_EQ(parked.size(), 1u);
+  EXPECT_EQ(parked[0].kind, GateKind::accept);
+
+  g.run_until(GateKind::reply);
+  auto w = stopped_at_breakpoint(g);
+  EXPECT_EQ(g.mode(), GateMode::step);
+  auto bp = breakpoint_waiter(g);
+  ASSERT_TRUE(bp.has_value());
+  EXPECT_EQ(bp->kind, GateKind::reply);
+  EXPECT_NE(bp->pid, server) << "a forked child sends the greeting";
+  EXPECT_TRUE(bp->conn == 1 || bp->conn == 2) << bp->conn;
+  EXPECT_GE(count_of(lab, trace::Kind::accept), bp->conn) << "the parent passed accept without stopping";
+  // Others stand at their next gate. One that also came to a reply at the
+  // same instant parks there too; none stands past a reply.
+  for (const auto& x : w) EXPECT_NE(x.kind, GateKind::read) << "pid " << x.pid << " got past its greeting";
+
+  // Nothing moves: no reply left a server, no client got one, and no gate
+  // was passed after the breakpoint's arrival.
+  std::this_thread::sleep_for(500ms);
+  lab.flush();
+  EXPECT_EQ(g.waiters(), w);
+  EXPECT_EQ(count_of(lab, trace::Kind::reply), 0u);
+  EXPECT_EQ(count_of(lab, trace::Kind::client_reply), 0u);
+  std::uint64_t bp_wait_ts = 0;
+  for (const auto& e : events_of(lab, trace::Kind::gate_wait))
+    if (static_cast<pid_t>(e.pid) == bp->pid && e.b == bp->slot && e.a == static_cast<std::int64_t>(GateKind::reply))
+      bp_wait_ts = e.ts_ns;
+  ASSERT_NE(bp_wait_ts, 0u) << "the breakpoint's gate_wait is in the log";
+  for (const auto& e : events_of(lab, trace::Kind::gate_pass))
+    EXPECT_LT(e.ts_ns, bp_wait_ts) << "pid " << e.pid << " passed " << e.text_view() << " after the breakpoint";
+  // Exactly the one released by run_until passed a gate: the parent, at accept.
+  auto passes = events_of(lab, trace::Kind::gate_pass);
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(static_cast<pid_t>(passes[0].pid), server);
+  EXPECT_EQ(passes[0].a, static_cast<std::int64_t>(GateKind::accept));
+
+  // Releasing the breakpoint sends exactly that greeting.
+  ASSERT_TRUE(g.release(*bp));
+  ASSERT_TRUE(eventually([&] { return count_of(lab, trace::Kind::reply) == 1; }, 5s));
+  EXPECT_EQ(events_of(lab, trace::Kind::reply)[0].conn, bp->conn);
+  EXPECT_EQ(events_of(lab, trace::Kind::reply)[0].a, 220);
+
+  g.set_mode(GateMode::run);
+  EXPECT_EQ(lab.wait_clients(20s), 0);
+  for (const auto& e : events_of(lab, trace::Kind::client_error))
+    ADD_FAILURE() << "client " << e.conn << " error " << e.a << " at " << e.text_view();
+  lab.stop_server();
+}
+
+// (b) Until connection 2 reaches read: connection 1 runs its whole session
+// through gates that do not match; connection 2 stops before its first recv().
+TEST(Gates, RunUntilConnectionTwoReachesReadLetsConnectionOneRunPast) {
+  lab::Lab lab(test_options());
+  auto& g = lab.gates();
+  g.set_mode(GateMode::step);
+  lab::ServerSpec spec;
+  spec.arch = "fork";
+  spec.protocol = "http";
+  lab.start_server(spec);
+  const pid_t server = lab.server_pid();
+  lab.start_clients(quick_clients(1, protocol::Protocol::http, {"GET /hello.txt"}));
+  ASSERT_TRUE(eventually([&] { return !g.waiters().empty(); }));
+  ASSERT_EQ(settled(g).size(), 1u);
+
+  g.run_until(GateKind::read, 2);
+  // Connection 1 passes every gate of its own, reads included, to the end.
+  EXPECT_EQ(lab.wait_clients(20s), 0) << "connection 1 never stopped";
+  ASSERT_TRUE(eventually([&] { return count_of(lab, trace::Kind::close) == 1; }, 5s));
+  auto of_conn = [&](trace::Kind k, std::uint32_t conn) {
+    std::size_t n = 0;
+    for (const auto& e : events_of(lab, k)) n += e.conn == conn;
+    return n;
+  };
+  EXPECT_GE(of_conn(trace::Kind::read, 1), 1u);
+  EXPECT_EQ(of_conn(trace::Kind::reply, 1), 1u);
+  EXPECT_EQ(g.mode(), GateMode::run_to);
+  EXPECT_TRUE(g.waiters().empty());
+  EXPECT_EQ(count_of(lab, trace::Kind::gate_wait), 1u) << "only the first accept ever parked";
+
+  // Connection 2 arrives and stops at its read.
+  lab.start_clients(quick_clients(1, protocol::Protocol::http, {"GET /hello.txt"}));
+  auto w = stopped_at_breakpoint(g);
+  auto bp = breakpoint_waiter(g);
+  ASSERT_TRUE(bp.has_value());
+  EXPECT_EQ(bp->kind, GateKind::read);
+  EXPECT_EQ(bp->conn, 2u);
+  EXPECT_NE(bp->pid, server);
+  EXPECT_EQ(g.mode(), GateMode::step);
+  for (const auto& x : w) {
+    if (x.seq == bp->seq) continue;
+    EXPECT_EQ(x.pid, server) << "besides connection 2's child, only the parent is alive";
+  }
+  std::this_thread::sleep_for(300ms);
+  lab.flush();
+  EXPECT_EQ(of_conn(trace::Kind::read, 2), 0u) << "stopped before recv()";
+  EXPECT_EQ(of_conn(trace::Kind::reply, 2), 0u);
+  EXPECT_EQ(of_conn(trace::Kind::accept, 2), 1u);
+
+  g.set_mode(GateMode::run);
+  EXPECT_EQ(lab.wait_clients(20s), 0);
+  ASSERT_TRUE(eventually([&] { return of_conn(trace::Kind::reply, 2) == 1; }, 5s));
+  lab.stop_server();
+}
+
+// (c) A thread of the thread server: the first handler thread to write the
+// shared counter stops there, inside the server process.
+TEST(Gates, RunUntilCounterWriteStopsAHandlerThread) {
+  lab::Lab lab(test_options());
+  auto& g = lab.gates();
+  lab::ServerSpec spec;
+  spec.arch = "thread";
+  spec.protocol = "http";
+  spec.extra_args = {"--unsafe-counter", "--race-window-us", "0"};
+  lab.start_server(spec);
+  const pid_t server = lab.server_pid();
+  g.run_until(GateKind::counter_write);  // from run mode: nobody to release
+  lab.start_clients(quick_clients(2, protocol::Protocol::http, {"GET /count"}));
+
+  auto w = stopped_at_breakpoint(g);
+  auto bp = breakpoint_waiter(g);
+  ASSERT_TRUE(bp.has_value());
+  EXPECT_EQ(bp->kind, GateKind::counter_write);
+  EXPECT_EQ(bp->pid, server);
+  EXPECT_NE(bp->tid, server) << "a handler thread, not the main thread";
+  EXPECT_EQ(g.mode(), GateMode::step);
+  lab.flush();
+  EXPECT_EQ(count_of(lab, trace::Kind::counter_write), 0u) << "stopped before the store";
+  EXPECT_GE(count_of(lab, trace::Kind::counter_read), 1u) << "its load went through";
+  for (const auto& x : w) EXPECT_EQ(x.pid, server) << "one process, threads only";
+
+  g.release(*bp);
+  ASSERT_TRUE(eventually([&] { return count_of(lab, trace::Kind::counter_write) == 1; }, 5s));
+  EXPECT_EQ(events_of(lab, trace::Kind::counter_write)[0].conn, bp->conn);
+  g.set_mode(GateMode::run);
+  EXPECT_EQ(lab.wait_clients(20s), 0);
+  lab.stop_server();
+}
+
+// A waiter released by run_until goes on past the gate it stands at: the
+// fork server's parent, parked at accept for connection 1, stops at the
+// accept of connection 2, having accepted and forked connection 1. (The
+// parent reaches its accept gate only once poll() says a client is waiting,
+// hence two clients.)
+TEST(Gates, RunUntilTheGateAWaiterStandsAtStopsAtItsNextOne) {
+  lab::Lab lab(test_options());
+  auto& g = lab.gates();
+  g.set_mode(GateMode::step);
+  lab::ServerSpec spec;
+  spec.arch = "fork";
+  lab.start_server(spec);
+  const pid_t server = lab.server_pid();
+  lab.start_clients(quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
+  ASSERT_TRUE(eventually([&] { return !g.waiters().empty(); }));
+  auto parked = settled(g);
+  ASSERT_EQ(parked.size(), 1u);
+  ASSERT_EQ(parked[0].kind, GateKind::accept);
+  ASSERT_EQ(parked[0].conn, 1u);
+
+  g.run_until(GateKind::accept);
+  stopped_at_breakpoint(g);
+  auto bp = breakpoint_waiter(g);
+  ASSERT_TRUE(bp.has_value());
+  EXPECT_EQ(bp->pid, server);
+  EXPECT_EQ(bp->kind, GateKind::accept);
+  EXPECT_EQ(bp->conn, 2u) << "the next accept, not the one it stood at";
+  EXPECT_EQ(count_of(lab, trace::Kind::accept), 1u);
+  EXPECT_EQ(count_of(lab, trace::Kind::fork), 1u);
+
+  g.set_mode(GateMode::run);
+  EXPECT_EQ(lab.wait_clients(20s), 0);
+  lab.stop_server();
+}
+
+// (d) Stopped at a breakpoint with three connections in flight, Run lets
+// every client finish normally.
+TEST(Gates, LeavingRunToWithRunReleasesEveryoneAndEveryClientFinishes) {
+  lab::Lab lab(test_options());
+  auto& g = lab.gates();
+  g.set_mode(GateMode::step);
+  lab::ServerSpec spec;
+  spec.arch = "fork";
+  lab.start_server(spec);
+  lab.start_clients(quick_clients(3, protocol::Protocol::ftp, {}));  // the default FTP script, RETR included
+  ASSERT_TRUE(eventually([&] { return !g.waiters().empty(); }));
+
+  g.run_until(GateKind::read, 3);
+  auto w = stopped_at_breakpoint(g);
+  auto bp = breakpoint_waiter(g);
+  ASSERT_TRUE(bp.has_value());
+  EXPECT_EQ(bp->kind, GateKind::read);
+  EXPECT_EQ(bp->conn, 3u);
+  EXPECT_GE(w.size(), 2u) << "the parent and the other children stopped too";
+  lab.flush();
+  EXPECT_EQ(count_of(lab, trace::Kind::close), 0u) << "still mid-run";
+
+  g.set_mode(GateMode::run);
+  EXPECT_EQ(lab.wait_clients(30s), 0) << "every client finished normally";
+  EXPECT_TRUE(g.waiters().empty());
+  ASSERT_TRUE(eventually([&] { return count_of(lab, trace::Kind::close) == 3; }, 5s));
+  ASSERT_TRUE(eventually([&] { return count_of(lab, trace::Kind::reap) == 3; }, 5s));
+  for (const auto& e : events_of(lab, trace::Kind::client_reply)) EXPECT_LT(e.a, 400) << "client " << e.conn << " got " << e.a;
+  for (const auto& e : events_of(lab, trace::Kind::client_error))
+    ADD_FAILURE() << "client " << e.conn << " error " << e.a << " at " << e.text_view();
+  lab.stop_server();
 }

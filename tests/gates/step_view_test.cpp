@@ -1,7 +1,8 @@
 // The Stepping window against a real lab: drawn headless (no window, as in
 // tests/gui/frame_test.cpp) every frame while a fork server is parked at its
 // gates, and driven by the same keys a teacher presses: Space steps, R runs,
-// P pauses.
+// P pauses, U runs to the gate chosen in "Run to". Also the script's
+// `step until`.
 #include <gtest/gtest.h>
 #include "gui/headless_imgui.h"
 #include <imgui.h>
@@ -14,10 +15,12 @@
 #include "app_ui.h"
 #include "fonts.h"
 #include "lab_controller.h"
+#include "script.h"
 #include "trace/ring.h"
 #include "views/code_view.h"
 #include "views/step_view.h"
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -77,6 +80,68 @@ TEST(StepCommands, PauseStepRunAndSlowSetTheTable) {
   EXPECT_EQ(g.mode(), GateMode::run);
   for (std::size_t i = 0; i < static_cast<std::size_t>(GateKind::count_); ++i)
     EXPECT_FALSE(gate_explanation(static_cast<GateKind>(i)).empty()) << trace::kGateNames[i];
+}
+
+TEST(StepCommands, RunToReadsTheConnectionFieldSetsTheTargetAndSaysSo) {
+  using trace::RunTarget;
+  EXPECT_EQ(parse_run_to(GateKind::reply, ""), (RunTarget{GateKind::reply, 0})) << "blank = any";
+  EXPECT_EQ(parse_run_to(GateKind::reply, "0"), (RunTarget{GateKind::reply, 0}));
+  EXPECT_EQ(parse_run_to(GateKind::read, " 3 "), (RunTarget{GateKind::read, 3}));
+  EXPECT_EQ(parse_run_to(GateKind::accept, "4294967295"), (RunTarget{GateKind::accept, 4294967295u}));
+  for (const char* bad : {"x", "-1", "3x", "1.5", "+2", "4294967296"})
+    EXPECT_FALSE(parse_run_to(GateKind::read, bad).has_value()) << bad;
+
+  EXPECT_EQ(step_mode_text(GateMode::step, std::nullopt), "mode: step");
+  EXPECT_EQ(step_mode_text(GateMode::run, std::nullopt), "mode: run");
+  EXPECT_EQ(step_mode_text(GateMode::run_to, RunTarget{GateKind::reply, 3}), "running until connection 3 reaches reply");
+  EXPECT_EQ(step_mode_text(GateMode::run_to, RunTarget{GateKind::accept, 0}),
+            "running until the next accept (any connection)");
+
+  trace::GateTable g = trace::GateTable::create();
+  apply_run_to(g, RunTarget{GateKind::close, 2});
+  EXPECT_EQ(g.mode(), GateMode::run_to);
+  ASSERT_TRUE(g.run_target().has_value());
+  EXPECT_EQ(*g.run_target(), (RunTarget{GateKind::close, 2}));
+  EXPECT_EQ(step_mode_text(g.mode(), g.run_target()), "running until connection 2 reaches close");
+  apply_step_command(g, StepCommand::step, 100);  // Space while running to a target: pauses
+  EXPECT_EQ(g.mode(), GateMode::step);
+  EXPECT_FALSE(g.run_target().has_value());
+  apply_run_to(g, RunTarget{GateKind::read, 0});
+  apply_step_command(g, StepCommand::run, 0);
+  EXPECT_EQ(g.mode(), GateMode::run);
+}
+
+TEST(Script, StepUntilNamesAGateAndMaybeAConnection) {
+  std::istringstream in("start fork\nstep until reply conn=3\nstep until accept\nstep pause\n");
+  std::string error;
+  auto cmds = parse_script(in, "lesson", error);
+  ASSERT_TRUE(cmds.has_value()) << error;
+  ASSERT_EQ(cmds->size(), 4u);
+  EXPECT_EQ((*cmds)[1].op, ScriptCommand::Op::step);
+  EXPECT_EQ((*cmds)[1].text, "until");
+  EXPECT_EQ((*cmds)[1].until, (trace::RunTarget{GateKind::reply, 3}));
+  EXPECT_EQ((*cmds)[2].until, (trace::RunTarget{GateKind::accept, 0}));
+  EXPECT_EQ((*cmds)[3].text, "pause");
+
+  struct Case {
+    const char* text;
+    const char* expect;
+  } cases[] = {
+      {"start fork\nstep until nowhere\n", "lesson:2: unknown gate 'nowhere' (accept, fork, child_start, "},
+      {"step until\n", "lesson:1: usage: step until GATE [conn=N]"},
+      {"step until reply conn=x\n", "lesson:1: conn must be a number"},
+      {"step until reply port=3\n", "lesson:1: unknown option 'port' for step until"},
+      {"step until reply conn=1 conn=2\n", "lesson:1: usage: step until GATE [conn=N]"},
+      {"step backwards\n", "lesson:1: step takes run, step, pause, slow or until"},
+  };
+  for (const auto& c : cases) {
+    std::istringstream bad(c.text);
+    EXPECT_FALSE(parse_script(bad, "lesson", error).has_value()) << c.text;
+    EXPECT_EQ(error.rfind(c.expect, 0), 0u) << "got: " << error;
+  }
+  std::istringstream all("step until nowhere\n");
+  parse_script(all, "lesson", error);
+  EXPECT_NE(error.find("handler_begin)"), std::string::npos) << "every gate is listed: " << error;
 }
 
 TEST(CodeView, EmbeddedSourcesAreTheRealFilesWithEveryGateFound) {
@@ -168,6 +233,93 @@ TEST_F(StepViewTest, SpaceStepsOneWaiterAndRLetsEveryoneFinish) {
   frame(ui, lab, controller, "p");
   EXPECT_EQ(lab.gates().mode(), GateMode::step);
   lab.gates().set_mode(GateMode::run);
+  controller.stop();
+}
+
+TEST_F(StepViewTest, URunsToTheChosenGateAndTheScriptDoesTheSame) {
+  lab::LabOptions options;
+  options.self_exe = SOCKSCOPE_BIN;
+  lab::Lab lab(options);
+  LabController controller(lab);
+  controller.spec().port = 0;
+  lab.gates().set_mode(GateMode::step);
+  ASSERT_TRUE(controller.start()) << controller.last_error();
+  clients::Scenario sc = clients::preset("steady");
+  sc.count = 2;
+  sc.spacing_ms = 0;
+  sc.think_ms = 0;
+  sc.timeout_ms = 30000;
+  sc.script = {"USER anonymous", "PASS x", "QUIT"};
+  lab.start_clients(sc);
+
+  // The Stepping window alone, as the shell draws it.
+  StepView view;
+  auto draw = [&](const char* typed = "") {
+    ImGuiIO& io = ImGui::GetIO();
+    for (const char* c = typed; *c; ++c) io.AddInputCharacter(static_cast<unsigned>(*c));
+    ImGui::NewFrame();
+    if (ImGui::FindWindowByName("Stepping")) ImGui::SetWindowFocus("Stepping");
+    lab.session().read([&](const session::Session& s) {
+      FrameContext ctx{s, s.model(), trace::now_ns(), &controller, 60.0};
+      view.draw(ctx);
+    });
+    ImGui::Render();
+  };
+  ASSERT_TRUE(eventually([&] {
+    draw();
+    return lab.gates().waiters().size() == 1;
+  }));
+  auto parked = lab.gates().waiters();
+  EXPECT_EQ(parked[0].kind, GateKind::accept);
+
+  // A connection field that is not a number: U does nothing.
+  view.run_to_kind = GateKind::read;
+  std::strcpy(view.run_to_conn, "two");
+  for (int f = 0; f < 5; ++f) draw(f == 0 ? "u" : "");
+  EXPECT_EQ(lab.gates().mode(), GateMode::step);
+  EXPECT_EQ(lab.gates().waiters(), parked);
+  EXPECT_EQ(passes(lab), 0u);
+
+  // "read of connection 2", U: runs until connection 2's child is about to recv().
+  std::strcpy(view.run_to_conn, "2");
+  draw("u");
+  ASSERT_TRUE(eventually([&] {
+    draw();
+    return lab.gates().breakpoint_seq() != 0 && lab.gates().mode() == GateMode::step;
+  }, 15s));
+  std::optional<trace::GateWaiter> bp;
+  ASSERT_TRUE(eventually([&] {
+    draw();
+    for (const auto& w : lab.gates().waiters())
+      if (w.seq == lab.gates().breakpoint_seq()) bp = w;
+    return bp.has_value();
+  }, 5s));
+  EXPECT_EQ(bp->kind, GateKind::read);
+  EXPECT_EQ(bp->conn, 2u);
+  for (int f = 0; f < 10; ++f) draw();  // the marked row is drawn
+  ImGuiWindow* w = ImGui::FindWindowByName("Stepping");
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->WasActive);
+
+  // The script's `step until`: the same call. Connection 2, stopped at its
+  // first read, goes on past it and through its session to close.
+  std::istringstream in("step until close conn=2\n");
+  std::string error;
+  auto cmds = parse_script(in, "lesson", error);
+  ASSERT_TRUE(cmds.has_value()) << error;
+  AppUi ui;
+  ScriptRunner runner(std::move(*cmds), "lesson", "");
+  runner.step(&controller, ui);
+  EXPECT_TRUE(runner.finished());
+  EXPECT_EQ(runner.exit_code(), 0) << runner.error();
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& x : lab.gates().waiters())
+      if (x.seq == lab.gates().breakpoint_seq() && x.kind == GateKind::close && x.conn == 2) return true;
+    return false;
+  }, 15s)) << "mode " << trace::gate_mode_name(lab.gates().mode());
+
+  lab.gates().set_mode(GateMode::run);
+  EXPECT_EQ(lab.wait_clients(20s), 0);
   controller.stop();
 }
 
