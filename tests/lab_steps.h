@@ -13,10 +13,10 @@
 #include "lab/lab.h"
 #include "trace/gate.h"
 
-namespace test {
+namespace sockscope::test {
 
-inline sockscope::lab::LabOptions lab_options() {
-  sockscope::lab::LabOptions o;
+inline lab::LabOptions lab_options() {
+  lab::LabOptions o;
   o.self_exe = SOCKSCOPE_BIN;
   return o;
 }
@@ -32,7 +32,7 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
 }
 
 // The waiter list once it has stopped changing for `quiet` (at most `limit`).
-inline std::vector<sockscope::trace::GateWaiter> settled(sockscope::trace::GateTable& g,
+inline std::vector<trace::GateWaiter> settled(trace::GateTable& g,
                                                         std::chrono::milliseconds quiet = std::chrono::milliseconds(150),
                                                         std::chrono::milliseconds limit = std::chrono::seconds(5)) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -51,23 +51,23 @@ inline std::vector<sockscope::trace::GateWaiter> settled(sockscope::trace::GateT
   return last;
 }
 
-inline std::vector<sockscope::trace::Event> events_of(sockscope::lab::Lab& lab, sockscope::trace::Kind kind) {
-  return lab.session().read([&](const sockscope::session::Session& s) {
-    std::vector<sockscope::trace::Event> out;
+inline std::vector<trace::Event> events_of(lab::Lab& lab, trace::Kind kind) {
+  return lab.session().read([&](const session::Session& s) {
+    std::vector<trace::Event> out;
     for (const auto& e : s.events())
       if (e.kind == kind) out.push_back(e);
     return out;
   });
 }
 
-inline std::size_t count_of(sockscope::lab::Lab& lab, sockscope::trace::Kind kind) {
+inline std::size_t count_of(lab::Lab& lab, trace::Kind kind) {
   return events_of(lab, kind).size();
 }
 
 // Scripted clients that start at once and never think.
-inline sockscope::clients::Scenario quick_clients(int count, sockscope::protocol::Protocol p,
+inline clients::Scenario quick_clients(int count, protocol::Protocol p,
                                                   std::vector<std::string> script) {
-  sockscope::clients::Scenario sc = sockscope::clients::preset("steady", p);
+  clients::Scenario sc = clients::preset("steady", p);
   sc.count = count;
   sc.spacing_ms = 0;
   sc.think_ms = 0;
@@ -76,4 +76,4 @@ inline sockscope::clients::Scenario quick_clients(int count, sockscope::protocol
   return sc;
 }
 
-}  // namespace test
+}  // namespace sockscope::test

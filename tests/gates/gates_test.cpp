@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "lab/lab.h"
+#include "lab_steps.h"
 #include "proc_marker.h"
 #include "session/threads_fold.h"
 #include "trace/gate.h"
@@ -40,51 +41,13 @@ using trace::GateWaiter;
 
 namespace {
 
-lab::LabOptions test_options() {
-  lab::LabOptions o;
-  o.self_exe = SOCKSCOPE_BIN;
-  return o;
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
-// The waiter list once it has stopped changing for `quiet` (at most `limit`).
-std::vector<GateWaiter> settled(trace::GateTable& g, std::chrono::milliseconds quiet = 150ms,
-                                std::chrono::milliseconds limit = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  auto last = g.waiters();
-  auto stable_since = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-    auto now = g.waiters();
-    if (now != last) {
-      last = now;
-      stable_since = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - stable_since >= quiet) {
-      break;
-    }
-  }
-  return last;
-}
-
-std::vector<trace::Event> events_of(lab::Lab& lab, trace::Kind kind) {
-  return lab.session().read([&](const session::Session& s) {
-    std::vector<trace::Event> out;
-    for (const auto& e : s.events())
-      if (e.kind == kind) out.push_back(e);
-    return out;
-  });
-}
-
-std::size_t count_of(lab::Lab& lab, trace::Kind kind) { return events_of(lab, kind).size(); }
+// The shared scaffolding (tests/lab_steps.h) under the names used here.
+lab::LabOptions test_options() { return test::lab_options(); }
+using test::count_of;
+using test::eventually;
+using test::events_of;
+using test::quick_clients;
+using test::settled;
 
 // Releases `w` and waits until its gate_pass is in the session (the ingest
 // thread is the only reader of the ring, so the test polls the session).
@@ -92,16 +55,6 @@ void release_and_wait(lab::Lab& lab, const GateWaiter& w, std::size_t passes_bef
   ASSERT_TRUE(lab.gates().release(w)) << "slot " << w.slot;
   ASSERT_TRUE(eventually([&] { return count_of(lab, trace::Kind::gate_pass) >= passes_before + 1; }, 5s))
       << "no gate_pass after releasing " << trace::gate_name(w.kind) << " of conn " << w.conn;
-}
-
-clients::Scenario quick_clients(int count, protocol::Protocol p, std::vector<std::string> script) {
-  clients::Scenario sc = clients::preset("steady", p);
-  sc.count = count;
-  sc.spacing_ms = 0;
-  sc.think_ms = 0;
-  sc.timeout_ms = 30000;
-  sc.script = std::move(script);
-  return sc;
 }
 
 using test::pids_with_marker;
