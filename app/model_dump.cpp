@@ -4,6 +4,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "session/flow.h"
+
 namespace sockscope::app {
 
 nlohmann::json model_to_json(const session::Session& s) {
@@ -36,8 +38,15 @@ nlohmann::json model_to_json(const session::Session& s) {
                      {"bytes_in", c.bytes_in},
                      {"bytes_out", c.bytes_out}});
   }
+  nlohmann::json parked = nlohmann::json::array();
+  for (const auto& p : session::parked_at(s, m)) {
+    parked.push_back({{"pid", p.pid},
+                      {"tid", p.tid},
+                      {"gate", std::string(trace::gate_name(p.gate))},
+                      {"conn", p.conn}});
+  }
   const auto& k = m.counts;
-  return {{"architecture", meta.architecture},
+  return {{"parked", parked},{"architecture", meta.architecture},
           {"protocol", meta.protocol},
           {"port", meta.port},
           {"server_pid", meta.server_pid},
@@ -57,7 +66,8 @@ nlohmann::json model_to_json(const session::Session& s) {
             {"errors", k.errors}}}};
 }
 
-bool write_model_json(const session::Session& s, const std::filesystem::path& path, std::string& error) {
+bool write_model_json(const session::Session& s, const std::filesystem::path& path, std::string& error,
+                      const nlohmann::json& extra) {
   std::filesystem::path tmp = path;
   tmp += ".tmp";
   {
@@ -66,7 +76,9 @@ bool write_model_json(const session::Session& s, const std::filesystem::path& pa
       error = tmp.string() + ": " + std::strerror(errno);
       return false;
     }
-    out << model_to_json(s).dump(1) << "\n";
+    nlohmann::json j = model_to_json(s);
+    j.update(extra);
+    out << j.dump(1) << "\n";
     if (!out) {
       error = tmp.string() + ": write failed";
       return false;

@@ -385,9 +385,20 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
         return;
       case Op::dump_model: {
         live->lab().flush();
+        // And what the views drew in the last frame: the layout and the
+        // code view's cursors (file and line of each parked process).
+        nlohmann::json drawn = {{"layout", ui.layout() == AppUi::Layout::stepping ? "stepping" : "overview"},
+                                {"code_cursors", nlohmann::json::array()}};
+        for (const CodeCursor& cur : ui.code_view().cursors())
+          drawn["code_cursors"].push_back({{"file", cur.file},
+                                           {"line", cur.line},
+                                           {"pid", cur.waiter.pid},
+                                           {"tid", cur.waiter.tid},
+                                           {"gate", std::string(trace::gate_name(cur.waiter.kind))},
+                                           {"conn", cur.waiter.conn}});
         std::string error;
         bool ok = live->lab().session().read(
-            [&](const session::Session& s) { return write_model_json(s, c.text, error); });
+            [&](const session::Session& s) { return write_model_json(s, c.text, error, drawn); });
         if (!ok) return fail(c, "dump-model: " + error);
         next();
         break;

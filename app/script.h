@@ -10,7 +10,8 @@
 //   wait ms MS
 //   theme dark|light
 //   font-size PX
-//   dump-model FILE                  the session model as JSON (process tree...)
+//   dump-model FILE                  the session model as JSON (process tree, who is parked,
+//                                    the layout and the code view's cursors)
 //   screenshot [FILE]                the window as PNG (default: --screenshot)
 //   export FORMAT FILE [timeout=S]   File > Export's Export button: FORMAT is
 //                                    jsonl, chrome, csv, text or png (the

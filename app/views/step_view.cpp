@@ -247,8 +247,8 @@ void StepView::draw_waiters(FrameContext& ctx, trace::GateTable& gates) {
   ImGui::TableSetupColumn("#");
   ImGui::TableSetupColumn("gate");
   ImGui::TableSetupColumn("conn");
-  ImGui::TableSetupColumn("process / thread");
-  ImGui::TableSetupColumn("waiting");
+  ImGui::TableSetupColumn("who");
+  ImGui::TableSetupColumn("for");
   ImGui::TableSetupColumn("");
   ImGui::TableHeadersRow();
   int row = 0;
@@ -275,9 +275,13 @@ void StepView::draw_waiters(FrameContext& ctx, trace::GateTable& gates) {
     else style::text_colored(style::palette().dim, "-");
     ImGui::TableNextColumn();
     {
+      // In its colour: its node's stripe in the tree, its cursor in the code.
       style::MonoFont mono;
+      ImGui::PushStyleColor(ImGuiCol_Text, style::identity_colour(ctx.model, w.pid, w.tid));
       if (w.tid == w.pid) ImGui::Text("pid %d", static_cast<int>(w.pid));
-      else ImGui::Text("pid %d / tid %d", static_cast<int>(w.pid), static_cast<int>(w.tid));
+      else ImGui::Text("tid %d", static_cast<int>(w.tid));
+      ImGui::PopStyleColor();
+      if (w.tid != w.pid && ImGui::IsItemHovered()) ImGui::SetTooltip("thread %d of pid %d", static_cast<int>(w.tid), static_cast<int>(w.pid));
     }
     ImGui::TableNextColumn();
     std::uint64_t age = ctx.now_ns > w.since_ns ? ctx.now_ns - w.since_ns : 0;

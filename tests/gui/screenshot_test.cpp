@@ -222,3 +222,96 @@ TEST(GuiBinary, ScriptedForkLessonUnderXvfb) {
 }
 
 }  // namespace
+
+namespace {
+
+// The line of `trace::gate(GateKind::<gate>` in a server source file (1-based).
+int gate_line(const std::string& file, const std::string& gate) {
+  std::ifstream in(fs::path(SOCKSCOPE_SOURCE_DIR) / "engine" / "servers" / file);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n)
+    if (line.find("trace::gate(GateKind::" + gate + ",") != std::string::npos ||
+        line.find("trace::gate(GateKind::" + gate + ")") != std::string::npos)
+      return n;
+  return 0;
+}
+
+}  // namespace
+
+// Issue 7: a fork server paused at its gates, two children parked; the app
+// switches to the stepping layout and the code view shows a cursor for each
+// child on the line of the gate where /proc says it sleeps.
+TEST(GuiBinary, SteppedForkServerShowsTwoCursorsInTheCodeView) {
+  TempDir dir;
+  const fs::path png = dir.path / "stepped.png";
+  const fs::path model = dir.path / "model.json";
+  const fs::path script = dir.path / "stepped.script";
+  // Both clients hold their connection 2 s before QUIT; pausing meanwhile
+  // stops each child at its next gate once the QUIT arrives.
+  std::ofstream(script) << "start fork port=0\n"
+                           "clients 2 hold_ms=2000\n"
+                           "wait children 2 timeout=20\n"
+                           "step pause\n"
+                           "wait ms 4000\n"
+                           "dump-model "
+                        << model.string()
+                        << "\n"
+                           "screenshot\n"
+                           "wait ms 2000\n"
+                           "step run\n"
+                           "wait ms 500\n"
+                           "quit\n";
+  Proc app = Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 1600x900x24", SOCKSCOPE_BIN, "--script",
+                          script.string(), "--screenshot", png.string()},
+                         {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out",
+                         dir.path / "err");
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!fs::exists(model) && std::chrono::steady_clock::now() < deadline && !app.wait_for(50ms)) {
+  }
+  ASSERT_TRUE(fs::exists(model)) << "no model dump; stderr:\n" << slurp(dir.path / "err");
+  nlohmann::json m = nlohmann::json::parse(slurp(model));
+  const pid_t server = m.at("server_pid").get<pid_t>();
+  EXPECT_EQ(m.at("layout"), "stepping") << "pausing did not switch to the stepping layout";
+
+  // While the app holds them: the children are the kernel's, asleep.
+  const std::set<pid_t> kernel_children = proc_children_of(server);
+  ASSERT_EQ(kernel_children.size(), 2u);
+  std::set<pid_t> cursor_pids;
+  for (const auto& c : m.at("code_cursors")) {
+    const auto pid = c.at("pid").get<pid_t>();
+    const std::string gate = c.at("gate").get<std::string>();
+    const std::string file = c.at("file").get<std::string>();
+    if (pid == server) continue;  // the listener may stand at accept too
+    cursor_pids.insert(pid);
+    EXPECT_EQ(c.at("line").get<int>(), gate_line(file, gate)) << file << " gate " << gate;
+    pid_t ppid = 0;
+    char state = '?';
+    ASSERT_TRUE(proc_stat(pid, ppid, state));
+    EXPECT_EQ(state, 'S') << "child " << pid << " parked at " << gate << " should be asleep on its futex";
+  }
+  EXPECT_EQ(cursor_pids, kernel_children) << m.at("code_cursors").dump();
+  // The log agrees with the view: the same two are parked.
+  std::set<pid_t> parked;
+  for (const auto& p : m.at("parked"))
+    if (p.at("pid").get<pid_t>() != server) parked.insert(p.at("pid").get<pid_t>());
+  EXPECT_EQ(parked, kernel_children);
+
+  ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(process_exists(server));
+  for (pid_t c : kernel_children) EXPECT_FALSE(process_exists(c)) << "child " << c << " still running";
+
+  int w = 0, h = 0, n = 0;
+  unsigned char* pixels = stbi_load(png.c_str(), &w, &h, &n, 3);
+  ASSERT_NE(pixels, nullptr) << "cannot decode " << png;
+  EXPECT_EQ(w, 1600);
+  EXPECT_EQ(h, 900);
+  std::set<std::uint32_t> colours;
+  for (int i = 0; i < w * h; ++i) {
+    const unsigned char* p = pixels + static_cast<std::ptrdiff_t>(i) * 3;
+    colours.insert((std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2]);
+  }
+  stbi_image_free(pixels);
+  EXPECT_GT(colours.size(), 50u) << "the screenshot looks blank";
+}
