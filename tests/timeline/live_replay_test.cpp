@@ -11,6 +11,7 @@
 
 #include "lab/lab.h"
 #include "session/export.h"
+#include "session/flow.h"
 #include "session/timeline.h"
 
 using namespace sockscope;
@@ -59,7 +60,14 @@ TEST(LiveReplay, FoldOfTheReplayEqualsTheLiveFold) {
   for (std::size_t i = 0; i < events.size(); i += events.size() / 10) {
     const std::uint64_t t = events[i].ts_ns;
     EXPECT_EQ(live.fold(t), replay->fold(t)) << "at event " << i;
+    // The connection flow and who was parked, folded from either, too.
+    const session::Model lm = live.fold(t), rm = replay->fold(t);
+    EXPECT_EQ(session::fold_flow(live, lm, t), session::fold_flow(*replay, rm, t)) << "at event " << i;
+    EXPECT_EQ(session::parked_at(live, lm, t), session::parked_at(*replay, rm, t)) << "at event " << i;
   }
+  const session::FlowDiagram flow = session::fold_flow(*replay, replay_end, replay_end.at_ns);
+  EXPECT_EQ(flow, session::fold_flow(live, live_end, live_end.at_ns));
+  EXPECT_EQ(flow.conns.size(), 3u);
 
   // And the timeline drawn from either is the same.
   session::TimelineIndex a, b;
