@@ -224,6 +224,13 @@ void bench_session(const char* name, const session::Session& s, int frames) {
   ImGui::DestroyContext();
   fresh_context();
   {
+    app::AppUi ui;
+    ui.set_layout(app::AppUi::Layout::stepping);
+    row("whole AppUi frame, stepping layout", time_frames(s, frames, [&](app::FrameContext& c) { ui.draw(c); }));
+  }
+  ImGui::DestroyContext();
+  fresh_context();
+  {
     app::ProcessTreeView v;
     row("process tree", time_frames(s, frames, [&](app::FrameContext& c) {
                            place_window();
