@@ -187,6 +187,14 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
   }
 }
 
+void AppUi::restore_layout(Layout layout) {
+  set_layout(layout);
+  laid_out_ = layout;
+  // A teacher who left in the stepping layout is not moved again by the
+  // first Pause.
+  stepping_auto_ = layout == Layout::stepping;
+}
+
 void AppUi::set_layout(Layout layout) {
   layout_ = layout;
   const bool stepping = layout == Layout::stepping;

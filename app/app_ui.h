@@ -63,6 +63,9 @@ class AppUi {
   // Window arrangements (View menu); each is applied once when chosen.
   enum class Layout { overview, stepping };
   void set_layout(Layout layout);
+  // At start-up: the layout imgui.ini's window positions were saved in,
+  // taken as already laid out (the positions stay as the user left them).
+  void restore_layout(Layout layout);
   Layout layout() const { return layout_; }
   const CodeView& code_view() const { return code_; }
   const FlowView& flow_view() const { return flow_; }

@@ -338,6 +338,7 @@ void save_on_exit(const Window& window, const AppUi& ui, Prepared& p, bool scrip
   if (script_mode) return;
   p.settings.font_px = ui.font_px;
   p.settings.theme = ui.theme;
+  p.settings.layout = ui.layout() == AppUi::Layout::stepping ? "stepping" : "overview";
   window.size(p.settings.window_w, p.settings.window_h);
   save_settings(p.dir, p.settings);
 }
@@ -375,6 +376,7 @@ int run_gui(const GuiOptions& o) {
   AppUi ui;
   ui.font_px = p.settings.font_px;
   ui.theme = p.settings.theme;
+  ui.restore_layout(p.settings.layout == "stepping" ? AppUi::Layout::stepping : AppUi::Layout::overview);
   int exit_code = 0;
   {
     // The lab lives on this (the UI) thread for the whole window: its exec'd
@@ -432,6 +434,7 @@ int run_gui_replay(const GuiOptions& o, session::Session recording, const std::s
   AppUi ui;
   ui.font_px = p.settings.font_px;
   ui.theme = p.settings.theme;
+  ui.restore_layout(p.settings.layout == "stepping" ? AppUi::Layout::stepping : AppUi::Layout::overview);
   int rc = frame_loop(window, ui, p, nullptr, [&] {
     if (ui.opened_session) {  // File → Open: another recording replaces this one
       recording = std::move(*ui.opened_session);

@@ -31,6 +31,9 @@ Settings load_settings(const std::filesystem::path& dir) {
   }
   if (j.contains("window_w") && j["window_w"].is_number_integer()) s.window_w = j["window_w"].get<int>();
   if (j.contains("window_h") && j["window_h"].is_number_integer()) s.window_h = j["window_h"].get<int>();
+  if (j.contains("layout") && j["layout"].is_string() &&
+      (j["layout"] == "overview" || j["layout"] == "stepping"))
+    s.layout = j["layout"].get<std::string>();
   return s;
 }
 
@@ -42,7 +45,8 @@ bool save_settings(const std::filesystem::path& dir, const Settings& s) {
   nlohmann::json j = {{"font_px", s.font_px},
                       {"theme", std::string(style::theme_name(s.theme))},
                       {"window_w", s.window_w},
-                      {"window_h", s.window_h}};
+                      {"window_h", s.window_h},
+                      {"layout", s.layout}};
   auto tmp = dir / "settings.json.tmp";
   {
     std::ofstream out(tmp);

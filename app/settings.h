@@ -15,6 +15,9 @@ struct Settings {
   style::Theme theme = style::Theme::dark;
   int window_w = 1600;
   int window_h = 900;
+  // The window arrangement imgui.ini's positions were saved in: "overview"
+  // or "stepping" (see AppUi::Layout).
+  std::string layout = "overview";
 };
 
 // The config directory (created on demand by save()); empty when neither

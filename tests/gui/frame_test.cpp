@@ -8,6 +8,9 @@
 #include <imgui_internal.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -18,6 +21,7 @@
 #include "lab_controller.h"
 #include "recorded_session.h"
 #include "script.h"
+#include "settings.h"
 #include "trace/ring.h"
 #include "views/event_log_view.h"
 #include "views/process_tree_view.h"
@@ -343,6 +347,48 @@ TEST(Script, BadLineNamesTheLineAndTheReason) {
     EXPECT_FALSE(parse_script(in, "lesson", error).has_value()) << c.text;
     EXPECT_EQ(error.rfind(c.expect, 0), 0u) << "got: " << error;
   }
+}
+
+}  // namespace
+}  // namespace sockscope::app
+
+namespace sockscope::app {
+namespace {
+
+// The stepping layout: the flow and the code in, the connections list, the
+// event log and the timeline out; the overview brings them back.
+TEST_F(HeadlessImGui, SteppingLayoutShowsCodeAndFlowAndOverviewBringsTheListsBack) {
+  AppUi ui;
+  session::Session s = make_recorded_session({});
+  ui.restore_layout(AppUi::Layout::stepping);
+  draw_frames(ui, s, s.last_ns(), 5);
+  auto active = [](const char* id) {
+    ImGuiWindow* w = ImGui::FindWindowByName(id);
+    return w != nullptr && w->WasActive;
+  };
+  EXPECT_TRUE(active("###flow"));
+  EXPECT_TRUE(active("###code_view"));
+  EXPECT_FALSE(active("###connections"));
+  EXPECT_FALSE(active("###event_log"));
+  ui.set_layout(AppUi::Layout::overview);
+  draw_frames(ui, s, s.last_ns(), 5);
+  EXPECT_FALSE(active("###flow"));
+  EXPECT_TRUE(active("###connections"));
+  EXPECT_TRUE(active("###event_log"));
+  EXPECT_TRUE(active("###timeline"));
+}
+
+TEST(Settings, LayoutRoundTripsAndABadValueIsIgnored) {
+  const auto dir = std::filesystem::temp_directory_path() / ("sockscope-settings-" + std::to_string(getpid()));
+  Settings s;
+  s.layout = "stepping";
+  ASSERT_TRUE(save_settings(dir, s));
+  EXPECT_EQ(load_settings(dir).layout, "stepping");
+  std::ofstream(dir / "settings.json") << R"({"layout": "sideways", "font_px": 24})";
+  const Settings bad = load_settings(dir);
+  EXPECT_EQ(bad.layout, "overview");
+  EXPECT_EQ(bad.font_px, 24.0f);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
