@@ -59,13 +59,12 @@ void FlowView::draw(FrameContext& ctx) {
   ImGui::SameLine();
   style::text_colored(style::palette().dim, "%zu calls%s", diagram_.messages.size(),
                       diagram_.messages_dropped || diagram_.history_cut ? " (older ones left out)" : "");
-  draw_step(ctx);
+  draw_step();
   draw_diagram(ctx);
   ImGui::End();
 }
 
-void FlowView::draw_step(const FrameContext& ctx) {
-  (void)ctx;
+void FlowView::draw_step() {
   const auto& step = diagram_.step;
   if (!step) {
     style::text_colored(style::palette().dim,

@@ -22,7 +22,7 @@ struct FlowView {
   const session::FlowDiagram& diagram() const { return diagram_; }
 
  private:
-  void draw_step(const FrameContext& ctx);
+  void draw_step();
   void draw_diagram(const FrameContext& ctx);
   session::FlowDiagram diagram_;
   const session::Session* folded_session_ = nullptr;
