@@ -136,7 +136,7 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
         dl->AddRectFilled(ImVec2(p.x, p.y), ImVec2(p.x + total_w, p.y + row_h),
                           with_alpha(style::identity_colour(ctx.model, m.pid, m.tid), 0.28f), fs * 0.2f);
       char when[32];
-      std::snprintf(when, sizeof when, "%.3f s", static_cast<double>(m.ts_ns > t0 ? m.ts_ns - t0 : 0) / 1e9);
+      std::snprintf(when, sizeof when, "%.3f s", static_cast<double>(m.drawn_ns > t0 ? m.drawn_ns - t0 : 0) / 1e9);
       dl->AddText(ImVec2(p.x + fs * 0.2f, p.y + (row_h - fs) * 0.5f), ImGui::GetColorU32(ImGuiCol_TextDisabled), when);
       const FlowLane& from = d.lanes[static_cast<std::size_t>(m.from)];
       const FlowLane& to = d.lanes[static_cast<std::size_t>(m.to)];
@@ -167,9 +167,15 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
         lx = std::clamp(lx, content0.x + time_w, content0.x + total_w - label_size.x);
         dl->AddText(ImVec2(lx, y - fs * 1.1f), text, m.label.c_str());
       }
-      if (ImGui::IsMouseHoveringRect(p, ImVec2(p.x + total_w, p.y + row_h)))
-        ImGui::SetTooltip("%s\n%s: %s -> %s, connection %u", m.label.c_str(), std::string(trace::kind_name(m.kind)).c_str(),
-                          from.label.c_str(), to.label.c_str(), m.conn);
+      if (ImGui::IsMouseHoveringRect(p, ImVec2(p.x + total_w, p.y + row_h))) {
+        if (m.drawn_ns < m.ts_ns)
+          ImGui::SetTooltip("%s\n%s: %s -> %s, connection %u\nlogged %.3f s after the other side saw it", m.label.c_str(),
+                            std::string(trace::kind_name(m.kind)).c_str(), from.label.c_str(), to.label.c_str(), m.conn,
+                            static_cast<double>(m.ts_ns - m.drawn_ns) / 1e9);
+        else
+          ImGui::SetTooltip("%s\n%s: %s -> %s, connection %u", m.label.c_str(),
+                            std::string(trace::kind_name(m.kind)).c_str(), from.label.c_str(), to.label.c_str(), m.conn);
+      }
       ImGui::Dummy(ImVec2(total_w, row_h));
     }
   }
@@ -196,7 +202,8 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
     } else if (lane.kind == FlowLaneKind::client) {
       sub = lane.client_id ? "simulated client" : "external client";
     } else if (lane.kind == FlowLaneKind::listener) {
-      sub = "accepts";
+      const std::string& arch = ctx.session.meta().architecture;
+      sub = arch == "evloop" || arch == "hybrid" ? "accepts, runs every handler" : "accepts";
     } else {
       sub = lane.tid != lane.pid ? "handler thread" : "handler process";
     }

@@ -135,21 +135,14 @@ std::string format_duration_ns(std::uint64_t ns) {
 }
 
 ImU32 identity_colour(const session::Model& model, pid_t pid, pid_t tid) {
-  double turns = 0.0;
-  if (tid != 0 && tid != pid) {
-    // A thread: its tid through a 32-bit mixer (murmur3's finaliser).
-    std::uint32_t h = static_cast<std::uint32_t>(tid);
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    turns = static_cast<double>(h) / 4294967296.0;
-  } else {
-    const session::ProcessView* p = model.find_process(pid);
-    const double index = p ? static_cast<double>(p - model.processes.data()) : static_cast<double>(static_cast<unsigned>(pid));
-    turns = 0.35 + index * 0.6180339887498949;
-  }
+  // Golden-ratio steps round the wheel: the process's order of appearance,
+  // plus, for a thread, how far its tid is from the process's (threads are
+  // numbered in the order they start, so a pool's workers 1, 2, 3 and 4
+  // steps on get far apart hues, and none the hue of their process).
+  const session::ProcessView* p = model.find_process(pid);
+  double index = p ? static_cast<double>(p - model.processes.data()) : static_cast<double>(static_cast<unsigned>(pid));
+  if (tid != 0 && tid != pid) index += static_cast<double>(static_cast<unsigned>(tid - pid));
+  const double turns = 0.35 + index * 0.6180339887498949;
   const float hue = static_cast<float>(turns - std::floor(turns));
   return current_theme() == Theme::dark ? ImColor::HSV(hue, 0.60f, 0.98f) : ImColor::HSV(hue, 0.80f, 0.68f);
 }

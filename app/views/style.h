@@ -81,8 +81,9 @@ std::string format_duration_ns(std::uint64_t ns);
 // lane in the flow diagram. A process's hue follows its order of appearance
 // in the session (golden-ratio steps round the wheel, so the processes that
 // appear one after another, a fork's children, get far apart hues; a replay
-// gives each the same hue). A thread other than the main one gets a hue
-// hashed from its tid. The brightness suits the theme's background.
+// gives each the same hue). A thread other than the main one steps on from
+// its process by its tid's distance from the pid. The brightness suits the
+// theme's background.
 ImU32 identity_colour(const session::Model& model, pid_t pid, pid_t tid);
 // Colour for a /proc state letter (R S D Z T X ...).
 ImVec4 state_colour(char state);

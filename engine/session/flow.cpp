@@ -240,7 +240,10 @@ class FlowBuilder {
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return drawn_at_[a] < drawn_at_[b]; });
     std::vector<FlowMessage> sorted;
     sorted.reserve(order.size());
-    for (std::size_t i : order) sorted.push_back(std::move(d_.messages[i]));
+    for (std::size_t i : order) {
+      d_.messages[i].drawn_ns = drawn_at_[i];
+      sorted.push_back(std::move(d_.messages[i]));
+    }
     d_.messages = std::move(sorted);
   }
 

@@ -44,7 +44,11 @@ struct FlowLane {
 };
 
 struct FlowMessage {
-  std::uint64_t ts_ns = 0;
+  std::uint64_t ts_ns = 0;     // the event's own time (its thread's clock read after the call)
+  // Where the diagram places it: the earliest either side saw it. A reply
+  // the server logged after the client had already read it is drawn when the
+  // client read it; a connect() just above the accept() it led to.
+  std::uint64_t drawn_ns = 0;
   int from = 0;  // lane indices; from == to is a note on one lane
   int to = 0;
   trace::Kind kind = trace::Kind::accept;

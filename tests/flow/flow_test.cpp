@@ -143,6 +143,14 @@ TEST(Flow, ForkServerDiagramHasALanePerClientListenerAndChildAndEverySyscallInOr
     EXPECT_GE(m.ts_ns, last_ts[m.tid]) << describe(d);
     last_ts[m.tid] = m.ts_ns;
   }
+  // The diagram's own clock (where each row is placed) never runs backwards,
+  // and never places a call after its thread logged it.
+  for (std::size_t i = 0; i < d.messages.size(); ++i) {
+    EXPECT_LE(d.messages[i].drawn_ns, d.messages[i].ts_ns);
+    if (i > 0) {
+      EXPECT_GE(d.messages[i].drawn_ns, d.messages[i - 1].drawn_ns) << describe(d);
+    }
+  }
   for (std::size_t i = 0; i < d.messages.size(); ++i)
     if (d.messages[i].kind == Kind::client_connect) {
       bool accepted_after = false;
