@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -27,6 +28,9 @@ struct TraceRing::Header {
 struct TraceRing::Slot {
   std::atomic<std::uint64_t> seq;
   Event event;
+  // Who claimed the slot and has not published it yet (0 = nobody, or not
+  // known yet): lets the consumer step over a producer killed mid-push.
+  std::atomic<std::int32_t> claimer;
 };
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
@@ -44,7 +48,6 @@ std::size_t map_bytes(std::size_t capacity) {
 }  // namespace
 
 // Layout: header in the first 256 bytes, then the slots.
-static_assert(sizeof(std::atomic<std::uint64_t>) + sizeof(Event) <= 128);
 
 TraceRing::~TraceRing() { reset(); }
 
@@ -58,6 +61,9 @@ TraceRing& TraceRing::operator=(TraceRing&& o) noexcept {
     map_size_ = o.map_size_;
     fd_ = o.fd_;
     tail_ = o.tail_;
+    stall_pos_ = o.stall_pos_;
+    stall_since_ns_ = o.stall_since_ns_;
+    abandoned_ = o.abandoned_;
     o.header_ = nullptr;
     o.slots_ = nullptr;
     o.map_size_ = 0;
@@ -77,6 +83,7 @@ void TraceRing::reset() noexcept {
 
 TraceRing TraceRing::create(std::size_t capacity) {
   static_assert(sizeof(Header) <= 256);
+  static_assert(sizeof(Slot) <= 128, "slots are 128 bytes apart");
   capacity = round_up_pow2(capacity < 2 ? 2 : capacity);
   // No MFD_CLOEXEC: the fd must survive exec into servers and clients.
   int fd = static_cast<int>(syscall(SYS_memfd_create, "sockscope-trace", 0));
@@ -105,6 +112,7 @@ TraceRing TraceRing::create(std::size_t capacity) {
   for (std::size_t i = 0; i < capacity; ++i) {
     auto* s = reinterpret_cast<Slot*>(reinterpret_cast<char*>(r.slots_) + i * 128);
     new (&s->seq) std::atomic<std::uint64_t>(i);
+    new (&s->claimer) std::atomic<std::int32_t>(0);
   }
   r.header_->magic = kTraceMagic;
   r.header_->version = kTraceVersion;
@@ -138,41 +146,101 @@ TraceRing TraceRing::attach(int fd) {
 
 std::size_t TraceRing::capacity() const { return header_ ? header_->capacity : 0; }
 
-bool TraceRing::push(const Event& e) noexcept {
-  if (!header_) return false;
-  const std::uint64_t mask = header_->capacity - 1;
+TraceRing::Slot* TraceRing::slot_at(std::uint64_t pos) const noexcept {
+  return reinterpret_cast<Slot*>(reinterpret_cast<char*>(slots_) + (pos & (header_->capacity - 1)) * 128);
+}
+
+TraceRing::Claim TraceRing::claim(pid_t producer) noexcept {
+  if (!header_) return {};
   std::uint64_t pos = header_->head.load(std::memory_order_relaxed);
   for (;;) {
-    auto* slot = reinterpret_cast<Slot*>(reinterpret_cast<char*>(slots_) + (pos & mask) * 128);
+    Slot* slot = slot_at(pos);
     std::uint64_t seq = slot->seq.load(std::memory_order_acquire);
     auto diff = static_cast<std::int64_t>(seq - pos);
     if (diff == 0) {
       if (header_->head.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-        slot->event = e;
-        slot->seq.store(pos + 1, std::memory_order_release);
-        header_->pushed.fetch_add(1, std::memory_order_relaxed);
-        return true;
+        slot->claimer.store(static_cast<std::int32_t>(producer), std::memory_order_relaxed);
+        return {pos, true};
       }
     } else if (diff < 0) {
       // The consumer has not freed this slot yet: the ring is full.
       header_->drops.fetch_add(1, std::memory_order_relaxed);
-      return false;
+      return {};
     } else {
       pos = header_->head.load(std::memory_order_relaxed);
     }
   }
 }
 
+void TraceRing::publish(const Claim& c, const Event& e) noexcept {
+  if (!c.ok) return;
+  Slot* slot = slot_at(c.pos);
+  slot->event = e;
+  slot->seq.store(c.pos + 1, std::memory_order_release);
+  header_->pushed.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool TraceRing::push(const Event& e) noexcept {
+  Claim c = claim(static_cast<pid_t>(e.pid));
+  publish(c, e);
+  return c.ok;
+}
+
+namespace {
+// Gone, or a zombie: either way it will never publish.
+bool process_dead(pid_t pid) {
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  char buf[256];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* close_paren = std::strrchr(buf, ')');
+  return close_paren != nullptr && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+}  // namespace
+
 bool TraceRing::pop(Event& out) noexcept {
   if (!header_) return false;
   const std::uint64_t cap = header_->capacity;
-  auto* slot = reinterpret_cast<Slot*>(reinterpret_cast<char*>(slots_) + (tail_ & (cap - 1)) * 128);
-  std::uint64_t seq = slot->seq.load(std::memory_order_acquire);
-  if (seq != tail_ + 1) return false;  // not yet published
-  out = slot->event;
-  slot->seq.store(tail_ + cap, std::memory_order_release);
-  ++tail_;
-  return true;
+  for (;;) {
+    Slot* slot = slot_at(tail_);
+    std::uint64_t seq = slot->seq.load(std::memory_order_acquire);
+    if (seq == tail_ + 1) {
+      out = slot->event;
+      slot->claimer.store(0, std::memory_order_relaxed);
+      slot->seq.store(tail_ + cap, std::memory_order_release);
+      ++tail_;
+      stall_since_ns_ = 0;
+      return true;
+    }
+    // Not published. Empty, or claimed by a producer still writing, or by
+    // one that was killed between claim and publish: that slot would stall
+    // the ring for good. After a wait, and only when the claimer is known
+    // and dead, step over it and count a drop.
+    if (seq != tail_ || header_->head.load(std::memory_order_relaxed) <= tail_) return false;
+    const std::uint64_t now = now_ns();
+    if (stall_since_ns_ == 0 || stall_pos_ != tail_) {
+      stall_pos_ = tail_;
+      stall_since_ns_ = now;
+      return false;
+    }
+    if (now - stall_since_ns_ < kAbandonAfterNs) return false;
+    const pid_t claimer = slot->claimer.load(std::memory_order_relaxed);
+    if (claimer <= 0 || !process_dead(claimer)) {
+      stall_since_ns_ = now;  // look again after another wait
+      return false;
+    }
+    slot->claimer.store(0, std::memory_order_relaxed);
+    slot->seq.store(tail_ + cap, std::memory_order_release);
+    ++tail_;
+    ++abandoned_;
+    stall_since_ns_ = 0;
+    header_->drops.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 std::uint64_t TraceRing::drops() const noexcept {

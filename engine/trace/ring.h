@@ -9,12 +9,17 @@
 // number (D. Vyukov's bounded queue): a producer claims a slot by CAS on the
 // head, writes the record, then publishes by storing the slot's sequence. A
 // full ring never blocks a server: push() returns false and counts a drop in
-// the shared header, and the drop count is part of every session.
+// the shared header, and the drop count is part of every session. A producer
+// killed between claim and publish would otherwise stall the consumer at its
+// slot for good: each slot records its claimer's pid, and the consumer steps
+// over a slot whose claimer has died (see pop()).
 //
 // The memfd is created by the lab before it execs servers and clients; its fd
 // number is passed in the environment (SOCKSCOPE_TRACE_FD) and survives fork
 // and exec, so every process maps the same ring.
 #pragma once
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstddef>
@@ -48,9 +53,23 @@ class TraceRing {
   std::size_t capacity() const;
 
   // Producer side, any process or thread. Never blocks; false means dropped.
+  // push() is claim() then publish() (apart only in tests: a producer killed
+  // between the two, like a server SIGKILLed mid-emit, leaves its slot
+  // claimed and never published).
   bool push(const Event& e) noexcept;
-  // Consumer side, one thread only. False when nothing is ready.
+  struct Claim {
+    std::uint64_t pos = 0;
+    bool ok = false;  // false: the ring was full (a drop is counted)
+  };
+  Claim claim(pid_t producer) noexcept;
+  void publish(const Claim& c, const Event& e) noexcept;
+  // Consumer side, one thread only. False when nothing is ready. A slot
+  // claimed by a process that has since died (gone or a zombie) is skipped
+  // after kAbandonAfterNs of waiting and counted as a drop; a live producer
+  // is waited for however long it takes.
   bool pop(Event& out) noexcept;
+  static constexpr std::uint64_t kAbandonAfterNs = 200'000'000;
+  std::uint64_t abandoned() const noexcept { return abandoned_; }  // slots skipped so far
 
   std::uint64_t drops() const noexcept;
   std::uint64_t pushed() const noexcept;  // successful pushes so far
@@ -63,6 +82,10 @@ class TraceRing {
   std::size_t map_size_ = 0;
   int fd_ = -1;
   std::uint64_t tail_ = 0;  // consumer position (only the consumer touches it)
+  std::uint64_t stall_pos_ = 0;       // the claimed, unpublished slot the consumer waits at
+  std::uint64_t stall_since_ns_ = 0;  // since when (0 = not waiting)
+  std::uint64_t abandoned_ = 0;
+  Slot* slot_at(std::uint64_t pos) const noexcept;
   void reset() noexcept;
 };
 

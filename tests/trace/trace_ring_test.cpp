@@ -4,7 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <set>
 #include <thread>
@@ -231,4 +234,110 @@ TEST(TraceRing, EmitStampsTheRightPidAndTidAfterForkAndInThreads) {
   EXPECT_EQ(e.kind, Kind::spawn);
   EXPECT_EQ(e.pid, std::uint32_t(getpid()));
   EXPECT_EQ(e.tid, thread_tid);
+}
+
+namespace {
+
+sockscope::trace::Event numbered(std::uint32_t n) {
+  sockscope::trace::Event e;
+  e.pid = static_cast<std::uint32_t>(getpid());
+  e.kind = sockscope::trace::Kind::read;
+  e.conn = n;
+  return e;
+}
+
+// Pops until `want` events arrived or `limit` passed; returns their numbers.
+std::vector<std::uint32_t> drain(sockscope::trace::TraceRing& ring, std::size_t want, std::chrono::milliseconds limit) {
+  std::vector<std::uint32_t> got;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  sockscope::trace::Event e;
+  while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
+    if (ring.pop(e)) got.push_back(e.conn);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return got;
+}
+
+}  // namespace
+
+// A producer killed between claiming a slot and publishing it (SIGKILL in the
+// middle of emit) must not stall the lab's ingest for good: the consumer
+// steps over the slot once the claimer is dead (gone, or a zombie) and counts
+// a drop. A live producer that is merely slow is waited for.
+TEST(TraceRing, ASlotClaimedByAKilledProducerIsSkippedAsADrop) {
+  using namespace std::chrono_literals;
+  sockscope::trace::TraceRing ring = sockscope::trace::TraceRing::create(16);
+  ring.push(numbered(1));
+  // A child claims the next slot and is killed before publishing. It stays a
+  // zombie (not reaped yet): that counts as dead too.
+  pid_t child = fork();
+  if (child == 0) {
+    ring.claim(getpid());
+    raise(SIGKILL);
+    _exit(1);
+  }
+  ASSERT_GT(child, 0);
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);  // dead, still a zombie
+  ring.push(numbered(3));
+  ring.push(numbered(4));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(drain(ring, 3, 3s), (std::vector<std::uint32_t>{1, 3, 4}));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::nanoseconds(sockscope::trace::TraceRing::kAbandonAfterNs))
+      << "skipped before waiting";
+  EXPECT_EQ(ring.abandoned(), 1u);
+  EXPECT_EQ(ring.drops(), 1u);
+  waitpid(child, nullptr, 0);
+
+  // Gone entirely (reaped): skipped the same way, and the ring keeps
+  // working past it, lap after lap.
+  child = fork();
+  if (child == 0) {
+    ring.claim(getpid());
+    _exit(0);
+  }
+  waitpid(child, nullptr, 0);
+  std::vector<std::uint32_t> got, want;
+  for (std::uint32_t n = 10; n < 40; ++n) {
+    ring.push(numbered(n));
+    want.push_back(n);
+    if (want.size() - got.size() == 8) {
+      auto batch = drain(ring, 8, 2s);
+      got.insert(got.end(), batch.begin(), batch.end());
+    }
+  }
+  auto rest = drain(ring, want.size() - got.size(), 2s);
+  got.insert(got.end(), rest.begin(), rest.end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(ring.abandoned(), 2u);
+  EXPECT_EQ(ring.drops(), 2u);
+  ring.push(numbered(99));
+  EXPECT_EQ(drain(ring, 1, 1s), std::vector<std::uint32_t>{99});
+}
+
+TEST(TraceRing, ASlowLiveProducerIsWaitedForNotSkipped) {
+  using namespace std::chrono_literals;
+  sockscope::trace::TraceRing ring = sockscope::trace::TraceRing::create(16);
+  int claimed[2];
+  ASSERT_EQ(pipe(claimed), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    auto c = ring.claim(getpid());
+    const char one = 1;
+    if (write(claimed[1], &one, 1) != 1) _exit(2);
+    // Longer than the consumer's wait before it checks the claimer.
+    std::this_thread::sleep_for(3 * std::chrono::nanoseconds(sockscope::trace::TraceRing::kAbandonAfterNs));
+    ring.publish(c, numbered(7));
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  char byte = 0;
+  ASSERT_EQ(read(claimed[0], &byte, 1), 1);  // the child holds the first slot now
+  close(claimed[0]);
+  close(claimed[1]);
+  ring.push(numbered(8));
+  EXPECT_EQ(drain(ring, 2, 5s), (std::vector<std::uint32_t>{7, 8})) << "the slow producer's event was lost or reordered";
+  EXPECT_EQ(ring.abandoned(), 0u);
+  EXPECT_EQ(ring.drops(), 0u);
+  waitpid(child, nullptr, 0);
 }
