@@ -408,6 +408,99 @@ bool parse_header(const codec::json& h, SessionMeta& meta, std::uint64_t& drops,
 
 }  // namespace
 
+namespace {
+
+// The fast path for the one line shape append_event_line() writes:
+//   {"t":U,"pid":U,"tid":U,"kind":"K","conn":U,"a":I,"b":I[,"flags":U][,"text":"S"]}
+// with S free of escapes. It accepts only lines that are valid JSON and that
+// event_from_json() would turn into the same Event; anything else (spaces,
+// another key order, an escape, an unknown kind, a number out of range) goes
+// to the full JSON parser, which also gives the error message.
+class LineScanner {
+ public:
+  explicit LineScanner(std::string_view s) : s_(s) {}
+  bool lit(std::string_view x) {
+    if (s_.substr(i_, x.size()) != x) return false;
+    i_ += x.size();
+    return true;
+  }
+  // A JSON integer without sign, leading zeros or fraction, at most `max`.
+  bool unsigned_int(std::uint64_t max, std::uint64_t& out) {
+    const std::size_t start = i_;
+    std::uint64_t v = 0;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
+      const auto d = static_cast<std::uint64_t>(s_[i_] - '0');
+      if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return false;
+      v = v * 10 + d;
+      ++i_;
+    }
+    const std::size_t n = i_ - start;
+    if (n == 0 || (n > 1 && s_[start] == '0') || v > max) return false;
+    out = v;
+    return true;
+  }
+  bool signed_int(std::int64_t& out) {
+    const bool negative = i_ < s_.size() && s_[i_] == '-';
+    if (negative) ++i_;
+    std::uint64_t v = 0;
+    const auto limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) + (negative ? 1 : 0);
+    if (!unsigned_int(limit, v)) return false;
+    if (negative && v == 0) return false;  // "-0" is a float to nlohmann
+    out = negative ? static_cast<std::int64_t>(0 - v) : static_cast<std::int64_t>(v);
+    return true;
+  }
+  // A string with no escapes or control characters; the opening quote is consumed.
+  bool plain_string(std::string_view& out) {
+    const std::size_t start = i_;
+    while (i_ < s_.size()) {
+      const auto c = static_cast<unsigned char>(s_[i_]);
+      if (c == '"') {
+        out = s_.substr(start, i_ - start);
+        ++i_;
+        return true;
+      }
+      if (c == '\\' || c < 0x20) return false;
+      ++i_;
+    }
+    return false;
+  }
+  bool at_end() const { return i_ == s_.size(); }
+
+ private:
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+bool fast_event_line(std::string_view line, trace::Event& e) {
+  LineScanner sc(line);
+  std::uint64_t t = 0, pid = 0, tid = 0, conn = 0, flags = 0;
+  std::int64_t a = 0, b = 0;
+  std::string_view kind, text;
+  constexpr std::uint64_t u32 = std::numeric_limits<std::uint32_t>::max();
+  if (!sc.lit("{\"t\":") || !sc.unsigned_int(std::numeric_limits<std::uint64_t>::max(), t) ||
+      !sc.lit(",\"pid\":") || !sc.unsigned_int(u32, pid) || !sc.lit(",\"tid\":") || !sc.unsigned_int(u32, tid) ||
+      !sc.lit(",\"kind\":\"") || !sc.plain_string(kind) || !sc.lit(",\"conn\":") || !sc.unsigned_int(u32, conn) ||
+      !sc.lit(",\"a\":") || !sc.signed_int(a) || !sc.lit(",\"b\":") || !sc.signed_int(b))
+    return false;
+  if (sc.lit(",\"flags\":") && !sc.unsigned_int(std::numeric_limits<std::uint16_t>::max(), flags)) return false;
+  if (sc.lit(",\"text\":\"") && !sc.plain_string(text)) return false;
+  if (!sc.lit("}") || !sc.at_end()) return false;
+  if (text.size() > trace::kEventTextSize || !codec::valid_utf8(text)) return false;
+  e = trace::Event{};
+  if (!trace::kind_from_name(kind, e.kind)) return false;
+  e.ts_ns = t;
+  e.pid = static_cast<std::uint32_t>(pid);
+  e.tid = static_cast<std::uint32_t>(tid);
+  e.conn = static_cast<std::uint32_t>(conn);
+  e.a = a;
+  e.b = b;
+  e.flags = static_cast<std::uint16_t>(flags);
+  e.set_text(text);
+  return true;
+}
+
+}  // namespace
+
 // Reads line by line into a bounded buffer, so a hostile file with a huge
 // line costs at most kMaxLineBytes of memory before it is refused.
 std::optional<Session> read_jsonl_impl(std::istream& in, const std::string& name, std::string& error,
@@ -442,6 +535,18 @@ std::optional<Session> read_jsonl_impl(std::istream& in, const std::string& name
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     bool blank = line.find_first_not_of(" \t") == std::string_view::npos;
 
+    // Most lines are events in the writer's own shape: no JSON tree for those.
+    if (header_seen && !blank) {
+      trace::Event e;
+      if (fast_event_line(line, e)) {
+        events.push_back(e);
+        ++n_events;
+        if (progress && total_bytes > 0 && (line_no & 4095) == 0)
+          progress(static_cast<double>(bytes) / static_cast<double>(total_bytes));
+        if (!ended_with_newline) break;
+        continue;
+      }
+    }
     codec::json j;
     if (!blank) {
       j = codec::json::parse(line.begin(), line.end(), nullptr, false);

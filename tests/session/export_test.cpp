@@ -135,6 +135,53 @@ TEST(JsonLines, EmptySessionRoundTrip) {
   EXPECT_TRUE(back->same_store(s));
 }
 
+// Event lines in the writer's own shape take the reader's fast path; any
+// other spelling of the same JSON takes the full parser. Both must read the
+// same events, at the edges of every field too.
+TEST(JsonLines, FastPathAndFullParserReadTheSameEvents) {
+  Session s;
+  std::uint32_t n = 0;
+  auto add = [&](trace::Kind k, std::int64_t a, std::int64_t b, std::string_view text, std::uint16_t flags = 0) {
+    trace::Event e;
+    e.ts_ns = 1000 + n;
+    e.pid = n % 3 == 0 ? std::numeric_limits<std::uint32_t>::max() : 4000 + n;
+    e.tid = e.pid;
+    e.kind = k;
+    e.conn = n % 2 ? std::numeric_limits<std::uint32_t>::max() : n;
+    e.a = a;
+    e.b = b;
+    e.flags = flags;
+    e.set_text(text);
+    s.add_event(e);
+    ++n;
+  };
+  for (std::size_t k = 0; k < trace::kKindNames.size(); ++k) add(static_cast<trace::Kind>(k), 0, 0, "");
+  add(trace::Kind::read, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), "x");
+  add(trace::Kind::write, -1, 1, "USER anonymous", 65535);
+  add(trace::Kind::request, 0, -9, "a\"quote\\and slash");  // escapes: full parser
+  add(trace::Kind::request, 0, 0, "tab\there");                // a control character: full parser
+  add(trace::Kind::request, 0, 0, "h\xc3\xa9llo");              // UTF-8
+  add(trace::Kind::request, 0, 0, "\xff\xfe not utf-8");         // text_hex
+  add(trace::Kind::request, 0, 0, "exactly twenty-four byte");
+  std::ostringstream out;
+  write_jsonl(s, out);
+  std::string error;
+  std::istringstream fast(out.str());
+  auto a = read_jsonl(fast, "fast", error);
+  ASSERT_TRUE(a) << error;
+  EXPECT_TRUE(a->same_store(s));
+
+  // The same JSON re-serialised (keys in alphabetical order): no line has
+  // the writer's shape, so every one takes the full parser.
+  std::string reordered;
+  for (const std::string& line : lines_of(out.str())) reordered += nlohmann::json::parse(line).dump() + "\n";
+  ASSERT_EQ(reordered.find("{\"t\":"), std::string::npos);
+  std::istringstream full(reordered);
+  auto b = read_jsonl(full, "full", error);
+  ASSERT_TRUE(b) << error;
+  EXPECT_TRUE(b->same_store(s));
+}
+
 // Each corruption gives the line number and the reason, and loads nothing.
 class CorruptJsonLines : public ::testing::Test {
  protected:
