@@ -118,8 +118,11 @@ void ThreadsView::draw_lanes(const FrameContext& ctx) {
         }
         ImGui::TableNextColumn();
         {
+          // In the thread's colour: its lane in the flow, its code cursor.
           style::MonoFont mono;
+          ImGui::PushStyleColor(ImGuiCol_Text, style::identity_colour(ctx.model, l.pid, l.tid));
           ImGui::Text("%d", l.tid);
+          ImGui::PopStyleColor();
         }
         ImGui::TableNextColumn();
         ImGui::TextUnformatted(l.name.empty() ? "?" : l.name.c_str());
