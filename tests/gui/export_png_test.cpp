@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stb/stb_image.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "app_ui.h"
+#include "gui/app_process.h"
 #include "gui/headless_imgui.h"
 #include "recorded_session.h"
 #include "session/export.h"
@@ -44,71 +44,14 @@ constexpr int kWindowW = 1600;
 constexpr int kWindowH = 900;
 const char* const kXvfbScreen = "-screen 0 1920x1080x24";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sockscope-export-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sockscope::gui_test::Proc;
+using sockscope::gui_test::process_exists;
+using sockscope::gui_test::slurp;
+using sockscope::gui_test::TempDir;
 
-// `sockscope` (under xvfb-run) in its own process group, so a timeout kills
-// xvfb-run, Xvfb, the app and anything it started.
-struct App {
-  pid_t pid = -1;
-  int status = -1;
-  bool exited = false;
-  fs::path out, err;
-
-  App(const std::vector<std::string>& argv, const fs::path& dir) : out(dir / "out"), err(dir / "err") {
-    const std::string config = "XDG_CONFIG_HOME=" + (dir / "config").string();
-    pid = fork();
-    if (pid == 0) {
-      setpgid(0, 0);
-      putenv(const_cast<char*>(config.c_str()));
-      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(o, 1);
-      dup2(e, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-  }
-  App(const App&) = delete;
-  App& operator=(const App&) = delete;
-
-  bool wait_for(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        exited = true;
-        return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-  ~App() {
-    if (pid > 0 && !exited) {
-      kill(-pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    }
-  }
-  int exit_code() const { return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// The app with its own config dir in `dir`, output to dir/out and dir/err.
+Proc run_app(const std::vector<std::string>& argv, const fs::path& dir) {
+  return Proc::spawn(argv, {"XDG_CONFIG_HOME=" + (dir / "config").string()}, {}, dir / "out", dir / "err");
 }
 
 std::vector<std::string> gui_argv(const fs::path& script) {
@@ -119,7 +62,6 @@ std::uint32_t be32(const unsigned char* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
 }
 
-bool process_exists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
 
 TEST(GuiExport, ScriptExportsPngAndJsonlThroughTheExportButtonsPath) {
   TempDir dir;
@@ -135,9 +77,9 @@ TEST(GuiExport, ScriptExportsPngAndJsonlThroughTheExportButtonsPath) {
                         << "export png " << shot.string() << "\n"
                         << "export jsonl " << jsonl.string() << "\n"
                         << "quit\n";
-  App app(gui_argv(script), dir.path);
-  ASSERT_TRUE(app.wait_for(90s)) << "the app did not exit; stderr:\n" << slurp(app.err);
-  ASSERT_EQ(app.exit_code(), 0) << slurp(app.err);
+  Proc app = run_app(gui_argv(script), dir.path);
+  ASSERT_TRUE(app.wait_for(90s)) << "the app did not exit; stderr:\n" << slurp(dir.path / "err");
+  ASSERT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
 
   // The PNG: signature, IHDR first with the window's size.
   const std::string png = slurp(shot);
@@ -151,20 +93,12 @@ TEST(GuiExport, ScriptExportsPngAndJsonlThroughTheExportButtonsPath) {
 
   // Decoded: many colours, and the lesson (the fork server's listener box,
   // dark theme fill from app/views/style.cpp) rather than the export dialog.
-  int w = 0, h = 0, n = 0;
-  unsigned char* pixels = stbi_load(shot.c_str(), &w, &h, &n, 3);
-  ASSERT_NE(pixels, nullptr) << "stb_image cannot decode " << shot << ": " << stbi_failure_reason();
-  EXPECT_EQ(w, kWindowW);
-  EXPECT_EQ(h, kWindowH);
-  std::set<std::uint32_t> colours;
-  std::size_t listener_px = 0;
-  for (int i = 0; i < w * h; ++i) {
-    const unsigned char* p = pixels + static_cast<std::ptrdiff_t>(i) * 3;
-    colours.insert((std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2]);
-    if (p[0] == 30 && p[1] == 90 && p[2] == 150) ++listener_px;
-  }
-  stbi_image_free(pixels);
-  EXPECT_GT(colours.size(), 50u) << "the PNG is (nearly) one colour";
+  const auto png_summary = sockscope::gui_test::summarize_png(shot, {0x1E5A96});
+  ASSERT_TRUE(png_summary.ok) << png_summary.error;
+  EXPECT_EQ(png_summary.w, kWindowW);
+  EXPECT_EQ(png_summary.h, kWindowH);
+  EXPECT_GT(png_summary.colours, 50u) << "the PNG is (nearly) one colour";
+  const std::size_t listener_px = png_summary.counts.at(0x1E5A96);
   EXPECT_GT(listener_px, 5000u) << "no listener box: the PNG does not show the lesson";
 
   // Written atomically: no temporary file left next to the results.
@@ -202,10 +136,10 @@ TEST(GuiExport, PngIntoAMissingDirectoryFailsTheScriptNamingThePath) {
   std::ofstream(script) << "# a PNG where it cannot go\n"
                         << "export png " << missing.string() << "\n"
                         << "quit\n";
-  App app(gui_argv(script), dir.path);
+  Proc app = run_app(gui_argv(script), dir.path);
   ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
   EXPECT_EQ(app.exit_code(), 1);  // a failed command: 1 (a bad line would be 2)
-  const std::string err = slurp(app.err);
+  const std::string err = slurp(dir.path / "err");
   EXPECT_NE(err.find(script.string() + ":2: export failed"), std::string::npos) << err;
   EXPECT_NE(err.find(missing.string()), std::string::npos) << err;
   EXPECT_NE(err.find("no such directory"), std::string::npos) << err;
@@ -217,10 +151,10 @@ TEST(GuiExport, JsonlIntoAMissingDirectoryFailsTheScriptToo) {
   const fs::path missing = dir.path / "no-such-dir" / "s.jsonl";
   const fs::path script = dir.path / "missing.script";
   std::ofstream(script) << "export jsonl " << missing.string() << "\nquit\n";
-  App app(gui_argv(script), dir.path);
+  Proc app = run_app(gui_argv(script), dir.path);
   ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
   EXPECT_EQ(app.exit_code(), 1);
-  const std::string err = slurp(app.err);
+  const std::string err = slurp(dir.path / "err");
   EXPECT_NE(err.find(script.string() + ":1: export failed"), std::string::npos) << err;
   EXPECT_NE(err.find(missing.parent_path().string()), std::string::npos) << err;
 }
@@ -230,10 +164,10 @@ TEST(GuiExport, UnknownFormatIsRefusedBeforeAnythingRuns) {
   const fs::path script = dir.path / "bad.script";
   std::ofstream(script) << "start fork port=0\nexport gif " << (dir.path / "x.gif").string() << "\nquit\n";
   // No display needed: the script is parsed before the window opens.
-  App app({SOCKSCOPE_BIN, "--script", script.string()}, dir.path);
+  Proc app = run_app({SOCKSCOPE_BIN, "--script", script.string()}, dir.path);
   ASSERT_TRUE(app.wait_for(20s));
   EXPECT_EQ(app.exit_code(), 2);
-  const std::string err = slurp(app.err);
+  const std::string err = slurp(dir.path / "err");
   EXPECT_NE(err.find(script.string() + ":2: export format must be jsonl, chrome, csv, text or png, got 'gif'"),
             std::string::npos)
       << err;

@@ -8,11 +8,12 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stb/stb_image.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+
+#include "gui/app_process.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -29,73 +30,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sockscope-gui-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-// A child process in its own process group, so a timeout can kill the whole
-// group (xvfb-run, Xvfb, sockscope and anything it started).
-struct Proc {
-  pid_t pid = -1;
-  int status = -1;
-  bool exited = false;
-
-  static Proc spawn(const std::vector<std::string>& argv, const std::vector<std::string>& set_env,
-                    const std::vector<std::string>& unset_env, const fs::path& out, const fs::path& err) {
-    Proc p;
-    p.pid = fork();
-    if (p.pid == 0) {
-      setpgid(0, 0);
-      for (const auto& u : unset_env) unsetenv(u.c_str());
-      for (const auto& kv : set_env) putenv(const_cast<char*>(kv.c_str()));
-      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(o, 1);
-      dup2(e, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-    return p;
-  }
-
-  bool wait_for(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        exited = true;
-        return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-
-  ~Proc() {
-    if (pid > 0 && !exited) {
-      kill(-pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    }
-  }
-  int exit_code() const { return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using sockscope::gui_test::Proc;
+using sockscope::gui_test::process_exists;
+using sockscope::gui_test::slurp;
+using sockscope::gui_test::TempDir;
 
 // ppid and state of a live process from /proc/PID/stat; false when gone.
 bool proc_stat(pid_t pid, pid_t& ppid, char& state) {
@@ -121,7 +59,6 @@ std::set<pid_t> proc_children_of(pid_t parent) {
   return out;
 }
 
-bool process_exists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
 
 TEST(GuiBinary, WithoutADisplayItSaysSoInOneLine) {
   TempDir dir;
@@ -200,23 +137,14 @@ TEST(GuiBinary, ScriptedForkLessonUnderXvfb) {
   EXPECT_FALSE(process_exists(server)) << "server " << server << " still running";
   for (pid_t c : model_children) EXPECT_FALSE(process_exists(c)) << "child " << c << " still running";
 
-  // The picture: the window's size, not blank, and the tree's boxes in it.
-  int w = 0, h = 0, n = 0;
-  unsigned char* pixels = stbi_load(png.c_str(), &w, &h, &n, 3);
-  ASSERT_NE(pixels, nullptr) << "cannot decode " << png;
-  EXPECT_EQ(w, 1600);
-  EXPECT_EQ(h, 900);
-  std::set<std::uint32_t> colours;
-  std::size_t listener_px = 0, node_px = 0;
-  for (int i = 0; i < w * h; ++i) {
-    const unsigned char* p = pixels + static_cast<std::ptrdiff_t>(i) * 3;
-    colours.insert((std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2]);
-    // The dark theme's fills (app/views/style.cpp): the listener and a child box.
-    if (p[0] == 30 && p[1] == 90 && p[2] == 150) ++listener_px;
-    if (p[0] == 44 && p[1] == 62 && p[2] == 92) ++node_px;
-  }
-  stbi_image_free(pixels);
-  EXPECT_GT(colours.size(), 50u) << "the screenshot looks blank";
+  // The picture: the window's size, not blank, and the tree's boxes in it
+  // (the dark theme's fills from app/views/style.cpp: listener, child).
+  const auto png_summary = sockscope::gui_test::summarize_png(png, {0x1E5A96, 0x2C3E5C});
+  ASSERT_TRUE(png_summary.ok) << png_summary.error;
+  EXPECT_EQ(png_summary.w, 1600);
+  EXPECT_EQ(png_summary.h, 900);
+  EXPECT_GT(png_summary.colours, 50u) << "the screenshot looks blank";
+  const std::size_t listener_px = png_summary.counts.at(0x1E5A96), node_px = png_summary.counts.at(0x2C3E5C);
   EXPECT_GT(listener_px, 5000u) << "no listener box in the picture";
   EXPECT_GT(node_px, 3u * 5000u) << "fewer than three child boxes in the picture";
 }
@@ -302,16 +230,9 @@ TEST(GuiBinary, SteppedForkServerShowsTwoCursorsInTheCodeView) {
   EXPECT_FALSE(process_exists(server));
   for (pid_t c : kernel_children) EXPECT_FALSE(process_exists(c)) << "child " << c << " still running";
 
-  int w = 0, h = 0, n = 0;
-  unsigned char* pixels = stbi_load(png.c_str(), &w, &h, &n, 3);
-  ASSERT_NE(pixels, nullptr) << "cannot decode " << png;
-  EXPECT_EQ(w, 1600);
-  EXPECT_EQ(h, 900);
-  std::set<std::uint32_t> colours;
-  for (int i = 0; i < w * h; ++i) {
-    const unsigned char* p = pixels + static_cast<std::ptrdiff_t>(i) * 3;
-    colours.insert((std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2]);
-  }
-  stbi_image_free(pixels);
-  EXPECT_GT(colours.size(), 50u) << "the screenshot looks blank";
+  const auto png_summary = sockscope::gui_test::summarize_png(png);
+  ASSERT_TRUE(png_summary.ok) << png_summary.error;
+  EXPECT_EQ(png_summary.w, 1600);
+  EXPECT_EQ(png_summary.h, 900);
+  EXPECT_GT(png_summary.colours, 50u) << "the screenshot looks blank";
 }

@@ -1,0 +1,140 @@
+// Running the real `sockscope` binary from a test: a temporary directory, the
+// app (usually under xvfb-run) in its own process group so a timeout can kill
+// the whole group (xvfb-run, Xvfb, sockscope and anything it started), and
+// reading what it wrote (text, PNG).
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <stb/stb_image.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sockscope::gui_test {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/sockscope-gui-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+class Proc {
+ public:
+  // Forks and execs `argv` (PATH searched) with `set_env` ("K=V") added and
+  // `unset_env` removed, stdout and stderr to the two files.
+  static Proc spawn(const std::vector<std::string>& argv, const std::vector<std::string>& set_env,
+                    const std::vector<std::string>& unset_env, const std::filesystem::path& out,
+                    const std::filesystem::path& err) {
+    Proc p;
+    p.pid_ = fork();
+    if (p.pid_ == 0) {
+      setpgid(0, 0);
+      for (const auto& u : unset_env) unsetenv(u.c_str());
+      for (const auto& kv : set_env) putenv(const_cast<char*>(kv.c_str()));
+      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(o, 1);
+      dup2(e, 2);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    return p;
+  }
+  Proc(Proc&& o) noexcept : pid_(o.pid_), status_(o.status_), exited_(o.exited_) { o.pid_ = -1; }
+  Proc(const Proc&) = delete;
+  Proc& operator=(const Proc&) = delete;
+  ~Proc() {
+    if (pid_ > 0 && !exited_) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, &status_, 0);
+    }
+  }
+
+  // True once it exited (and was reaped) within `timeout`.
+  bool wait_for(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        exited_ = true;
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  int exit_code() const { return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  Proc() = default;
+  pid_t pid_ = -1;
+  int status_ = -1;
+  bool exited_ = false;
+};
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline bool process_exists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
+// A PNG the app wrote, decoded: its size, how many distinct colours it has
+// (a blank or one-colour picture has few), and how many pixels are exactly
+// each of `count` (0xRRGGBB: a theme's fill, to find a node box).
+struct PngSummary {
+  bool ok = false;
+  std::string error;
+  int w = 0, h = 0;
+  std::size_t colours = 0;
+  std::map<std::uint32_t, std::size_t> counts;
+};
+inline PngSummary summarize_png(const std::filesystem::path& path, const std::vector<std::uint32_t>& count = {}) {
+  PngSummary out;
+  int n = 0;
+  unsigned char* pixels = stbi_load(path.c_str(), &out.w, &out.h, &n, 3);
+  if (!pixels) {
+    out.error = std::string("cannot decode ") + path.string() + ": " + stbi_failure_reason();
+    return out;
+  }
+  std::set<std::uint32_t> colours;
+  for (std::uint32_t c : count) out.counts[c] = 0;
+  for (int i = 0; i < out.w * out.h; ++i) {
+    const unsigned char* p = pixels + static_cast<std::ptrdiff_t>(i) * 3;
+    const std::uint32_t rgb = (std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2];
+    colours.insert(rgb);
+    if (auto it = out.counts.find(rgb); it != out.counts.end()) ++it->second;
+  }
+  stbi_image_free(pixels);
+  out.colours = colours.size();
+  out.ok = true;
+  return out;
+}
+
+}  // namespace sockscope::gui_test
