@@ -64,6 +64,16 @@ inline std::size_t count_of(lab::Lab& lab, trace::Kind kind) {
   return events_of(lab, kind).size();
 }
 
+// Puts the lab's gates in step mode, then starts `arch` (FTP): the server
+// parks at its first gate. Returns its pid.
+inline pid_t start_stepped(lab::Lab& lab, const std::string& arch) {
+  lab.gates().set_mode(trace::GateMode::step);
+  lab::ServerSpec spec;
+  spec.arch = arch;
+  lab.start_server(spec);
+  return lab.server_pid();
+}
+
 // Scripted clients that start at once and never think.
 inline clients::Scenario quick_clients(int count, protocol::Protocol p,
                                                   std::vector<std::string> script) {

@@ -206,10 +206,7 @@ TEST(Flow, ThreadServerHandsEachConnectionToItsOwnThreadLane) {
 TEST(Flow, EachReleaseIsTheHighlightedStepAndTheLogKnowsWhoIsParked) {
   lab::Lab lab(test::lab_options());
   auto& g = lab.gates();
-  g.set_mode(trace::GateMode::step);
-  lab::ServerSpec spec;
-  spec.arch = "fork";
-  lab.start_server(spec);
+  test::start_stepped(lab, "fork");
   lab.start_clients(test::quick_clients(1, protocol::Protocol::ftp, {"USER anonymous", "QUIT"}));
   ASSERT_TRUE(eventually([&] { return !g.waiters().empty(); }));
 

@@ -39,10 +39,7 @@ Recording record_stepped_fork_session() {
   {
     lab::Lab lab(test::lab_options());
     auto& g = lab.gates();
-    g.set_mode(trace::GateMode::step);
-    lab::ServerSpec spec;
-    spec.arch = "fork";
-    lab.start_server(spec);
+    test::start_stepped(lab, "fork");
     r.server = lab.server_pid();
     lab.start_clients(test::quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "QUIT"}));
     for (int step = 0; step < 60; ++step) {

@@ -127,10 +127,7 @@ TEST(GateTable, AttachRefusesSomethingElse) {
 TEST(Gates, ForkServerStepsOneWaiterPerReleaseInTheChosenOrder) {
   lab::Lab lab(test_options());
   auto& g = lab.gates();
-  g.set_mode(GateMode::step);
-  lab::ServerSpec spec;
-  spec.arch = "fork";
-  lab.start_server(spec);
+  test::start_stepped(lab, "fork");
   const pid_t server = lab.server_pid();
   lab.start_clients(quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
 
@@ -317,10 +314,7 @@ TEST(Gates, ChosenInterleavingOfTwoCounterUpdatesLosesExactlyOne) {
 TEST(Gates, LeavingStepModeMidRunLetsEveryClientFinish) {
   lab::Lab lab(test_options());
   auto& g = lab.gates();
-  g.set_mode(GateMode::step);
-  lab::ServerSpec spec;
-  spec.arch = "fork";
-  lab.start_server(spec);
+  test::start_stepped(lab, "fork");
   lab.start_clients(quick_clients(3, protocol::Protocol::ftp, {}));  // the default FTP script, RETR included
   std::size_t passes = 0;
   for (int i = 0; i < 6; ++i) {
@@ -358,10 +352,7 @@ TEST(Gates, KillingTheLabWhileFiveProcessesWaitAtGatesLeavesNoProcessBehind) {
     try {
       lab::Lab lab(test_options());
       auto& g = lab.gates();
-      g.set_mode(GateMode::step);
-      lab::ServerSpec spec;
-      spec.arch = "fork";
-      lab.start_server(spec);
+      test::start_stepped(lab, "fork");
       clients::Scenario sc = quick_clients(5, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"});
       lab.start_clients(sc);
       // Release only the parent (accept, fork): five children pile up at child_start.
@@ -451,10 +442,7 @@ TEST(Gates, EventLoopStopsBeforeEveryHandlerOneAtATime) {
 TEST(Gates, StoppingAThreadServerWithEveryThreadParkedIsPromptAndClean) {
   lab::Lab lab(test_options());
   auto& g = lab.gates();
-  g.set_mode(GateMode::step);
-  lab::ServerSpec spec;
-  spec.arch = "thread";
-  lab.start_server(spec);
+  test::start_stepped(lab, "thread");
   const pid_t server = lab.server_pid();
   lab.start_clients(quick_clients(3, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
   // Step the main thread (accept, spawn) until three handler threads stand at
@@ -613,10 +601,7 @@ TEST(GateTable, RunUntilStopsEveryoneAtTheFirstMatchingGateAndNeverWhereAWaiterS
 TEST(Gates, RunUntilReplyStopsAtTheFirstReplyAndEveryoneElseAtTheirNextGate) {
   lab::Lab lab(test_options());
   auto& g = lab.gates();
-  g.set_mode(GateMode::step);
-  lab::ServerSpec spec;
-  spec.arch = "fork";
-  lab.start_server(spec);
+  test::start_stepped(lab, "fork");
   const pid_t server = lab.server_pid();
   lab.start_clients(quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
   ASSERT_TRUE(eventually([&] { return !g.waiters().empty(); }));
@@ -767,10 +752,7 @@ TEST(Gates, RunUntilCounterWriteStopsAHandlerThread) {
 TEST(Gates, RunUntilTheGateAWaiterStandsAtStopsAtItsNextOne) {
   lab::Lab lab(test_options());
   auto& g = lab.gates();
-  g.set_mode(GateMode::step);
-  lab::ServerSpec spec;
-  spec.arch = "fork";
-  lab.start_server(spec);
+  test::start_stepped(lab, "fork");
   const pid_t server = lab.server_pid();
   lab.start_clients(quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
   ASSERT_TRUE(eventually([&] { return !g.waiters().empty(); }));
@@ -799,10 +781,7 @@ TEST(Gates, RunUntilTheGateAWaiterStandsAtStopsAtItsNextOne) {
 TEST(Gates, LeavingRunToWithRunReleasesEveryoneAndEveryClientFinishes) {
   lab::Lab lab(test_options());
   auto& g = lab.gates();
-  g.set_mode(GateMode::step);
-  lab::ServerSpec spec;
-  spec.arch = "fork";
-  lab.start_server(spec);
+  test::start_stepped(lab, "fork");
   lab.start_clients(quick_clients(3, protocol::Protocol::ftp, {}));  // the default FTP script, RETR included
   ASSERT_TRUE(eventually([&] { return !g.waiters().empty(); }));
 
