@@ -15,6 +15,7 @@
 #include "app_ui.h"
 #include "fonts.h"
 #include "lab_controller.h"
+#include "lab_steps.h"
 #include "script.h"
 #include "trace/ring.h"
 #include "views/code_view.h"
@@ -31,15 +32,7 @@ using namespace std::chrono_literals;
 using trace::GateKind;
 using trace::GateMode;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+using test::eventually;
 
 class StepViewTest : public gui_test::HeadlessImGuiTest {
  protected:
@@ -181,20 +174,12 @@ TEST(CodeView, EmbeddedSourcesAreTheRealFilesWithEveryGateFound) {
 }
 
 TEST_F(StepViewTest, SpaceStepsOneWaiterAndRLetsEveryoneFinish) {
-  lab::LabOptions options;
-  options.self_exe = SOCKSCOPE_BIN;
-  lab::Lab lab(options);
+  lab::Lab lab(test::lab_options());
   LabController controller(lab);
   controller.spec().port = 0;
   lab.gates().set_mode(GateMode::step);
   ASSERT_TRUE(controller.start()) << controller.last_error();
-  clients::Scenario sc = clients::preset("steady");
-  sc.count = 2;
-  sc.spacing_ms = 0;
-  sc.think_ms = 0;
-  sc.timeout_ms = 30000;
-  sc.script = {"USER anonymous", "PASS x", "QUIT"};
-  lab.start_clients(sc);
+  lab.start_clients(test::quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
 
   AppUi ui;
   ASSERT_TRUE(eventually([&] {
@@ -237,20 +222,12 @@ TEST_F(StepViewTest, SpaceStepsOneWaiterAndRLetsEveryoneFinish) {
 }
 
 TEST_F(StepViewTest, URunsToTheChosenGateAndTheScriptDoesTheSame) {
-  lab::LabOptions options;
-  options.self_exe = SOCKSCOPE_BIN;
-  lab::Lab lab(options);
+  lab::Lab lab(test::lab_options());
   LabController controller(lab);
   controller.spec().port = 0;
   lab.gates().set_mode(GateMode::step);
   ASSERT_TRUE(controller.start()) << controller.last_error();
-  clients::Scenario sc = clients::preset("steady");
-  sc.count = 2;
-  sc.spacing_ms = 0;
-  sc.think_ms = 0;
-  sc.timeout_ms = 30000;
-  sc.script = {"USER anonymous", "PASS x", "QUIT"};
-  lab.start_clients(sc);
+  lab.start_clients(test::quick_clients(2, protocol::Protocol::ftp, {"USER anonymous", "PASS x", "QUIT"}));
 
   // The Stepping window alone, as the shell draws it.
   StepView view;

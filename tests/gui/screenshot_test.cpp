@@ -35,6 +35,22 @@ using sockscope::gui_test::process_exists;
 using sockscope::gui_test::slurp;
 using sockscope::gui_test::TempDir;
 
+// The app running `script` under Xvfb, its window written to `png`, with a
+// config dir of its own.
+Proc run_under_xvfb(const TempDir& dir, const fs::path& script, const fs::path& png) {
+  return Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 1600x900x24", SOCKSCOPE_BIN, "--script", script.string(),
+                      "--screenshot", png.string()},
+                     {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out", dir.path / "err");
+}
+
+// Waits (up to 60 s, or until the app exits) for the app to write `file`.
+bool wait_for_file(Proc& app, const fs::path& file) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline && !app.wait_for(50ms)) {
+  }
+  return fs::exists(file);
+}
+
 // ppid and state of a live process from /proc/PID/stat; false when gone.
 bool proc_stat(pid_t pid, pid_t& ppid, char& state) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -100,16 +116,10 @@ TEST(GuiBinary, ScriptedForkLessonUnderXvfb) {
                         << "\n"
                            "wait ms 3000\n"
                            "quit\n";
-  Proc app = Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 1600x900x24", SOCKSCOPE_BIN, "--script",
-                          script.string(), "--screenshot", png.string()},
-                         {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out",
-                         dir.path / "err");
+  Proc app = run_under_xvfb(dir, script, png);
 
   // While the app holds the lesson open: its model against /proc.
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!fs::exists(model) && std::chrono::steady_clock::now() < deadline && !app.wait_for(50ms)) {
-  }
-  ASSERT_TRUE(fs::exists(model)) << "no model dump; stderr:\n" << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model)) << "no model dump; stderr:\n" << slurp(dir.path / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   const pid_t server = m.at("server_pid").get<pid_t>();
   ASSERT_GT(server, 0);
@@ -189,14 +199,8 @@ TEST(GuiBinary, SteppedForkServerShowsTwoCursorsInTheCodeView) {
                            "step run\n"
                            "wait ms 500\n"
                            "quit\n";
-  Proc app = Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 1600x900x24", SOCKSCOPE_BIN, "--script",
-                          script.string(), "--screenshot", png.string()},
-                         {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out",
-                         dir.path / "err");
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!fs::exists(model) && std::chrono::steady_clock::now() < deadline && !app.wait_for(50ms)) {
-  }
-  ASSERT_TRUE(fs::exists(model)) << "no model dump; stderr:\n" << slurp(dir.path / "err");
+  Proc app = run_under_xvfb(dir, script, png);
+  ASSERT_TRUE(wait_for_file(app, model)) << "no model dump; stderr:\n" << slurp(dir.path / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   const pid_t server = m.at("server_pid").get<pid_t>();
   EXPECT_EQ(m.at("layout"), "stepping") << "pausing did not switch to the stepping layout";
