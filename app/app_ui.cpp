@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "lab_controller.h"
+#include "servers/architecture.h"
 #include "views/status_bar.h"
 
 namespace sockscope::app {
@@ -122,8 +123,10 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
   const std::string& arch = ctx.session.meta().architecture;
   if (arch != auto_opened_for_) {
     auto_opened_for_ = arch;
-    if (arch == "evloop" || arch == "hybrid" || arch == "prefork") show_loop_ = true;
-    if (arch == "thread" || arch == "pool") show_threads_ = true;
+    if (const servers::Architecture* a = servers::find_architecture(arch)) {
+      if (a->opens(servers::kViewEventLoop)) show_loop_ = true;
+      if (a->opens(servers::kViewThreads)) show_threads_ = true;
+    }
   }
   const int sides = (show_loop_ ? 1 : 0) | (show_threads_ ? 2 : 0);
   const ImGuiCond relayout = relayout_all || sides != side_shown_ ? ImGuiCond_Always : ImGuiCond_FirstUseEver;

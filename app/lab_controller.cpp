@@ -68,6 +68,24 @@ void LabController::stop() {
 
 bool LabController::running() const { return lab_.server_pid() > 0; }
 
+bool LabController::set_setting(servers::SettingId id, int value) {
+  spec_.settings.set(id, value);
+  if (!running() || id != servers::SettingId::reap || !spec_.settings.on(id)) return false;
+  const servers::Architecture* a = servers::find_architecture(lab_.server_spec().arch);
+  if (a == nullptr || !a->uses(id) || lab_.server_spec().settings.on(id)) return false;
+  return lab_.reap_now();
+}
+
+std::vector<servers::SettingId> LabController::pending_settings() const {
+  std::vector<servers::SettingId> out;
+  if (!running()) return out;
+  const servers::Architecture* a = servers::find_architecture(lab_.server_spec().arch);
+  if (a == nullptr || spec_.arch != lab_.server_spec().arch) return out;
+  for (servers::SettingId id : a->settings)
+    if (spec_.settings.get(id) != lab_.server_spec().settings.get(id)) out.push_back(id);
+  return out;
+}
+
 std::uint16_t LabController::port() const {
   std::uint16_t p = lab_.server_port();
   return running() && p != 0 ? p : spec_.port;
@@ -85,6 +103,13 @@ bool LabController::add_clients(const ClientRequest& request) {
     clients::Scenario scenario = clients::preset(request.preset, proto);
     scenario.count = request.count;
     if (request.hold_ms >= 0) scenario.hold_ms = request.hold_ms;
+    if (request.work_ms > 0) scenario.work_ms = request.work_ms;
+    if (!request.lines.empty()) scenario.script = request.lines;
+    scenario.port = lab_.server_port();
+    if (std::string e = scenario.validate(); !e.empty()) {
+      last_error_ = "Could not start clients: " + e;
+      return false;
+    }
     scenario.port = lab_.server_port();
     // Client ids stay unique across batches: the session joins clients to
     // connections by id.

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lab/lab.h"
 
@@ -19,13 +20,13 @@ inline constexpr std::uint16_t kDefaultLessonPort = 4481;
 // bound on 127.0.0.1 right now; 0 when none can.
 std::uint16_t find_free_port(std::uint16_t preferred);
 
-// Client presets the controls offer (engine/clients/scenario.h has them).
-inline constexpr std::string_view kClientPresets[] = {"steady", "burst", "slow", "heavy"};
-
+// The client presets are clients::presets() (engine/clients/scenario.h).
 struct ClientRequest {
   int count = 1;
   std::string preset = "steady";
   int hold_ms = -1;  // >= 0: each client stays connected this long (shows live children)
+  int work_ms = 0;   // > 0: what SITE WORK / GET /work burns (heavy), in ms
+  std::vector<std::string> lines;  // custom: the protocol lines each client sends
 };
 
 class LabController {
@@ -38,6 +39,15 @@ class LabController {
   // The form the controls edit; start() uses it. The default lesson: fork,
   // ftp, 127.0.0.1:4481 or the next free port, reaping, 64 children max.
   lab::ServerSpec& spec() { return spec_; }
+
+  // Changes one setting of the form. While a server runs a change applies on
+  // the next Start, except turning reaping on for a server that does not
+  // reap: it starts reaping now (its zombies vanish). Returns true when the
+  // change took effect on the running server.
+  bool set_setting(servers::SettingId id, int value);
+  // The settings of the form that differ from the running server's (empty
+  // when stopped): what the next Start will change.
+  std::vector<servers::SettingId> pending_settings() const;
 
   // Start the server described by spec(). False (and last_error()) on failure.
   bool start();

@@ -10,7 +10,8 @@
 
 #include "app_ui.h"
 #include "model_dump.h"
-#include "servers/server.h"
+#include "clients/scenario.h"
+#include "servers/architecture.h"
 #include "trace/ring.h"
 
 namespace sockscope::app {
@@ -24,6 +25,7 @@ bool to_int(const std::string& s, int& out) {
 struct Parser {
   std::vector<std::string> words;
   std::string error;
+  std::vector<std::string> lines;  // the last `lines` command's, for `clients N preset=custom`
 
   // key=value words after the positional ones.
   bool option(const std::string& w, std::string& key, std::string& value) {
@@ -35,6 +37,24 @@ struct Parser {
     key = w.substr(0, eq);
     value = w.substr(eq + 1);
     return true;
+  }
+
+  // SETTING=VALUE from the settings table; `arch` (when given) must use it.
+  bool setting(const servers::Architecture* arch, const std::string& key, const std::string& value,
+               servers::SettingValues& into) {
+    const servers::Setting* s = servers::find_setting(key);
+    if (s == nullptr) {
+      error = "unknown setting '" + key + "' (known: port, protocol, " + servers::setting_keys() + ")";
+      return false;
+    }
+    if (arch != nullptr && !arch->uses(s->id)) {
+      std::string used;
+      for (auto id : arch->settings) used += (used.empty() ? "" : ", ") + std::string(servers::setting(id).key);
+      error = "the " + std::string(arch->name) + " server has no setting '" + key + "' (its settings: port, protocol" +
+              (used.empty() ? "" : ", " + used) + ")";
+      return false;
+    }
+    return into.set_text(s->id, value, error);
   }
 
   bool number(const std::string& what, const std::string& s, int lo, int hi, int& out) {
@@ -56,10 +76,14 @@ struct Parser {
       return true;
     };
     if (verb == "start") {
-      if (!want(2, 6, "start ARCH [port=N] [protocol=ftp|http] [reap=on|off] [max_children=N]")) return false;
+      if (words.size() < 2) {
+        error = "usage: start ARCH [port=N] [protocol=ftp|http] [SETTING=VALUE ...]";
+        return false;
+      }
       c.op = Op::start;
       c.spec.arch = words[1];
-      if (servers::find_architecture(c.spec.arch) == nullptr) {
+      const servers::Architecture* arch = servers::find_architecture(c.spec.arch);
+      if (arch == nullptr) {
         error = "unknown architecture '" + words[1] + "' (known: " + servers::architecture_names() + ")";
         return false;
       }
@@ -78,20 +102,45 @@ struct Parser {
             return false;
           }
           c.spec.protocol = v;
-        } else if (k == "reap") {
-          if (v != "on" && v != "off") {
-            error = "reap must be on or off, got '" + v + "'";
-            return false;
-          }
-          c.spec.reap = v == "on";
-        } else if (k == "max_children") {
-          if (!number("max_children", v, 1, 4096, n)) return false;
-          c.spec.max_children = n;
-        } else {
-          error = "unknown option '" + k + "' for start";
+        } else if (!setting(arch, k, v, c.spec.settings)) {
           return false;
         }
       }
+      return true;
+    }
+    if (verb == "set") {
+      if (words.size() < 2) {
+        error = "usage: set SETTING=VALUE ... (" + servers::setting_keys() + ")";
+        return false;
+      }
+      c.op = Op::set;
+      for (std::size_t i = 1; i < words.size(); ++i) {
+        std::string k, v;
+        if (!option(words[i], k, v) || !setting(nullptr, k, v, c.spec.settings)) return false;
+        c.settings_given.push_back(servers::find_setting(k)->id);
+      }
+      return true;
+    }
+    if (verb == "lines") {
+      // The rest of the line, split at '|': the custom preset's protocol lines.
+      c.op = Op::lines;
+      std::string rest;
+      for (std::size_t i = 1; i < words.size(); ++i) rest += (i > 1 ? " " : "") + words[i];
+      std::size_t start = 0;
+      while (start <= rest.size()) {
+        std::size_t bar = rest.find('|', start);
+        if (bar == std::string::npos) bar = rest.size();
+        std::string line = rest.substr(start, bar - start);
+        while (!line.empty() && line.front() == ' ') line.erase(0, 1);
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        if (!line.empty()) c.clients.lines.push_back(line);
+        start = bar + 1;
+      }
+      if (c.clients.lines.empty()) {
+        error = "usage: lines LINE | LINE | ... (e.g. lines USER anonymous | PASS x | SITE COUNT | QUIT)";
+        return false;
+      }
+      lines = c.clients.lines;
       return true;
     }
     if (verb == "stop" || verb == "quit") {
@@ -100,7 +149,7 @@ struct Parser {
       return true;
     }
     if (verb == "clients") {
-      if (!want(2, 4, "clients N [preset=steady|burst|slow|heavy] [hold_ms=MS]")) return false;
+      if (!want(2, 5, "clients N [preset=NAME] [hold_ms=MS] [work_ms=MS]")) return false;
       c.op = Op::clients;
       if (!number("client count", words[1], 1, 1000, c.clients.count)) return false;
       for (std::size_t i = 2; i < words.size(); ++i) {
@@ -108,19 +157,22 @@ struct Parser {
         if (!option(words[i], k, v)) return false;
         if (k == "preset") {
           bool known = false;
-          for (auto p : kClientPresets) known = known || p == v;
+          for (const auto& p : clients::presets()) known = known || p.name == v;
           if (!known) {
-            error = "unknown preset '" + v + "' (known: steady, burst, slow, heavy)";
+            error = "unknown preset '" + v + "' (known: " + clients::preset_list() + ")";
             return false;
           }
           c.clients.preset = v;
         } else if (k == "hold_ms") {
           if (!number("hold_ms", v, 0, 600000, c.clients.hold_ms)) return false;
+        } else if (k == "work_ms") {
+          if (!number("work_ms", v, 1, protocol::kTeachingCapMs, c.clients.work_ms)) return false;
         } else {
-          error = "unknown option '" + k + "' for clients";
+          error = "unknown option '" + k + "' for clients (preset, hold_ms, work_ms)";
           return false;
         }
       }
+      if (c.clients.preset == "custom") c.clients.lines = lines;  // empty: the default script
       return true;
     }
     if (verb == "wait") {
@@ -250,10 +302,12 @@ std::optional<std::vector<ScriptCommand>> parse_script(std::istream& in, const s
   std::vector<ScriptCommand> out;
   std::string line;
   int number = 0;
+  std::vector<std::string> lines;  // the custom preset's, from the last `lines` command
   while (std::getline(in, line)) {
     ++number;
     if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
     Parser p;
+    p.lines = lines;
     std::istringstream words(line);
     for (std::string w; words >> w;) p.words.push_back(w);
     if (p.words.empty()) continue;
@@ -263,6 +317,7 @@ std::optional<std::vector<ScriptCommand>> parse_script(std::istream& in, const s
       error = name + ":" + std::to_string(number) + ": " + p.error;
       return std::nullopt;
     }
+    lines = p.lines;
     out.push_back(std::move(c));
   }
   return out;
@@ -302,7 +357,8 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
     }
     const ScriptCommand& c = commands_[pc_];
     const bool needs_lab = c.op != Op::wait_ms && c.op != Op::theme && c.op != Op::font_size &&
-                           c.op != Op::screenshot && c.op != Op::export_session && c.op != Op::quit;
+                           c.op != Op::screenshot && c.op != Op::export_session && c.op != Op::quit &&
+                           c.op != Op::lines;
     if (needs_lab && live == nullptr) return fail(c, "this command needs a live lab, not a recording");
     switch (c.op) {
       case Op::start: {
@@ -316,6 +372,15 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
       case Op::stop:
         live->stop();
         next();
+        break;
+      case Op::set:
+        // The controls' call: a running server gets only what it can take
+        // now (reaping on); the rest waits for the next start.
+        for (servers::SettingId id : c.settings_given) live->set_setting(id, c.spec.settings.get(id));
+        next();
+        break;
+      case Op::lines:
+        next();  // parsed into the clients commands that follow
         break;
       case Op::clients:
         if (!live->add_clients(c.clients)) return fail(c, "clients failed: " + live->last_error());

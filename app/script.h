@@ -2,9 +2,17 @@
 // a line; '#' starts a comment. Every action goes through LabController and
 // AppUi, the same code the buttons and menus run.
 //
-//   start ARCH [port=N (0 = any free)] [protocol=ftp|http] [reap=on|off] [max_children=N]
+//   start ARCH [port=N (0 = any free)] [protocol=ftp|http] [SETTING=VALUE ...]
+//                                    SETTING: any row of the settings table the
+//                                    architecture uses (reap=on|off, max_children=N,
+//                                    workers=N, queue=N, counter=unsafe|mutex, ...)
+//   set SETTING=VALUE ...            as changing it in the controls: applies on the
+//                                    next start, except reap=on (reaps now)
 //   stop
-//   clients N [preset=steady|burst|slow|heavy] [hold_ms=MS]
+//   lines LINE | LINE | ...          the custom preset's protocol lines
+//   clients N [preset=NAME] [hold_ms=MS] [work_ms=MS]
+//                                    NAME: a client preset (steady, burst, slow,
+//                                    heavy, counter, custom)
 //   wait children N [timeout=S]      live children of the server in /proc
 //   wait connections N [timeout=S]   open connections
 //   wait ms MS
@@ -40,14 +48,15 @@ namespace sockscope::app {
 class AppUi;
 
 struct ScriptCommand {
-  enum class Op { start, stop, clients, wait_children, wait_connections, wait_ms, theme, font_size, dump_model,
-                  screenshot, step, export_session, quit };
+  enum class Op { start, set, stop, lines, clients, wait_children, wait_connections, wait_ms, theme, font_size,
+                  dump_model, screenshot, step, export_session, quit };
   Op op = Op::quit;
   int line = 0;
   std::string text;        // arch, theme, or file
   int number = 0;          // children/connections to wait for, ms, px
   int timeout_ms = 10000;
-  lab::ServerSpec spec;    // start
+  lab::ServerSpec spec;    // start; set: the values
+  std::vector<servers::SettingId> settings_given;  // set
   bool port_given = false; // start: port=N given (0 = any free port)
   ClientRequest clients;   // clients
   trace::RunTarget until;  // step until

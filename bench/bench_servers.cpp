@@ -9,13 +9,18 @@
 //   (c) memory per idle FTP connection: 2,000 connections held open against
 //       fork, thread, pool and evloop; PSS (and RSS, to show how it overstates
 //       fork's copy-on-write children) summed over the server's process tree.
+//   (d) what exec and a process per request cost: sequential FTP
+//       connections/s, inetd vs fork (each inetd connection forks AND execs
+//       sockscope-handler), and HTTP keep-alive req/s under wrk, shotgun vs
+//       fork (shotgun forks, exits and reaps once per request), each traced
+//       and untraced, as ratios measured side by side.
 //
 // Every server is a real `sockscope serve` exec'd from SOCKSCOPE_BIN in its
 // own process group. Tracing on means what the lab does: a TraceRing memfd
 // named by SOCKSCOPE_TRACE_FD and a consumer thread draining it. Each
 // measurement lasts a few seconds; the whole run stays under two minutes.
 //
-// Usage: bench_servers [a|b|c]...   (no argument: all three parts)
+// Usage: bench_servers [a|b|c|d]...   (no argument: every part)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -452,6 +457,75 @@ void part_c() {
   }
 }
 
+// ---- (d) inetd and shotgun against fork ------------------------------------------
+
+void part_d() {
+  std::printf("\n### (d) the price of exec (inetd) and of a process per request (shotgun), against fork\n\n");
+  // Sequential FTP connections: four servers, interleaved 0.4 s slices.
+  struct Tally {
+    std::uint64_t ok = 0, failed = 0;
+    double secs = 0;
+    double rate() const { return secs > 0 ? static_cast<double>(ok) / secs : 0.0; }
+  };
+  const char* archs[] = {"fork", "inetd"};
+  std::vector<std::unique_ptr<Server>> servers;
+  for (const char* a : archs)
+    for (bool traced : {false, true}) servers.push_back(std::make_unique<Server>(a, "ftp", traced));
+  std::vector<Tally> tally(servers.size());
+  for (int round = 0; round < 4; ++round) {
+    for (std::size_t k = 0; k < servers.size(); ++k) {
+      const std::size_t i = (k + static_cast<std::size_t>(round)) % servers.size();
+      auto t0 = Clock::now();
+      while (seconds_since(t0) < 0.4) (ftp_round_trip(servers[i]->port()) ? tally[i].ok : tally[i].failed)++;
+      tally[i].secs += seconds_since(t0);
+    }
+  }
+  std::printf("| FTP, sequential | conn/s untraced | conn/s traced | traced/untraced | failed (off/on) | vs fork untraced "
+              "| vs fork traced |\n|---|---|---|---|---|---|---|\n");
+  for (std::size_t a = 0; a < 2; ++a) {
+    const Tally& off = tally[a * 2];
+    const Tally& on = tally[a * 2 + 1];
+    std::printf("| %s | %.0f | %.0f | %.2f | %llu/%llu | %.2f | %.2f |\n", archs[a], off.rate(), on.rate(),
+                off.rate() > 0 ? on.rate() / off.rate() : 0.0, static_cast<unsigned long long>(off.failed),
+                static_cast<unsigned long long>(on.failed), tally[0].rate() > 0 ? off.rate() / tally[0].rate() : 0.0,
+                tally[1].rate() > 0 ? on.rate() / tally[1].rate() : 0.0);
+  }
+  servers.clear();
+  std::fflush(stdout);
+
+  // HTTP keep-alive under wrk: every request on shotgun is a fork, an exit and a reap.
+  std::printf("\n| HTTP keep-alive, wrk | req/s untraced | req/s traced | traced/untraced | p99 ms untraced | "
+              "p99 ms traced | errors (off/on) | vs fork untraced | vs fork traced |\n"
+              "|---|---|---|---|---|---|---|---|---|\n");
+  WrkResult fork_off, fork_on;
+  int i = 0;
+  for (const char* arch : {"fork", "shotgun"}) {
+    Server off(arch, "http", false);
+    Server on(arch, "http", true);
+    WrkResult r_off, r_on;
+    if (i++ % 2 == 0) {
+      r_off = run_wrk(off.port());
+      r_on = run_wrk(on.port());
+    } else {
+      r_on = run_wrk(on.port());
+      r_off = run_wrk(off.port());
+    }
+    if (std::string(arch) == "fork") {
+      fork_off = r_off;
+      fork_on = r_on;
+    }
+    if (!r_off.ok || !r_on.ok) {
+      std::printf("| %s | wrk failed | | | | | | | |\n", arch);
+      continue;
+    }
+    std::printf("| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu | %.2f | %.2f |\n", arch, r_off.rps, r_on.rps,
+                r_on.rps / r_off.rps, r_off.p99_ms, r_on.p99_ms, static_cast<unsigned long long>(r_off.errors),
+                static_cast<unsigned long long>(r_on.errors), fork_off.rps > 0 ? r_off.rps / fork_off.rps : 0.0,
+                fork_on.rps > 0 ? r_on.rps / fork_on.rps : 0.0);
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -465,7 +539,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  std::string parts = "abc";
+  std::string parts = "abcd";
   if (argc > 1) {
     parts.clear();
     for (int i = 1; i < argc; ++i) parts += argv[i];
@@ -475,6 +549,7 @@ int main(int argc, char** argv) {
     if (parts.find('a') != std::string::npos) part_a();
     if (parts.find('b') != std::string::npos) part_b();
     if (parts.find('c') != std::string::npos) part_c();
+    if (parts.find('d') != std::string::npos) part_d();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_servers: %s\n", e.what());
     return 1;

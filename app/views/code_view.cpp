@@ -8,6 +8,7 @@
 #include <map>
 
 #include "lab_controller.h"
+#include "servers/architecture.h"
 #include "session/flow.h"
 #include "views/step_view.h"
 #include "views/style.h"
@@ -49,12 +50,11 @@ std::vector<GateLine> find_gate_lines(std::string_view text) {
 }
 
 std::vector<std::string_view> files_for_architecture(std::string_view arch) {
-  if (arch == "serial") return {"serial_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
-  if (arch == "thread") return {"thread_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
-  if (arch == "pool") return {"pool_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
-  if (arch == "prefork") return {"prefork_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
-  if (arch == "evloop") return {"evloop_server.cpp", "asio_tracking.cpp", "visitor_counter.cpp"};
-  return {"fork_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
+  // The architecture table names them; a recording of an architecture this
+  // build does not know shows the fork server's, the first one taught.
+  const servers::Architecture* a = servers::find_architecture(arch);
+  if (a == nullptr) a = servers::find_architecture("fork");
+  return {a->sources.begin(), a->sources.end()};
 }
 
 CodeLocation locate_gate(const std::vector<std::string_view>& files, GateKind kind) {
@@ -65,6 +65,23 @@ CodeLocation locate_gate(const std::vector<std::string_view>& files, GateKind ki
       if (g.kind == kind) return {f->name, g.line};
   }
   return {};
+}
+
+CodeLocation locate_gate(const std::vector<std::string_view>& files, GateKind kind, trace::GateSite site) {
+  // The gate call's own file and line, when the waiter told us and it is a
+  // gate of that kind in one of the architecture's files: exact even where a
+  // kind appears twice (shotgun forks per connection and per request).
+  if (site.file != 0 && site.line != 0) {
+    for (std::string_view name : files) {
+      if (trace::gate_file_hash(name) != site.file) continue;
+      const SourceFile* f = find_source(name);
+      if (!f) break;
+      for (const GateLine& g : find_gate_lines(f->text))
+        if (g.kind == kind && g.line == static_cast<int>(site.line)) return {f->name, g.line};
+      break;
+    }
+  }
+  return locate_gate(files, kind);
 }
 
 const std::vector<trace::GateWaiter>& CodeView::waiters_at(const FrameContext& ctx) {
@@ -88,6 +105,7 @@ const std::vector<trace::GateWaiter>& CodeView::waiters_at(const FrameContext& c
       w.conn = p.conn;
       w.since_ns = p.since_ns;
       w.seq = p.since_ns;  // arrival order, as the table's seq would give it
+      w.site = p.site;
       waiters_.push_back(w);
     }
   }
@@ -106,7 +124,7 @@ void CodeView::draw(FrameContext& ctx) {
   CursorMap cursors;
   cursors_.clear();
   for (const auto& w : waiters) {
-    CodeLocation loc = locate_gate(files, w.kind);
+    CodeLocation loc = locate_gate(files, w.kind, w.site);
     if (!loc.line) continue;
     cursors[{loc.file, loc.line}].push_back(&w);
     cursors_.push_back({std::string(loc.file), loc.line, w});
@@ -117,7 +135,7 @@ void CodeView::draw(FrameContext& ctx) {
                                            [](const auto& a, const auto& b) { return a.seq < b.seq; });
     if (newest.seq != last_seq_) {
       last_seq_ = newest.seq;
-      CodeLocation loc = locate_gate(files, newest.kind);
+      CodeLocation loc = locate_gate(files, newest.kind, newest.site);
       if (loc.line) {
         shown_file_ = std::string(loc.file);
         scroll_to_line_ = loc.line;

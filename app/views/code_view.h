@@ -44,6 +44,9 @@ struct CodeLocation {
   int line = 0;
 };
 CodeLocation locate_gate(const std::vector<std::string_view>& files, trace::GateKind kind);
+// Where a waiter stands: its gate call's own line (GateSite) when that is a
+// gate of `kind` in `files`, else the first gate of that kind as above.
+CodeLocation locate_gate(const std::vector<std::string_view>& files, trace::GateKind kind, trace::GateSite site);
 
 // A cursor the code view drew: who stands on which line.
 struct CodeCursor {

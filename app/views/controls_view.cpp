@@ -6,19 +6,15 @@
 #include <cstdio>
 #include <string>
 
+#include <sstream>
+
+#include "clients/scenario.h"
 #include "lab_controller.h"
-#include "servers/server.h"
+#include "servers/architecture.h"
 #include "views/style.h"
 
 namespace sockscope::app {
 namespace {
-
-constexpr const char* kPresetHelp[] = {
-    "steady: clients arrive one after another at an even pace",
-    "burst: all clients connect at once",
-    "slow: clients that think between commands and hold their connection",
-    "heavy: clients that ask the server to burn CPU (SITE WORK)",
-};
 
 void draw_recorded(const FrameContext& ctx) {
   const auto& meta = ctx.session.meta();
@@ -26,6 +22,57 @@ void draw_recorded(const FrameContext& ctx) {
   ImGui::Text("architecture: %s", meta.architecture.empty() ? "-" : meta.architecture.c_str());
   ImGui::Text("protocol: %s   port: %u", meta.protocol.empty() ? "-" : meta.protocol.c_str(), meta.port);
   for (const auto& [k, v] : meta.options) ImGui::BulletText("%s = %s", k.c_str(), v.c_str());
+}
+
+// The running architecture's settings, from the settings table. They stay
+// editable while a server runs: a change applies on the next Start (and says
+// so), except turning reaping on, which the running server obeys at once.
+void draw_settings(LabController& lab) {
+  auto& spec = lab.spec();
+  const servers::Architecture* a = servers::find_architecture(spec.arch);
+  if (a == nullptr) return;
+  const float field = ImGui::GetFontSize() * 8.0f;
+  for (servers::SettingId id : a->settings) {
+    const servers::Setting& s = servers::setting(id);
+    ImGui::PushID(static_cast<int>(id));
+    const std::string label(s.label);
+    int v = spec.settings.get(id);
+    switch (s.kind) {
+      case servers::SettingKind::toggle: {
+        bool on = v != 0;
+        if (ImGui::Checkbox(label.c_str(), &on)) lab.set_setting(id, on ? 1 : 0);
+        break;
+      }
+      case servers::SettingKind::choice: {
+        ImGui::SetNextItemWidth(field);
+        if (ImGui::BeginCombo(label.c_str(), std::string(s.choices[static_cast<std::size_t>(v)]).c_str())) {
+          for (int i = 0; i < 2; ++i) {
+            if (ImGui::Selectable(std::string(s.choices[static_cast<std::size_t>(i)]).c_str(), v == i))
+              lab.set_setting(id, i);
+          }
+          ImGui::EndCombo();
+        }
+        break;
+      }
+      case servers::SettingKind::number:
+        ImGui::SetNextItemWidth(field);
+        if (ImGui::InputInt(label.c_str(), &v, 0, 0, ImGuiInputTextFlags_EnterReturnsTrue) ||
+            ImGui::IsItemDeactivatedAfterEdit())
+          lab.set_setting(id, std::clamp(v, s.min, s.max));
+        break;
+    }
+    ImGui::SameLine();
+    style::help_marker(std::string(s.help).c_str());
+    ImGui::PopID();
+  }
+  const auto pending = lab.pending_settings();
+  if (!pending.empty()) {
+    std::string names;
+    for (auto id : pending) names += (names.empty() ? "" : ", ") + std::string(servers::setting(id).label);
+    ImGui::PushTextWrapPos(0.0f);
+    style::text_colored(style::palette().warn, "%s: applies on the next Start.", names.c_str());
+    ImGui::PopTextWrapPos();
+  }
 }
 
 void draw_server(LabController& lab) {
@@ -43,7 +90,9 @@ void draw_server(LabController& lab) {
     ImGui::EndCombo();
   }
   if (const auto* a = servers::find_architecture(spec.arch)) {
+    ImGui::PushTextWrapPos(0.0f);
     ImGui::TextDisabled("%s", std::string(a->summary).c_str());
+    ImGui::PopTextWrapPos();
   }
   ImGui::SetNextItemWidth(field);
   if (ImGui::BeginCombo("protocol", spec.protocol.c_str())) {
@@ -55,16 +104,9 @@ void draw_server(LabController& lab) {
   int port = spec.port;
   ImGui::SetNextItemWidth(field);
   if (ImGui::InputInt("port", &port, 0)) spec.port = static_cast<std::uint16_t>(std::clamp(port, 0, 65535));
-  if (spec.arch == "fork") {
-    ImGui::Checkbox("reap children", &spec.reap);
-    ImGui::SameLine();
-    style::help_marker("Off starts the server with --no-reap: children that exit stay as zombies, "
-                       "because nobody calls waitpid() for them.");
-    ImGui::SetNextItemWidth(field);
-    ImGui::InputInt("max children", &spec.max_children);
-    spec.max_children = std::clamp(spec.max_children, 1, 4096);
-  }
   ImGui::EndDisabled();
+
+  draw_settings(lab);
 
   const ImVec2 big(ImGui::GetFontSize() * 7.0f, ImGui::GetFontSize() * 2.0f);
   if (!running) {
@@ -88,12 +130,23 @@ void draw_server(LabController& lab) {
 
 void draw_clients(ControlsView& view, LabController& lab) {
   const bool running = lab.running();
+  auto request = [&](int n, std::string_view preset) {
+    ClientRequest r{n, std::string(preset), view.hold_ms > 0 ? view.hold_ms : -1, view.work_ms, {}};
+    if (preset == "custom") {
+      std::istringstream in(view.lines);
+      for (std::string line; std::getline(in, line);) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        if (!line.empty()) r.lines.push_back(line);
+      }
+    }
+    return r;
+  };
   ImGui::BeginDisabled(!running);
-  if (ImGui::Button("Add 1")) lab.add_clients({1, "steady", view.hold_ms > 0 ? view.hold_ms : -1});
+  if (ImGui::Button("Add 1")) lab.add_clients(request(1, "steady"));
   ImGui::SameLine();
   char label[32];
   std::snprintf(label, sizeof label, "Add %d", view.clients_n);
-  if (ImGui::Button(label)) lab.add_clients({view.clients_n, "steady", view.hold_ms > 0 ? view.hold_ms : -1});
+  if (ImGui::Button(label)) lab.add_clients(request(view.clients_n, "steady"));
   ImGui::SameLine();
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 6.0f);
   ImGui::InputInt("N", &view.clients_n);
@@ -104,15 +157,41 @@ void draw_clients(ControlsView& view, LabController& lab) {
   ImGui::SameLine();
   style::help_marker("Each client keeps its connection open this long after its commands, so "
                      "the children serving them stay visible. 0 = the preset's own timing.");
-  int i = 0;
-  for (std::string_view preset : kClientPresets) {
-    std::string name(preset);
-    if (i > 0) ImGui::SameLine();
-    if (ImGui::Button(name.c_str())) lab.add_clients({view.clients_n, name, view.hold_ms > 0 ? view.hold_ms : -1});
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", kPresetHelp[i]);
-    ++i;
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 6.0f);
+  ImGui::InputInt("work ms", &view.work_ms, 50);
+  view.work_ms = std::clamp(view.work_ms, 0, protocol::kTeachingCapMs);
+  ImGui::SameLine();
+  style::help_marker("How long each heavy client's SITE WORK (HTTP: /work?ms=) burns the server's CPU. "
+                     "0 = the preset's own (200 ms).");
+  // One button per preset, wrapping at the column's edge.
+  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+  bool first = true;
+  for (const auto& preset : clients::presets()) {
+    const std::string name(preset.name);
+    const float w = ImGui::CalcTextSize(name.c_str()).x + ImGui::GetStyle().FramePadding.x * 2.0f;
+    if (!first && ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + w < right) ImGui::SameLine();
+    first = false;
+    if (ImGui::Button(name.c_str())) lab.add_clients(request(view.clients_n, preset.name));
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+      ImGui::SetTooltip("%s: %s", name.c_str(), std::string(preset.help).c_str());
   }
   ImGui::EndDisabled();
+  // The custom preset's lines, started from the default script.
+  const std::string& proto = lab.running() ? lab.lab().server_spec().protocol : lab.spec().protocol;
+  if (!view.lines_filled || view.lines_protocol != proto) {
+    protocol::Protocol p = proto == "http" ? protocol::Protocol::http : protocol::Protocol::ftp;
+    std::string text;
+    for (const auto& line : clients::default_script(p)) text += line + "\n";
+    std::snprintf(view.lines, sizeof view.lines, "%s", text.c_str());
+    view.lines_filled = true;
+    view.lines_protocol = proto;
+  }
+  if (ImGui::TreeNode("custom lines")) {
+    ImGui::InputTextMultiline("##lines", view.lines, sizeof view.lines,
+                              ImVec2(-1.0f, ImGui::GetTextLineHeight() * 6.0f));
+    ImGui::TextDisabled(proto == "http" ? "one request a line: GET /path" : "one FTP command a line");
+    ImGui::TreePop();
+  }
   int sims = lab.running_clients();
   if (sims > 0) ImGui::TextDisabled("%d simulator process%s running", sims, sims == 1 ? "" : "es");
 }
@@ -147,11 +226,18 @@ void draw_counts(const FrameContext& ctx) {
     row("connections", c.connections_accepted);
     row("open now", c.connections_open);
     row("forked", c.children_forked);
+    if (c.execs > 0) row("exec'd", c.execs);
     row("exited", c.exited);
     row("reaped", c.reaped);
     row("zombies now", c.zombies_now, c.zombies_now > 0 ? &pal.bad : nullptr);
     row("refused", c.refused, c.refused > 0 ? &pal.warn : nullptr);
     row("errors", c.errors, c.errors > 0 ? &pal.bad : nullptr);
+    if (c.visitor_counts > 0) {
+      // Each ask adds one visit; a highest count below the asks means lost
+      // updates (threads) or separate copies (processes).
+      row("counts asked", c.visitor_counts);
+      row("highest count", c.visitor_count_max, c.visitor_count_max < c.visitor_counts ? &pal.warn : nullptr);
+    }
     ImGui::EndTable();
   }
   if (ctx.model.latency.count > 0) {

@@ -2,6 +2,8 @@
 
 #include <imgui.h>
 
+#include "servers/architecture.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -202,8 +204,8 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
     } else if (lane.kind == FlowLaneKind::client) {
       sub = lane.client_id ? "simulated client" : "external client";
     } else if (lane.kind == FlowLaneKind::listener) {
-      const std::string& arch = ctx.session.meta().architecture;
-      sub = arch == "evloop" || arch == "hybrid" ? "accepts, runs every handler" : "accepts";
+      const servers::Architecture* arch = servers::find_architecture(ctx.session.meta().architecture);
+      sub = arch && arch->has(servers::kEventLoop) ? "accepts, runs every handler" : "accepts";
     } else {
       sub = lane.tid != lane.pid ? "handler thread" : "handler process";
     }

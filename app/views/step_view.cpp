@@ -9,6 +9,7 @@
 #include <string>
 
 #include "lab_controller.h"
+#include "servers/architecture.h"
 #include "views/code_view.h"
 #include "views/style.h"
 
@@ -35,6 +36,7 @@ std::string_view gate_explanation(GateKind kind) {
     case GateKind::counter_read: return "A plain load of the shared visitor counter into this thread's register.";
     case GateKind::counter_write: return "A plain store of (the value read + 1), whatever the counter holds by now.";
     case GateKind::handler_begin: return "The event loop runs the next ready handler; everyone else waits for it to return.";
+    case GateKind::exec: return "execve() replaces the child's program with the handler's: same pid, new code, the socket kept as stdin/stdout.";
     case GateKind::count_: break;
   }
   return "";
@@ -167,8 +169,8 @@ void StepView::draw_run_to(FrameContext& ctx, trace::GateTable& gates) {
   // Gates the running server's source never reaches: running to one would
   // only stop when the server changes, so the combo says so.
   const std::string& arch = ctx.session.meta().architecture;
-  const auto files = files_for_architecture(arch);
-  auto in_server = [&](GateKind k) { return arch.empty() || locate_gate(files, k).line != 0; };
+  const servers::Architecture* described = servers::find_architecture(arch);
+  auto in_server = [&](GateKind k) { return described == nullptr || described->passes(k); };
   const std::optional<trace::RunTarget> chosen = parse_run_to(run_to_kind, run_to_conn);
   const std::string kind_name(trace::gate_name(run_to_kind));
 

@@ -71,9 +71,9 @@ CLI::App* add_clients_options(CLI::App& app, ClientsFlags& f) {
       ->default_val("ftp")
       ->check(CLI::IsMember({"ftp", "http"}));
   std::vector<std::string> names = preset_names();
-  sub->add_option("--scenario", f.scenario_name,
-                  "Preset: steady (5 clients, 100 ms apart), burst (20 at once), "
-                  "slow (2 of 5 send byte by byte), heavy (10, half ask for 200 ms of CPU)")
+  std::string preset_help = "Preset:";
+  for (const auto& p : presets()) preset_help += "\n  " + std::string(p.name) + ": " + std::string(p.help);
+  sub->add_option("--scenario", f.scenario_name, preset_help)
       ->default_val("steady")
       ->check(CLI::IsMember(names));
   field(sub, f, "--count", &Scenario::count, "Number of clients (TCP connections), idle ones included")

@@ -43,9 +43,43 @@ std::vector<std::string> default_script(protocol::Protocol p) {
   return {"USER anonymous", "PASS x", "PWD", "EPSV", "LIST", "TYPE I", "PASV", "RETR hello.txt", "QUIT"};
 }
 
+namespace {
+constexpr PresetInfo kPresets[] = {
+    {"steady", "clients arrive one after another at an even pace"},
+    {"burst", "all clients connect at once: the accept queue fills"},
+    {"slow", "some clients send and read byte by byte, holding their connection"},
+    {"heavy", "half the clients ask the server to burn CPU (SITE WORK / GET /work)"},
+    {"counter", "every client asks for the visitor count once (SITE COUNT / GET /count), all at once"},
+    {"custom", "every client sends the lines you typed, in order"},
+};
+}  // namespace
+
+std::span<const PresetInfo> presets() { return kPresets; }
+
 const std::vector<std::string>& preset_names() {
-  static const std::vector<std::string> names = {"steady", "burst", "slow", "heavy"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& p : kPresets) n.emplace_back(p.name);
+    return n;
+  }();
   return names;
+}
+
+std::string preset_list() {
+  std::string valid;
+  for (const auto& n : preset_names()) valid += (valid.empty() ? "" : ", ") + n;
+  return valid;
+}
+
+std::vector<std::string> counter_script(protocol::Protocol p) {
+  if (p == protocol::Protocol::http) return {"GET /count"};
+  return {"USER anonymous", "PASS x", "SITE COUNT", "QUIT"};
+}
+
+bool is_count_step(std::string_view step) {
+  std::string upper(step);
+  for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  return upper == "SITE COUNT" || upper.rfind("GET /COUNT", 0) == 0;
 }
 
 Scenario preset(std::string_view name, protocol::Protocol p) {
@@ -75,10 +109,18 @@ Scenario preset(std::string_view name, protocol::Protocol p) {
     s.think_ms = 10;
     s.work_share = 0.5;
     s.work_ms = 200;
+  } else if (name == "counter") {
+    // Everyone asks at the same moment, so their read-pause-write windows
+    // overlap: the visitor counter's race, or its mutex, in one click.
+    s.count = 10;
+    s.spacing_ms = 0;
+    s.think_ms = 0;
+    s.script = counter_script(p);
+  } else if (name == "custom") {
+    // Steady timing; the lines are the caller's (the default script until then).
+    s.script = default_script(p);
   } else {
-    std::string valid;
-    for (const auto& n : preset_names()) valid += (valid.empty() ? "" : ", ") + n;
-    throw std::invalid_argument("unknown scenario '" + std::string(name) + "' (valid: " + valid + ")");
+    throw std::invalid_argument("unknown scenario '" + std::string(name) + "' (valid: " + preset_list() + ")");
   }
   return s;
 }

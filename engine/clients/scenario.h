@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,10 +59,26 @@ struct Scenario {
 // GET /hello.txt on one keep-alive connection.
 std::vector<std::string> default_script(protocol::Protocol p);
 
-// "steady", "burst", "slow", "heavy". Throws std::invalid_argument naming the
-// valid names for anything else.
+// The client presets, one table: the controls' buttons, the script's and the
+// command line's preset names and their help all come from it.
+struct PresetInfo {
+  std::string_view name;
+  std::string_view help;  // one line: what the clients do and what it shows
+};
+std::span<const PresetInfo> presets();
+
+// A preset by name. Throws std::invalid_argument naming the valid names for
+// anything else. "custom" is steady timing with the default script as the
+// lines to start from: the caller replaces `script` with the user's lines.
 Scenario preset(std::string_view name, protocol::Protocol p = protocol::Protocol::ftp);
 const std::vector<std::string>& preset_names();
+// "steady, burst, ..." for messages.
+std::string preset_list();
+
+// The lines of the "counter" preset: log in (FTP), ask for the visitor count.
+std::vector<std::string> counter_script(protocol::Protocol p);
+// A step that asks for the visitor count: "SITE COUNT" or "GET /count".
+bool is_count_step(std::string_view step);
 
 // What one client will do.
 struct ClientPlan {

@@ -368,18 +368,40 @@ class Client : public std::enable_shared_from_this<Client> {
             return self->read_reply_line(std::move(then));
           }
           self->disarm_timeout();
-          self->record_reply(code);
+          self->record_reply(code, self->counting() && code / 100 == 2 ? count_in(line) : std::nullopt);
           then(code, line);
         });
   }
 
-  void record_reply(int code) {
-    std::int64_t latency = ns_between(sent_at_, Clock::now());
+  // A reply to a visitor-count step carries the count the server told us;
+  // it goes into the trace ("count 7") for the session to compare.
+  void record_reply(int code, std::optional<std::int64_t> count = std::nullopt,
+                    std::optional<std::int64_t> latency_ns = std::nullopt) {
+    std::int64_t latency = latency_ns ? *latency_ns : ns_between(sent_at_, Clock::now());
     ++r_.replies;
     if (code >= 400) ++r_.negative_replies;
     r_.codes.push_back(code);
     r_.latencies_ns.push_back(latency);
-    trace::emit(trace::Kind::client_reply, plan_.id, code, latency);
+    std::string text;
+    if (count) {
+      r_.counts.push_back(*count);
+      text = "count " + std::to_string(*count);
+    }
+    trace::emit(trace::Kind::client_reply, plan_.id, code, latency, text);
+  }
+
+  // The step now running asks for the visitor count.
+  bool counting() const { return step_ < plan_.steps.size() && is_count_step(plan_.steps[step_]); }
+
+  // The first number in a reply: "200 Visitor count: 7." after its code, or an HTTP body "7\n".
+  static std::optional<std::int64_t> count_in(std::string_view text, bool skip_code = true) {
+    std::size_t i = skip_code && text.size() > 3 ? 3 : 0;
+    while (i < text.size() && !(text[i] >= '0' && text[i] <= '9')) ++i;
+    if (i == text.size()) return std::nullopt;
+    std::int64_t v = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && v < (std::int64_t{1} << 56); ++i)
+      v = v * 10 + (text[i] - '0');
+    return v;
   }
 
   void on_ftp_reply(int code, const std::string& line) {
@@ -445,7 +467,11 @@ class Client : public std::enable_shared_from_this<Client> {
           self->in_.erase(0, n);
           self->r_.bytes += n;
           if (!head) return self->fail(asio::error::invalid_argument, "bad reply " + self->verb_);
-          self->record_reply(head->code);
+          // A count's number is in the body: its reply is recorded once the
+          // body is in, with the latency of the head.
+          self->count_body_.clear();
+          self->head_latency_ns_ = ns_between(self->sent_at_, Clock::now());
+          if (!self->counting() || head->code / 100 != 2) self->record_reply(head->code);
           self->http_code_ = head->code;
           self->http_close_ = head->close;
           bool no_body = self->verb_ == "HEAD" || head->code / 100 == 1 || head->code == 204 || head->code == 304;
@@ -453,6 +479,7 @@ class Client : public std::enable_shared_from_this<Client> {
           self->body_to_eof_ = !no_body && !head->content_length;
           self->body_left_ = no_body ? 0 : head->content_length.value_or(0);
           std::uint64_t take = std::min<std::uint64_t>(self->body_left_, self->in_.size());
+          if (self->counting()) self->count_body_.append(self->in_, 0, std::min<std::uint64_t>(take, 64));
           self->in_.erase(0, take);
           self->r_.bytes += take;
           self->r_.data_bytes += take;
@@ -474,6 +501,8 @@ class Client : public std::enable_shared_from_this<Client> {
                               if (self->done_) return;
                               self->r_.bytes += n;
                               self->r_.data_bytes += n;
+                              if (self->counting() && self->count_body_.size() < 64)
+                                self->count_body_.append(self->run_.scratch.data(), std::min<std::size_t>(n, 64));
                               if (!self->body_to_eof_) self->body_left_ -= n;
                               if (ec == asio::error::eof && self->body_to_eof_) {
                                 self->disarm_timeout();
@@ -492,6 +521,7 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   void on_http_response() {
+    if (counting() && http_code_ / 100 == 2) record_reply(http_code_, count_in(count_body_, false), head_latency_ns_);
     if (http_code_ == 503 && step_ == 0) {
       refused_ = true;  // the connection cap's answer (HTTP's 421)
       return finish();
@@ -571,6 +601,8 @@ class Client : public std::enable_shared_from_this<Client> {
   bool http_close_ = false;
   bool body_to_eof_ = false;
   std::uint64_t body_left_ = 0;
+  std::string count_body_;           // a count step's body (the number)
+  std::int64_t head_latency_ns_ = 0;  // ... and its head's latency
   Clock::time_point connect_started_{}, connected_at_{}, sent_at_{};
   bool done_ = false, failed_ = false, refused_ = false, timed_out_ = false;
 };
@@ -620,7 +652,15 @@ std::string RunResult::summary() const {
                 clients.size(), ok_count(), refused_count(), failed_count(), reply_count(),
                 static_cast<unsigned long long>(bytes), latency_percentile_ns(0.50) / 1e6,
                 latency_percentile_ns(0.99) / 1e6, deadline_hit ? " (deadline reached)" : "");
-  return buf;
+  std::string out = buf;
+  std::vector<std::int64_t> counts;
+  for (const auto& c : clients) counts.insert(counts.end(), c.counts.begin(), c.counts.end());
+  if (!counts.empty()) {
+    std::sort(counts.begin(), counts.end());
+    out += "; visitor counts told:";
+    for (auto v : counts) out += " " + std::to_string(v);
+  }
+  return out;
 }
 
 // ---- the run -----------------------------------------------------------------

@@ -11,7 +11,8 @@
 //                   ends on it), b = connect latency ns
 //   client_request  text = the command ("RETR hello.txt"; PASS is "PASS ***")
 //   client_reply    a = reply code (FTP or HTTP status), b = ns from the last
-//                   byte of the command to the reply (greeting: from connect)
+//                   byte of the command to the reply (greeting: from connect),
+//                   text = "count N" when it answered a visitor-count step
 //   client_close    a = bytes received (control + data)
 //   client_error    a = errno (ETIMEDOUT for a timeout, ECONNRESET when the
 //                   server closed mid-conversation), text = where
@@ -41,6 +42,7 @@ struct ClientResult {
   std::int64_t connect_ns = 0;
   std::vector<int> codes;                  // every reply code, in order
   std::vector<std::int64_t> latencies_ns;  // one per reply
+  std::vector<std::int64_t> counts;        // the visitor counts the server told us (SITE COUNT, /count)
   std::string error;                       // where and why, when it failed
 };
 

@@ -33,12 +33,22 @@ namespace sockscope::lab {
 
 using namespace std::chrono_literals;
 
+std::vector<std::pair<std::string, std::string>> ServerSpec::setting_options() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  const servers::Architecture* a = servers::find_architecture(arch);
+  if (a == nullptr) return out;
+  for (servers::SettingId id : a->settings) out.emplace_back(servers::setting(id).key, settings.text(id));
+  return out;
+}
+
 std::vector<std::string> ServerSpec::to_args() const {
   std::vector<std::string> args = {"serve", "--arch", arch, "--protocol", protocol,
-                                   "--port", std::to_string(port), "--bind", bind,
-                                   "--max-children", std::to_string(max_children)};
+                                   "--port", std::to_string(port), "--bind", bind};
   if (!root.empty()) args.insert(args.end(), {"--root", root.string()});
-  if (!reap) args.push_back("--no-reap");
+  if (const servers::Architecture* a = servers::find_architecture(arch)) {
+    for (servers::SettingId id : a->settings)
+      args.insert(args.end(), {std::string(servers::setting(id).flag), settings.text(id)});
+  }
   if (!trace) args.push_back("--no-trace");
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   return args;
@@ -326,10 +336,9 @@ std::uint16_t Lab::start_server(const ServerSpec& spec) {
   meta.protocol = spec.protocol;
   meta.port = port;
   meta.server_pid = child.pid;
-  meta.options = {{"bind", spec.bind},
-                  {"reap", spec.reap ? "true" : "false"},
-                  {"max_children", std::to_string(spec.max_children)},
-                  {"trace", spec.trace ? "true" : "false"}};
+  meta.options = {{"bind", spec.bind}};
+  for (auto& kv : spec.setting_options()) meta.options.push_back(std::move(kv));
+  meta.options.emplace_back("trace", spec.trace ? "true" : "false");
   session_->write([&](session::Session& s) {
     s.clear();
     s.set_meta(meta);
@@ -347,6 +356,12 @@ bool Lab::server_running() const {
   siginfo_t info{};
   if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return false;
   return info.si_pid == 0;
+}
+
+bool Lab::reap_now() {
+  if (!server_running()) return false;
+  spec_.settings.set(servers::SettingId::reap, 1);
+  return kill(server_pid_.load(), SIGUSR1) == 0;
 }
 
 void Lab::stop_server() {

@@ -28,22 +28,25 @@
 #include <vector>
 
 #include "clients/scenario.h"
+#include "servers/architecture.h"
 #include "session/session.h"
 #include "trace/gate.h"
 
 namespace sockscope::lab {
 
 struct ServerSpec {
-  std::string arch = "fork";       // serial | fork (later: prefork thread pool evloop hybrid)
+  std::string arch = "fork";       // a name from servers::architectures()
   std::string protocol = "ftp";    // ftp | http
   std::uint16_t port = 0;          // 0 = any free port
   std::string bind = "127.0.0.1";
   std::filesystem::path root;      // empty = the server's default sample root
-  bool reap = true;                // false = --no-reap (zombies lesson)
-  int max_children = 64;
+  servers::SettingValues settings; // the architecture's settings (the others are not passed)
   bool trace = true;
-  std::vector<std::string> extra_args;  // passed through to `serve`
+  std::vector<std::string> extra_args;  // passed through to `serve` after everything else
+  // `serve` arguments: the settings the architecture uses, each spelled out.
   std::vector<std::string> to_args() const;
+  // The settings the architecture uses, as the session records them.
+  std::vector<std::pair<std::string, std::string>> setting_options() const;
 };
 
 struct LabOptions {
@@ -67,6 +70,9 @@ class Lab {
   // the process group after a grace period. Safe to call when stopped.
   void stop_server();
   bool server_running() const;
+  // Reaping turned on while a fork-family server runs: SIGUSR1 makes it reap
+  // its zombies now and every child from then on. False when none runs.
+  bool reap_now();
   pid_t server_pid() const { return server_pid_.load(); }
   std::uint16_t server_port() const { return server_port_.load(); }
   const ServerSpec& server_spec() const { return spec_; }

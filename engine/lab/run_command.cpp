@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "servers/serve_command.h"
 #include "servers/server.h"
 #include "session/export.h"
 
@@ -109,22 +110,34 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto scenario_name = std::make_shared<std::string>("steady");
   auto count = std::make_shared<int>(5);
   auto hold_ms = std::make_shared<int>(-1);
+  auto work_ms = std::make_shared<int>(0);
+  auto lines = std::make_shared<std::vector<std::string>>();
+  auto given = std::make_shared<std::array<std::string, servers::kSettingCount>>();
+  auto alias_given = std::make_shared<std::array<std::array<bool, 2>, servers::kSettingCount>>();
   CLI::App* run = app.add_subcommand(
       "run", "Run a server and simulated clients headless, print what happened, export the session");
-  std::vector<std::string> arch_names;
-  for (const auto& a : servers::architectures()) arch_names.emplace_back(a.name);
-  run->add_option("--arch", options->server.arch, "Server architecture: " + servers::architecture_names())
+  std::string arch_help = "Server architecture:";
+  for (const auto& a : servers::architectures())
+    arch_help += "\n  " + std::string(a.name) + ": " + std::string(a.summary);
+  run->add_option("--arch", options->server.arch, arch_help)
       ->default_val("fork")
-      ->check(CLI::IsMember(arch_names));
+      ->check(CLI::IsMember(servers::architecture_name_list()));
   run->add_option("--protocol", options->server.protocol, "ftp or http")
       ->default_val("ftp")
       ->check(CLI::IsMember({"ftp", "http"}));
   run->add_option("--clients", *count, "Number of simulated clients")->default_val(5)->check(CLI::Range(1, 10000));
-  run->add_option("--scenario", *scenario_name, "Client scenario: steady, burst, slow, heavy")
+  std::string preset_help = "Client scenario:";
+  for (const auto& p : clients::presets()) preset_help += "\n  " + std::string(p.name) + ": " + std::string(p.help);
+  run->add_option("--scenario", *scenario_name, preset_help)
       ->default_val("steady")
-      ->check(CLI::IsMember({"steady", "burst", "slow", "heavy"}));
+      ->check(CLI::IsMember(clients::preset_names()));
+  run->add_option("--line", *lines,
+                  "custom scenario: a protocol line each client sends, in order (repeat: --line 'USER anonymous' "
+                  "--line 'PASS x' ...)");
   run->add_option("--hold-ms", *hold_ms, "Keep every client connected this long before QUIT")
       ->check(CLI::Range(0, 600000));
+  run->add_option("--work-ms", *work_ms, "heavy scenario: CPU each SITE WORK / GET /work burns, in ms")
+      ->check(CLI::Range(1, protocol::kTeachingCapMs));
   run->add_option("--duration", options->duration_s, "Upper bound on the run, in seconds")
       ->default_val(30.0)
       ->check(CLI::Range(0.1, 3600.0));
@@ -133,21 +146,22 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run->add_option("--port", options->server.port, "Server port (0 = any free port)")->default_val(0);
   run->add_option("--root", options->server.root, "Directory the server serves (default: the sample files)")
       ->check(CLI::ExistingDirectory);
-  run->add_flag("!--no-reap", options->server.reap, "Fork server: never reap children (zombies lesson)");
-  run->add_option("--max-children", options->server.max_children, "Fork server: refuse past this many children")
-      ->default_val(64)
-      ->check(CLI::Range(1, 100000));
-  auto workers = std::make_shared<int>(0);
-  run->add_option("--workers", *workers, "pool: worker threads; prefork/hybrid: worker processes")
-      ->check(CLI::Range(1, 1024));
+  servers::add_setting_options(*run, *given, *alias_given);
   run->add_flag("--quiet", options->quiet, "Print only the summary");
-  run->callback([&exit_code, options, scenario_name, count, hold_ms, workers] {
+  run->callback([&exit_code, options, scenario_name, count, hold_ms, work_ms, lines, given, alias_given] {
     RunOptions o = *options;
-    if (*workers > 0) o.server.extra_args = {"--workers", std::to_string(*workers)};
-    o.scenario = clients::preset(*scenario_name);
+    servers::apply_setting_options(*given, *alias_given, o.server.settings);
+    o.scenario.protocol = o.server.protocol == "http" ? protocol::Protocol::http : protocol::Protocol::ftp;
+    o.scenario = clients::preset(*scenario_name, o.scenario.protocol);
     o.scenario.count = *count;
     if (*hold_ms >= 0) o.scenario.hold_ms = *hold_ms;
-    o.scenario.protocol = o.server.protocol == "http" ? protocol::Protocol::http : protocol::Protocol::ftp;
+    if (*work_ms > 0) o.scenario.work_ms = *work_ms;
+    if (!lines->empty()) {
+      if (*scenario_name != "custom") throw CLI::ValidationError("--line", "only the custom scenario takes --line");
+      o.scenario.script = *lines;
+    }
+    o.scenario.port = 1;  // validated here; the real port is the server's
+    if (std::string e = o.scenario.validate(); !e.empty()) throw CLI::ValidationError("--line", e);
     exit_code = run_headless(o);
   });
 }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -148,7 +150,8 @@ class BlockingConnection {
       while (!closed_) {
         auto actions = session_->next();
         if (!actions) break;
-        run_actions(*actions);
+        if (ctx_.per_request) run_in_own_process(*actions);
+        else run_actions(*actions);
       }
     }
   }
@@ -166,7 +169,7 @@ class BlockingConnection {
           send_reply(act);
           break;
         case protocol::ActionKind::open_passive:
-          open_passive();
+          run_actions(open_passive());
           break;
         case protocol::ActionKind::transfer:
           if (!transfer(act.bytes)) {
@@ -203,10 +206,53 @@ class BlockingConnection {
     if (!ok) closed_ = true;  // the client is gone; stop talking to it
   }
 
+  // shotgun: one request's actions in a process of their own. What must
+  // outlive the request stays here: the session (login, cwd, what comes next
+  // was decided when next() parsed the request) and a passive listener, which
+  // the NEXT request's transfer accepts on. The rest - replies, the transfer,
+  // SITE WORK, the visitor count - runs in the child.
+  void run_in_own_process(const protocol::Actions& actions) {
+    protocol::Actions work;
+    bool transfers = false;
+    for (const auto& act : actions) {
+      if (act.kind == protocol::ActionKind::open_passive) {
+        protocol::Actions then = open_passive();
+        work.insert(work.end(), then.begin(), then.end());
+        continue;
+      }
+      if (act.kind == protocol::ActionKind::transfer) transfers = true;
+      work.push_back(act);
+    }
+    ++requests_;
+    ConnectionTotals* shared = shared_totals();
+    int result = ctx_.per_request->run(ctx_.conn, requests_, [&] {
+      // In the child: a copy of this whole connection. Its byte counts go
+      // back through the shared page; its session copy is thrown away.
+      std::uint64_t before = totals_.bytes_out;
+      run_actions(work);
+      if (shared) shared->bytes_out += totals_.bytes_out - before;
+      return closed_ ? 1 : 0;
+    });
+    // The child used our passive listener (or failed to); ours is stale now.
+    if (transfers) close_passive();
+    if (result != 0) closed_ = true;
+  }
+
+  // A page shared with this connection's request children (MAP_SHARED
+  // survives fork as the same memory), for the bytes they send.
+  ConnectionTotals* shared_totals() {
+    if (shared_ == nullptr) {
+      void* p = mmap(nullptr, sizeof(ConnectionTotals), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+      if (p != MAP_FAILED) shared_ = new (p) ConnectionTotals{};
+    }
+    return shared_;
+  }
+
   // FTP passive mode: a fresh listener on the address the client already
   // reached us at (tnftp insists that 227 names that address), port 0 so the
   // kernel picks a free one. Backlog 1: exactly one data connection is expected.
-  void open_passive() {
+  // Returns the session's answer (227/229, or the failure reply).
+  protocol::Actions open_passive() {
     close_passive();
     sockaddr_storage addr = local_;
     if (addr.ss_family == AF_INET) reinterpret_cast<sockaddr_in&>(addr).sin_port = 0;
@@ -216,15 +262,14 @@ class BlockingConnection {
     if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), len) < 0 || listen(fd, 1) < 0) {
       trace::emit(Kind::error, ctx_.conn, errno, 0, "passive listen");
       if (fd >= 0) close(fd);
-      run_actions(session_->transfer_failed());
-      return;
+      return session_->transfer_failed();
     }
     len = sizeof addr;
     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     passive_fd_ = fd;
     std::uint16_t port = port_of(addr);
     trace::emit(Kind::data_open, ctx_.conn, port);
-    run_actions(session_->passive_opened(port));
+    return session_->passive_opened(port);
   }
 
   void close_passive() {
@@ -337,6 +382,11 @@ class BlockingConnection {
     }
     if (ctx_.live) ctx_.live->remove(ctx_.fd);  // before close: the number may be reused at once
     close(ctx_.fd);
+    if (shared_ != nullptr) {
+      totals_.bytes_out += shared_->bytes_out;
+      munmap(shared_, sizeof(ConnectionTotals));
+      shared_ = nullptr;
+    }
     trace::emit(Kind::close, ctx_.conn, static_cast<std::int64_t>(totals_.bytes_in),
                 static_cast<std::int64_t>(totals_.bytes_out));
   }
@@ -348,6 +398,8 @@ class BlockingConnection {
   int passive_fd_ = -1;
   bool closed_ = false;
   ConnectionTotals totals_;
+  std::uint32_t requests_ = 0;             // shotgun: requests handed to a process so far
+  ConnectionTotals* shared_ = nullptr;     // shotgun: bytes sent by the request processes
 };
 
 }  // namespace

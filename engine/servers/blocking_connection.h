@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 
@@ -18,6 +19,7 @@
 namespace sockscope::servers {
 
 class LiveConnections;
+class RequestProcess;
 
 struct ConnectionContext {
   int fd = -1;                 // the connected control socket; closed by serve_connection
@@ -26,6 +28,20 @@ struct ConnectionContext {
   std::filesystem::path root;  // jail root of the session
   int stop_fd = -1;            // readable = the server is shutting down (-1: none)
   LiveConnections* live = nullptr;  // thread/pool: `fd` is listed here until just before it closes
+  RequestProcess* per_request = nullptr;  // shotgun: every request runs in a process of its own
+};
+
+// shotgun: how one request gets a process of its own. serve_connection keeps
+// the connection's state (the protocol session, a passive listener) in its own
+// process and hands each request's work - its replies, its transfer, its
+// SITE WORK, its visitor count - to run(), which forks, calls `serve_request`
+// in the child, and returns what it returned (0 = go on, 1 = the connection is
+// over) once the child has exited and been reaped. `request` counts 1, 2, ...
+// per connection.
+class RequestProcess {
+ public:
+  virtual ~RequestProcess() = default;
+  virtual int run(std::uint32_t conn, std::uint32_t request, const std::function<int()>& serve_request) = 0;
 };
 
 // The sockets being served by the threads of one process (thread, pool), so

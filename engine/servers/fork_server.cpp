@@ -9,12 +9,18 @@
 // Lessons: isolation by copy (a crash or a SITE WORK in one child cannot hurt
 // another client); the cost of a process per client; no natural upper bound
 // (hence --max-children); and zombies when the parent does not reap
-// (--no-reap shows them in the process tree, state Z).
+// (--reap off shows them in the process tree, state Z; turning reaping on while
+// the server runs - SIGUSR1 from the lab - collects them at once).
 //
 // Cap rule: a child counts against --max-children from fork() until the parent
 // reaps it. An exited but unreaped child still holds its process-table slot
 // (pid, exit status, rusage), so with --no-reap zombies fill the cap and the
 // server ends up refusing everyone - the real cost of forgetting waitpid().
+//
+// The accept-fork-reap loop below is shared with the other process-per-
+// connection designs (forking.h): inetd's child execs a handler program,
+// shotgun's child forks again for every request. Only what the child does
+// after its first steps differs.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -28,6 +34,7 @@
 #include <map>
 
 #include "servers/blocking_connection.h"
+#include "servers/forking.h"
 #include "servers/server.h"
 #include "trace/gate.h"
 #include "trace/ring.h"
@@ -63,10 +70,10 @@ void reap_exited(ChildSet& children) {
   }
 }
 
-// Everything the child does, from its first instruction after fork() to its
-// exit. It never returns into the parent's accept loop.
-[[noreturn]] void run_child(const ServerConfig& config, const Listener& listener, SignalPipe& signals,
-                            int fd, std::uint32_t conn, pid_t parent) {
+// The child's first steps, from its first instruction after fork(); then
+// `body` serves the client. It never returns into the parent's accept loop.
+[[noreturn]] void run_child(const Listener& listener, SignalPipe& signals, int fd, std::uint32_t conn,
+                            pid_t parent, const ChildBody& body) {
   // The signal pipe and handlers belong to the parent. With default dispositions
   // the parent's SIGTERM at shutdown simply ends this child.
   signals.release_in_child();
@@ -83,7 +90,12 @@ void reap_exited(ChildSet& children) {
   // returned 0 here, and it holds a copy of the accepted socket.
   trace::gate(GateKind::child_start, conn);
   trace::emit(Kind::child_start, conn, parent);
+  body(fd, conn);
+  _exit(0);  // a body ends with _exit itself; this is only the backstop
+}
 
+// The fork server's child: serve the one client, then exit.
+[[noreturn]] void serve_and_exit(const ServerConfig& config, int fd, std::uint32_t conn) {
   // Serve the one client with plain blocking calls: in its own process, a slow
   // client blocks nobody else.
   ConnectionContext ctx;
@@ -106,11 +118,17 @@ void reap_exited(ChildSet& children) {
 }  // namespace
 
 int run_fork_server(const ServerConfig& config, const Listener& listener) {
+  return run_forking_server(config, listener,
+                            [&config](int fd, std::uint32_t conn) { serve_and_exit(config, fd, conn); });
+}
+
+int run_forking_server(const ServerConfig& config, const Listener& listener, const ChildBody& body) {
   // SIGCHLD wakes the main loop through the self-pipe; the reaping itself
-  // happens below in ordinary code. With --no-reap we do not even listen for
-  // it: SIGCHLD keeps its default action (ignore, but do NOT auto-reap - that
-  // would be SIG_IGN or SA_NOCLDWAIT), so exited children stay zombies.
-  SignalPipe signals(/*watch_children=*/config.reap);
+  // happens below in ordinary code. With reaping off we do not even listen
+  // for it: SIGCHLD keeps its default action (ignore, but do NOT auto-reap -
+  // that would be SIG_IGN or SA_NOCLDWAIT), so exited children stay zombies.
+  bool reap = config.on(SettingId::reap);
+  SignalPipe signals(/*watch_children=*/reap);
   ChildSet children;
   std::uint32_t next_conn = 1;
   const pid_t self = getpid();
@@ -122,7 +140,14 @@ int run_fork_server(const ServerConfig& config, const Listener& listener) {
     if (r < 0 && errno != EINTR) break;
     if (fds[1].revents || SignalPipe::stop_requested()) {
       SignalPipe::Pending p = signals.drain();
-      if (p.child && config.reap) reap_exited(children);
+      if (p.reap_now && !reap) {
+        // The teacher turned reaping on: from now on we wait for every child,
+        // starting with the zombies that piled up meanwhile.
+        reap = true;
+        signals.watch_children();
+        reap_exited(children);
+      }
+      if (p.child && reap) reap_exited(children);
       if (p.stop) break;
     }
     if (!(fds[0].revents & POLLIN)) continue;
@@ -143,9 +168,10 @@ int run_fork_server(const ServerConfig& config, const Listener& listener) {
     // machine runs out of memory or pids. Refuse politely instead (421 / 503).
     // Reap first: a child may have exited a moment ago, its SIGCHLD not yet
     // seen, and it should not be counted against the newcomer.
-    if (config.reap) reap_exited(children);
-    if (static_cast<int>(children.size()) >= config.max_children) {
-      trace::emit(Kind::refuse, conn, static_cast<std::int64_t>(children.size()), config.max_children);
+    if (reap) reap_exited(children);
+    const int max_children = config.get(SettingId::max_children);
+    if (static_cast<int>(children.size()) >= max_children) {
+      trace::emit(Kind::refuse, conn, static_cast<std::int64_t>(children.size()), max_children);
       refuse_connection(fd, config.protocol);
       continue;
     }
@@ -162,7 +188,7 @@ int run_fork_server(const ServerConfig& config, const Listener& listener) {
       refuse_connection(fd, config.protocol);
       continue;
     }
-    if (pid == 0) run_child(config, listener, signals, fd, conn, self);
+    if (pid == 0) run_child(listener, signals, fd, conn, self, body);
 
     // Parent: close our copy of the accepted socket. The connection lives on in
     // the child; if we kept our copy, the client would never see the
@@ -175,7 +201,7 @@ int run_fork_server(const ServerConfig& config, const Listener& listener) {
   // Shutdown. Stop accepting first: with the listener closed the kernel refuses
   // new clients instead of queueing them.
   close(listener.fd);
-  // Collect the children that already exited (zombies, with --no-reap too), so
+  // Collect the children that already exited (zombies, with reaping off too), so
   // we only signal the living.
   reap_exited(children);
   int signalled = 0;

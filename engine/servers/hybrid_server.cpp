@@ -35,7 +35,7 @@ int run_hybrid_server(const ServerConfig& config, const Listener& listener) {
   EventLoopServer loop(io, config, listener, dup(listener.fd), [&counter] { return counter.next(); });
 
   ForkHooks hooks;
-  if (config.notify_fork) {
+  if (config.on(SettingId::notify_fork)) {
     // Around every fork, exactly as Asio's documentation asks: prepare in the
     // parent before, then parent or child after.
     hooks.prepare = [&io] { io.notify_fork(asio::execution_context::fork_prepare); };

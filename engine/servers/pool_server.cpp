@@ -146,7 +146,7 @@ void run_worker(const ServerConfig& config, int index, ConnectionQueue& queue, L
 
 int run_pool_server(const ServerConfig& config, const Listener& listener) {
   SignalPipe signals(/*watch_children=*/false);
-  ConnectionQueue queue(static_cast<std::size_t>(config.queue));
+  ConnectionQueue queue(static_cast<std::size_t>(config.get(SettingId::queue)));
   LiveConnections live;
   int stop[2];
   if (pipe2(stop, O_CLOEXEC) < 0) throw std::system_error(errno, std::generic_category(), "pipe2");
@@ -160,7 +160,7 @@ int run_pool_server(const ServerConfig& config, const Listener& listener) {
   sigaddset(&blocked, SIGINT);
   pthread_sigmask(SIG_BLOCK, &blocked, &previous);
   std::vector<std::thread> workers;
-  for (int i = 0; i < config.workers; ++i) {
+  for (int i = 0; i < config.get(SettingId::workers); ++i) {
     try {
       workers.emplace_back(run_worker, std::cref(config), i, std::ref(queue), std::ref(live), stop[0]);
     } catch (const std::system_error& e) {

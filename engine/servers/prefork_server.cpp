@@ -78,7 +78,7 @@ int run_prefork_master(const ServerConfig& config, const Listener& listener, con
   // arrive through the self-pipe and are handled below in ordinary code.
   SignalPipe signals(/*watch_children=*/true);
   const pid_t self = getpid();
-  std::vector<WorkerSlot> slots(static_cast<std::size_t>(config.workers));
+  std::vector<WorkerSlot> slots(static_cast<std::size_t>(config.get(SettingId::workers)));
 
   auto fork_worker = [&](int index) {
     WorkerSlot& slot = slots[static_cast<std::size_t>(index)];
@@ -141,7 +141,7 @@ int run_prefork_master(const ServerConfig& config, const Listener& listener, con
   };
 
   // Fork all workers before serving anyone: the "pre" in prefork.
-  for (int i = 0; i < config.workers; ++i) fork_worker(i);
+  for (int i = 0; i < config.get(SettingId::workers); ++i) fork_worker(i);
 
   bool stop = false;
   while (!stop) {

@@ -5,7 +5,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <exception>
 #include <iostream>
 #include <memory>
@@ -28,12 +34,21 @@ struct ServeFlags {
   ServerConfig config;
   std::string protocol = "ftp";
   std::string root;
-  bool no_reap = false;
+  std::string handler;
   bool no_trace = false;
-  bool no_notify_fork = false;
-  bool unsafe_counter = false;
-  bool mutex_counter = false;
+  // One text per setting as given (--reap off) and the one-word aliases
+  // (--no-reap), applied in the callback; -1 = alias not given.
+  std::array<std::string, kSettingCount> given;
+  std::array<std::array<bool, 2>, kSettingCount> alias_given{};
 };
+
+// sockscope-handler beside our own executable (both are built into one directory).
+std::filesystem::path default_handler() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "sockscope-handler";
+  return self.parent_path() / "sockscope-handler";
+}
 
 }  // namespace
 
@@ -50,6 +65,17 @@ int serve(ServerConfig config, bool trace) {
     std::cerr << "sockscope serve: root directory '" << config.root.string()
               << "' does not exist or is not a directory (use --root DIR)\n";
     return 1;
+  }
+  // inetd execs a program for every connection: one that cannot run must
+  // stop us now, not turn every client away later.
+  if (const Architecture* a = find_architecture(config.arch); a && a->has(kExecs)) {
+    if (config.handler.empty()) config.handler = default_handler();
+    if (access(config.handler.c_str(), X_OK) != 0) {
+      std::cerr << "sockscope serve: the inetd handler '" << config.handler.string()
+                << "' cannot be executed: " << std::strerror(errno)
+                << " (build sockscope-handler, or give --handler PATH)\n";
+      return 1;
+    }
   }
   // The session jail compares resolved paths, so hand it a canonical root.
   config.root = std::filesystem::canonical(config.root, ec);
@@ -83,6 +109,7 @@ int serve(ServerConfig config, bool trace) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR1);  // the lab's "reap now" (SignalPipe)
   sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
 
   Listener listener;
@@ -107,8 +134,9 @@ int serve(ServerConfig config, bool trace) {
 
   // The visitor counter is configured before any handler exists: from here
   // on only the handlers touch it.
-  visitor_counter().configure(config.counter_mutex ? VisitorCounter::Mode::mutex : VisitorCounter::Mode::unsafe,
-                              config.race_window_us);
+  visitor_counter().configure(config.get(SettingId::counter) == 1 ? VisitorCounter::Mode::mutex
+                                                                 : VisitorCounter::Mode::unsafe,
+                              config.get(SettingId::race_window_us));
 
   int status = arch->run(config, listener);
   trace::emit(trace::Kind::exit, 0, status);
@@ -136,45 +164,57 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   sub->add_option("--root", flags->root, "Directory served read-only (default: the sample files)");
   sub->add_option("--bind", flags->config.bind, "Address to listen on (default 127.0.0.1 only)")
       ->default_val("127.0.0.1");
-  sub->add_flag("--no-reap", flags->no_reap, "fork: never reap exited children (they stay zombies)");
-  sub->add_option("--max-children", flags->config.max_children,
-                  "fork: refuse (421/503) when this many children are alive or unreaped")
-      ->default_val(64)
-      ->check(CLI::Range(1, 100000));
-  sub->add_option("--max-threads", flags->config.max_threads,
-                  "thread: refuse (421/503) when this many handler threads are alive or not yet joined")
-      ->default_val(256)
-      ->check(CLI::Range(1, 10000));
-  sub->add_option("--workers", flags->config.workers,
-                  "pool: worker threads started up front; prefork/hybrid: worker processes")
-      ->default_val(4)
-      ->check(CLI::Range(1, 1024));
-  sub->add_option("--queue", flags->config.queue,
-                  "pool: connections that may wait for a free worker; more are refused (421/503)")
-      ->default_val(64)
-      ->check(CLI::Range(0, 100000));
-  auto* unsafe = sub->add_flag("--unsafe-counter", flags->unsafe_counter,
-                               "Visitor counter (SITE COUNT, /count): plain read, pause, write - loses "
-                               "updates under concurrency (the default)");
-  auto* mutex = sub->add_flag("--mutex", flags->mutex_counter, "Visitor counter: update it under a std::mutex");
-  unsafe->excludes(mutex);
-  sub->add_option("--race-window-us", flags->config.race_window_us,
-                  "Visitor counter: pause between its read and its write, in microseconds")
-      ->default_val(200)
-      ->check(CLI::Range(0, 1000000));
-  sub->add_flag("--no-notify-fork", flags->no_notify_fork,
-                "hybrid: skip Asio's notify_fork around fork (workers share one epoll set: the bug it prevents)");
+  sub->add_option("--handler", flags->handler,
+                  "inetd: the program exec'd for each connection (default: sockscope-handler beside sockscope)");
+  add_setting_options(*sub, flags->given, flags->alias_given);
   sub->add_flag("--no-trace", flags->no_trace, "Do not write trace events (benchmarks)");
 
   sub->callback([flags, &exit_code] {
     ServerConfig config = flags->config;
     protocol::protocol_from_name(flags->protocol, config.protocol);
     config.root = flags->root;
-    config.reap = !flags->no_reap;
-    config.notify_fork = !flags->no_notify_fork;
-    config.counter_mutex = flags->mutex_counter;
+    config.handler = flags->handler;
+    apply_setting_options(flags->given, flags->alias_given, config.settings);
     exit_code = serve(config, !flags->no_trace);
   });
+}
+
+void add_setting_options(CLI::App& sub, std::array<std::string, kSettingCount>& given,
+                         std::array<std::array<bool, 2>, kSettingCount>& alias_given) {
+  for (const Setting& s : settings_table()) {
+    const auto i = static_cast<std::size_t>(s.id);
+    std::string help = std::string(s.help) + " Default: " + SettingValues().text(s.id) + ".";
+    std::string values = s.kind == SettingKind::number
+                             ? std::to_string(s.min) + ".." + std::to_string(s.max)
+                             : std::string(s.choices[0]) + "|" + std::string(s.choices[1]);
+    CLI::Option* main = sub.add_option(std::string(s.flag), given[i], help)->type_name(values);
+    // The setting table's own check, so the message names the allowed values.
+    main->check(CLI::Validator(
+        [id = s.id](std::string& text) { return check_setting_text(id, text); }, "", "setting"));
+    std::vector<CLI::Option*> aliases;
+    for (std::size_t k = 0; k < s.aliases.size(); ++k) {
+      const SettingAlias& a = s.aliases[k];
+      if (a.flag.empty()) continue;
+      aliases.push_back(sub.add_flag(std::string(a.flag), alias_given[i][k], std::string(a.help)));
+    }
+    for (auto* a : aliases) {
+      a->excludes(main);
+      for (auto* b : aliases)
+        if (a != b) a->excludes(b);
+    }
+  }
+}
+
+void apply_setting_options(const std::array<std::string, kSettingCount>& given,
+                           const std::array<std::array<bool, 2>, kSettingCount>& alias_given,
+                           SettingValues& values) {
+  for (const Setting& s : settings_table()) {
+    const auto i = static_cast<std::size_t>(s.id);
+    std::string error;
+    if (!given[i].empty()) values.set_text(s.id, given[i], error);  // already checked by the option
+    for (std::size_t k = 0; k < s.aliases.size(); ++k)
+      if (alias_given[i][k]) values.set(s.id, s.aliases[k].value);
+  }
 }
 
 }  // namespace sockscope::servers

@@ -3,6 +3,9 @@
 // this command and reads the port from the banner line.
 #pragma once
 
+#include <array>
+#include <string>
+
 #include "servers/server.h"
 
 namespace CLI {
@@ -20,5 +23,16 @@ void add_serve_command(CLI::App& app, int& exit_code);
 //   sockscope serve: <arch> <protocol> server listening on <addr>:<port> (pid <pid>)
 // and otherwise only errors (stderr). `trace` false = --no-trace.
 int serve(ServerConfig config, bool trace);
+
+// One option per row of the settings table (--max-children N, --reap on|off,
+// --counter unsafe|mutex, ...) and its one-word aliases (--no-reap, --mutex),
+// for `serve` and `run`. Values land in `given` / `alias_given`;
+// apply_setting_options() turns them into settings after parsing. A bad value
+// is a parse error naming the allowed values (usage, exit 2).
+void add_setting_options(CLI::App& sub, std::array<std::string, kSettingCount>& given,
+                         std::array<std::array<bool, 2>, kSettingCount>& alias_given);
+void apply_setting_options(const std::array<std::string, kSettingCount>& given,
+                           const std::array<std::array<bool, 2>, kSettingCount>& alias_given,
+                           SettingValues& values);
 
 }  // namespace sockscope::servers

@@ -1,11 +1,6 @@
 // What every server architecture shares: its configuration, the listening
-// socket it is handed, the signal plumbing of its main loop, and the table of
-// architectures that `sockscope serve --arch NAME` picks from.
-//
-// An architecture is one file (serial_server.cpp, fork_server.cpp, ...) with
-// one run function. Adding one (thread, pool, evloop, prefork, hybrid) means
-// writing that file, declaring its run function below and adding a row to the
-// table in registry.cpp; nothing else changes.
+// socket it is handed, and the signal plumbing of its main loop. The table of
+// architectures and their settings is architecture.h.
 //
 // Division of labour: serve_command.cpp parses flags, opens the listener,
 // prints the banner and emits server_start/listen; the architecture then owns
@@ -20,6 +15,7 @@
 #include <string_view>
 
 #include "protocol/protocol.h"
+#include "servers/architecture.h"
 
 namespace sockscope::servers {
 
@@ -29,14 +25,11 @@ struct ServerConfig {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 4481;
   std::filesystem::path root;
-  bool reap = true;       // fork: false = --no-reap, leave zombies on purpose
-  int max_children = 64;  // fork: cap on children alive or not yet reaped
-  int max_threads = 256;  // thread: cap on handler threads alive or not yet joined
-  int workers = 4;        // pool: worker threads started up front; prefork/hybrid: worker processes
-  bool notify_fork = true;  // hybrid: false = --no-notify-fork, reproduce the shared-epoll bug
-  int queue = 64;         // pool: accepted connections that may wait for a worker
-  bool counter_mutex = false;  // visitor counter: false = --unsafe-counter (the race), true = --mutex
-  int race_window_us = 200;    // visitor counter: pause between read and write
+  std::filesystem::path handler;  // inetd: the program exec'd per connection (empty = sockscope-handler beside us)
+  SettingValues settings;         // every row of the settings table (architecture.h)
+
+  int get(SettingId id) const { return settings.get(id); }
+  bool on(SettingId id) const { return settings.on(id); }
 };
 
 // A bound, listening socket handed to an architecture.
@@ -46,24 +39,8 @@ struct Listener {
   std::uint16_t port = 0;
 };
 
-// An architecture's main loop: serves connections on `listener` until SIGTERM
-// or SIGINT, then shuts down cleanly. Returns the process exit status.
-using RunFunction = int (*)(const ServerConfig& config, const Listener& listener);
-
-struct Architecture {
-  std::string_view name;
-  std::string_view summary;
-  RunFunction run;
-};
-
-// Every architecture `serve` knows, in teaching order.
-std::span<const Architecture> architectures();
-// nullptr for an unknown name.
-const Architecture* find_architecture(std::string_view name);
-// "serial, fork" (for error messages and --help).
-std::string architecture_names();
-
-// The run functions, one per architecture file.
+// The run functions, one per architecture file; architecture.cpp's table
+// names each in its row.
 int run_serial_server(const ServerConfig& config, const Listener& listener);
 int run_fork_server(const ServerConfig& config, const Listener& listener);
 int run_thread_server(const ServerConfig& config, const Listener& listener);
@@ -71,6 +48,8 @@ int run_pool_server(const ServerConfig& config, const Listener& listener);
 int run_evloop_server(const ServerConfig& config, const Listener& listener);
 int run_prefork_server(const ServerConfig& config, const Listener& listener);
 int run_hybrid_server(const ServerConfig& config, const Listener& listener);
+int run_inetd_server(const ServerConfig& config, const Listener& listener);
+int run_shotgun_server(const ServerConfig& config, const Listener& listener);
 
 // ---- shared plumbing -------------------------------------------------------
 
@@ -87,6 +66,8 @@ class SignalPipe {
   // Installs handlers for SIGTERM and SIGINT, and for SIGCHLD when
   // `watch_children` is true. SIGPIPE is ignored: a peer that vanishes must
   // turn into an EPIPE error on write, not kill the server.
+  // SIGUSR1 always lands in the pipe too (Pending::reap_now), so a lab that
+  // sends it never kills a server that has no use for it.
   explicit SignalPipe(bool watch_children);
   ~SignalPipe();
   SignalPipe(const SignalPipe&) = delete;
@@ -98,7 +79,11 @@ class SignalPipe {
   struct Pending {
     bool stop = false;   // SIGTERM or SIGINT
     bool child = false;  // SIGCHLD
+    bool reap_now = false;  // SIGUSR1: the lab turned reaping on while we run
   };
+  // Starts watching SIGCHLD (reaping turned on while running).
+  void watch_children();
+
   // Empties the pipe and says which signals arrived since the last call.
   Pending drain();
 

@@ -66,12 +66,14 @@ SignalPipe::SignalPipe(bool watch_children) {
   set_handler(SIGTERM, on_signal);
   set_handler(SIGINT, on_signal);
   if (watch_children) set_handler(SIGCHLD, on_signal);
+  set_handler(SIGUSR1, on_signal);
   // `serve` blocked these until now so that an early SIGTERM waits for our
   // handler; one that is pending arrives here and lands in the pipe.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR1);
   sigprocmask(SIG_UNBLOCK, &stop_signals, nullptr);
 }
 
@@ -91,17 +93,21 @@ SignalPipe::Pending SignalPipe::drain() {
     for (ssize_t i = 0; i < n; ++i) {
       if (buf[i] == SIGTERM || buf[i] == SIGINT) p.stop = true;
       if (buf[i] == SIGCHLD) p.child = true;
+      if (buf[i] == SIGUSR1) p.reap_now = true;
     }
   }
   if (g_stop_requested.load(std::memory_order_relaxed)) p.stop = true;
   return p;
 }
 
+void SignalPipe::watch_children() { set_handler(SIGCHLD, on_signal); }
+
 void SignalPipe::release_in_child() {
   g_pipe_write_fd = -1;
   signal(SIGTERM, SIG_DFL);
   signal(SIGINT, SIG_DFL);
   signal(SIGCHLD, SIG_DFL);
+  signal(SIGUSR1, SIG_DFL);
   if (read_fd_ >= 0) close(read_fd_);
   if (write_fd_ >= 0) close(write_fd_);
   read_fd_ = write_fd_ = -1;

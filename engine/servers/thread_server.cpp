@@ -183,8 +183,8 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
     // creates threads until memory (stacks) or the thread limit runs out.
     // A finished thread that is not yet joined still counts, so join first.
     join_finished();
-    if (static_cast<int>(threads.size()) >= config.max_threads) {
-      trace::emit(Kind::refuse, conn, static_cast<std::int64_t>(threads.size()), config.max_threads);
+    if (static_cast<int>(threads.size()) >= config.get(SettingId::max_threads)) {
+      trace::emit(Kind::refuse, conn, static_cast<std::int64_t>(threads.size()), config.get(SettingId::max_threads));
       refuse_connection(fd, config.protocol);
       continue;
     }

@@ -1,5 +1,7 @@
 #include "session/flow.h"
 
+#include "servers/architecture.h"
+
 #include <algorithm>
 #include <cstring>
 #include <cstdio>
@@ -39,8 +41,8 @@ struct LaneKey {
 class FlowBuilder {
  public:
   FlowBuilder(const Session& s, const Model& m, const FlowOptions& o) : session_(s), model_(m), options_(o) {
-    const std::string& arch = s.meta().architecture;
-    loop_ = arch == "evloop" || arch == "hybrid";
+    const servers::Architecture* arch = servers::find_architecture(s.meta().architecture);
+    loop_ = arch != nullptr && arch->has(servers::kEventLoop);
   }
 
   FlowDiagram build(std::uint64_t until_ns) {
@@ -300,12 +302,17 @@ class FlowBuilder {
       case Kind::fork: {
         const int child = server_lane(static_cast<pid_t>(e.a), static_cast<pid_t>(e.a));
         serving_[conn] = child;
-        message(e, self, child, conn, format("fork() -> pid %lld", e.a));
+        if (e.b > 0) message(e, self, child, conn, format("fork() for request %lld -> pid %lld", e.b, e.a));
+        else message(e, self, child, conn, format("fork() -> pid %lld", e.a));
         return;
       }
       case Kind::child_start:
         serving_[conn] = self;
-        message(e, self, self, conn, "child runs: fork() returned 0");
+        message(e, self, self, conn, e.b > 0 ? "request's child runs: fork() returned 0" : "child runs: fork() returned 0");
+        return;
+      case Kind::exec:
+        serving_[conn] = self;
+        message(e, self, self, conn, "execve(" + event_text(e) + "): same pid, new program");
         return;
       case Kind::spawn: {
         const int spawner = server_lane(static_cast<pid_t>(e.pid), static_cast<pid_t>(e.b));
@@ -380,6 +387,8 @@ class FlowBuilder {
       case Kind::reap: {
         const int child = server_lane(static_cast<pid_t>(e.a), static_cast<pid_t>(e.a));
         message(e, child, self, conn, format("reaped: waitpid() -> pid %lld", e.a));
+        // shotgun: the request's child is gone; the connection is its reaper's again.
+        if (serving(conn) == child) serving_[conn] = self;
         return;
       }
       case Kind::error:
@@ -483,7 +492,8 @@ std::vector<Parked> parked_at(const Session& session, const Model& model, std::u
     if (!decided.insert(tid).second || e.kind != Kind::gate_wait) continue;
     const ProcessView* p = model.find_process(static_cast<pid_t>(e.pid));
     if (p && !p->alive()) continue;
-    out.push_back({static_cast<pid_t>(e.pid), tid, static_cast<trace::GateKind>(e.a), e.conn, e.ts_ns});
+    const trace::GateSite site{static_cast<std::uint32_t>(static_cast<std::uint64_t>(e.b) >> 32), e.flags};
+    out.push_back({static_cast<pid_t>(e.pid), tid, static_cast<trace::GateKind>(e.a), e.conn, e.ts_ns, site});
   }
   std::reverse(out.begin(), out.end());
   return out;

@@ -98,6 +98,7 @@ struct Parked {
   trace::GateKind gate = trace::GateKind::accept;
   std::uint32_t conn = 0;
   std::uint64_t since_ns = 0;
+  trace::GateSite site;  // where in the source (from the gate_wait; {} in older recordings)
   bool operator==(const Parked&) const = default;
 };
 // In order of arrival.

@@ -381,7 +381,14 @@ class FoldState {
     ProcessView& child = m.processes[ci];
     if (child.ppid == 0) child.ppid = static_cast<pid_t>(e.pid);
     child.fork_ns = e.ts_ns;
-    if (e.conn != 0) {
+    if (e.conn != 0 && e.b > 0) {
+      // shotgun: a child for one request (b = its number on the connection).
+      // The connection stays with the process that holds its state; the
+      // child serves the request and is gone.
+      evidence_[ci].forked_for_conn = true;
+      child.request = static_cast<std::uint32_t>(e.b);
+      add_conn_to_process(child_pid, e.conn, e.ts_ns);
+    } else if (e.conn != 0) {
       evidence_[ci].forked_for_conn = true;
       set_serving(e, child_pid, static_cast<std::uint32_t>(child_pid));
     } else {
@@ -392,7 +399,13 @@ class FoldState {
   void on_child_start(const trace::Event& e, std::size_t pi) {
     ProcessView& p = m.processes[pi];
     if (p.ppid == 0) p.ppid = static_cast<pid_t>(e.a);
-    if (e.conn != 0) {
+    if (e.conn != 0 && e.b > 0) {
+      // shotgun's per-request child (b = the request's number); it may log
+      // this before its parent logs the fork.
+      evidence_[pi].forked_for_conn = true;
+      p.request = static_cast<std::uint32_t>(e.b);
+      add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
+    } else if (e.conn != 0 && p.request == 0) {
       evidence_[pi].forked_for_conn = true;
       set_serving(e, static_cast<pid_t>(e.pid), e.tid);
     }
@@ -454,6 +467,18 @@ class FoldState {
     ++m.counts.replies;
     ++latency_count;
     if (keep_latency_samples) m.latencies.push_back({e.ts_ns, e.conn, e.a, lat});
+    // A visitor count the server told this client ("count 7").
+    std::string_view text = e.text_view();
+    if (text.starts_with("count ")) {
+      std::int64_t v = 0;
+      for (char ch : text.substr(6)) {
+        if (ch < '0' || ch > '9') break;
+        v = v * 10 + (ch - '0');
+      }
+      cl.visitor_count = v;
+      ++m.counts.visitor_counts;
+      m.counts.visitor_count_max = std::max<std::uint64_t>(m.counts.visitor_count_max, static_cast<std::uint64_t>(v));
+    }
   }
 
   void apply(const trace::Event& e, const SessionMeta& meta) {
@@ -502,6 +527,11 @@ class FoldState {
         ++m.counts.exited;
         break;
       case K::reap: on_reap(e); break;
+      case K::exec:
+        m.processes[pi].exec_ns = e.ts_ns;
+        m.processes[pi].image = std::string(e.text_view());
+        ++m.counts.execs;
+        break;
       case K::refuse: on_refuse(e); break;
       case K::error: ++m.counts.errors; break;
       case K::client_connect: on_client_connect(e); break;
@@ -774,6 +804,13 @@ std::string summary(const Model& m, const Session& s) {
   } else {
     lat = "no client replies";
   }
+  std::string visits;
+  if (c.visitor_counts > 0) {
+    // Every ask adds one: with nothing lost, the highest count told equals
+    // the asks (when the counter started at 0 in one shared memory).
+    visits = "visitor counts:     " + std::to_string(c.visitor_counts) + " told, highest " +
+             std::to_string(c.visitor_count_max) + "\n";
+  }
   std::snprintf(buf, sizeof buf,
                 "connections served: %llu\n"
                 "children forked:    %llu\n"
@@ -789,7 +826,7 @@ std::string summary(const Model& m, const Session& s) {
                 static_cast<unsigned long long>(c.reaped), static_cast<unsigned long long>(c.zombies_now),
                 static_cast<unsigned long long>(c.refused), static_cast<unsigned long long>(c.errors),
                 static_cast<unsigned long long>(s.drops()), lat.c_str(), s.events().size());
-  return buf;
+  return buf + visits;
 }
 
 }  // namespace sockscope::session

@@ -82,6 +82,9 @@ struct ProcessView {
   std::uint64_t first_seen_ns = 0;  // first event or snapshot naming it
   std::uint64_t last_seen_ns = 0;   // last event or snapshot naming it
   std::uint64_t fork_ns = 0;        // parent's fork event (0 = none)
+  std::uint64_t exec_ns = 0;        // its exec event: a new program image (inetd's handler; 0 = none)
+  std::string image;                // the program it exec'd (exec event's text)
+  std::uint32_t request = 0;        // shotgun: forked for the Nth request of its connection (0 = not per request)
   std::uint64_t exit_ns = 0;        // its exit event (0 = not exited)
   std::int64_t exit_status = 0;
   std::uint64_t reap_ns = 0;        // parent's reap event (0 = not reaped)
@@ -141,6 +144,7 @@ struct ClientView {
   std::uint64_t bytes_received = 0;
   std::uint64_t last_latency_ns = 0;
   std::uint64_t max_latency_ns = 0;
+  std::int64_t visitor_count = -1;  // the last visitor count the server told it (-1 = never asked)
   bool operator==(const ClientView&) const = default;
 };
 
@@ -171,6 +175,7 @@ struct Counts {
   std::uint64_t connections_open = 0;
   std::uint64_t children_forked = 0;     // fork events
   std::uint64_t threads_spawned = 0;     // spawn events
+  std::uint64_t execs = 0;               // exec events (a forked child became another program)
   std::uint64_t reaped = 0;              // reap events of children/workers (not the lab reaping the server)
   std::uint64_t exited = 0;              // exit events
   std::uint64_t zombies_now = 0;         // processes with zombie == true
@@ -179,6 +184,8 @@ struct Counts {
   std::uint64_t requests = 0;            // server-side request events
   std::uint64_t replies = 0;             // client_reply events
   std::uint64_t drops = 0;               // ring drops (session-wide)
+  std::uint64_t visitor_counts = 0;      // client replies that told a visitor count
+  std::uint64_t visitor_count_max = 0;   // the highest count told
   bool operator==(const Counts&) const = default;
 };
 

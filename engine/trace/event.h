@@ -24,8 +24,8 @@ enum class Kind : std::uint16_t {
   server_start,    // a server process is up. text = architecture, a = port
   listen,          // listening socket bound. a = port, b = fd
   accept,          // accept() returned a connection. conn = new id, a = peer port, b = fd
-  fork,            // fork() in the parent. a = child pid
-  child_start,     // first step in a forked child. a = parent pid
+  fork,            // fork() in the parent. a = child pid, b = shotgun: the request's number on conn (else 0)
+  child_start,     // first step in a forked child. a = parent pid, b = as fork's b
   spawn,           // emitted by a new handler thread itself. a = its tid, b = the spawning tid, text = its name
   thread_exit,     // a handler thread is done. a = tid
   read,            // bytes read from a connection. a = bytes
@@ -69,8 +69,11 @@ enum class Kind : std::uint16_t {
   handler_begin,   // the loop started running a handler. a = handler id
   handler_end,     // ... and it returned. a = handler id, b = 1 destroyed without running
   // Stepping (engine/trace/gate.h).
-  gate_wait,       // a process/thread parked at a gate (step mode). a = GateKind, b = slot, text = gate name
+  gate_wait,       // a process/thread parked at a gate (step mode). a = GateKind, b = slot | file hash << 32,
+                   // flags = source line (GateSite), text = gate name
   gate_pass,       // ... and went on (released, or slow motion's delay done). a = GateKind, b = slot (-1 slow), text = gate name
+  // inetd: the first event of a new program image in a forked child.
+  exec,            // execve() succeeded. conn, a = parent pid, text = program name
   count_
 };
 
@@ -84,11 +87,11 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(Kind::cou
     "worker_start",   "worker_exit",  "enqueue",        "dequeue",      "counter_read",
     "counter_write",  "lock_wait",    "lock_acquire",   "unlock",
     "handler_create", "reactor_register", "reactor_ready", "completion", "handler_begin",
-    "handler_end",    "gate_wait",        "gate_pass",
+    "handler_end",    "gate_wait",        "gate_pass",        "exec",
 };
 static_assert(kKindNames.size() == static_cast<std::size_t>(Kind::count_),
               "every Kind needs a name in kKindNames");
-static_assert(kKindNames.back() == "gate_pass", "kKindNames out of step with Kind");
+static_assert(kKindNames.back() == "exec", "kKindNames out of step with Kind");
 
 constexpr std::string_view kind_name(Kind k) {
   auto i = static_cast<std::size_t>(k);

@@ -96,6 +96,8 @@ struct GateTable::Slot {
   std::atomic<std::uint32_t> conn;
   std::atomic<std::uint64_t> since_ns;
   std::atomic<std::uint64_t> seq;
+  std::atomic<std::uint32_t> file;  // GateSite
+  std::atomic<std::uint32_t> line;
 };
 
 std::string_view gate_mode_name(GateMode m) {
@@ -264,6 +266,8 @@ std::vector<GateWaiter> GateTable::waiters() const {
     w.conn = s.conn.load(std::memory_order_relaxed);
     w.since_ns = s.since_ns.load(std::memory_order_relaxed);
     w.seq = s.seq.load(std::memory_order_relaxed);
+    w.site.file = s.file.load(std::memory_order_relaxed);
+    w.site.line = s.line.load(std::memory_order_relaxed);
     // A waiter killed while parked (its server was stopped) leaves its slot
     // marked waiting: free it instead of showing a ghost.
     if (w.pid > 0 && kill(w.pid, 0) != 0 && errno == ESRCH) {
@@ -326,16 +330,16 @@ bool GateTable::lab_alive() const noexcept {
 
 // ---- server side ----------------------------------------------------------------
 
-void GateTable::pass(GateKind kind, std::uint32_t conn) noexcept {
+void GateTable::pass(GateKind kind, std::uint32_t conn, GateSite site) noexcept {
   if (!header_ || g_orphaned.load(std::memory_order_relaxed)) return;
   // Acquire: run_to's target was stored before the mode.
   GateMode m = static_cast<GateMode>(mode_word_->load(std::memory_order_acquire));
   if (m == GateMode::step) {
-    wait_step(kind, conn, false);
+    wait_step(kind, conn, site, false);
     return;
   }
   if (m == GateMode::run_to) {
-    pass_run_to(kind, conn);
+    pass_run_to(kind, conn, site);
     return;
   }
   if (m != GateMode::slow) return;
@@ -355,24 +359,24 @@ void GateTable::pass(GateKind kind, std::uint32_t conn) noexcept {
   emit(Kind::gate_pass, conn, static_cast<std::int64_t>(kind), -1, gate_name(kind));
 }
 
-void GateTable::pass_run_to(GateKind kind, std::uint32_t conn) noexcept {
+void GateTable::pass_run_to(GateKind kind, std::uint32_t conn, GateSite site) noexcept {
   const RunTarget target = unpack_target(header_->target.load(std::memory_order_relaxed));
   if (kind != target.kind || (target.conn != 0 && conn != target.conn)) return;  // full speed, no event
   // The breakpoint. Whoever switches the mode first parks here as the one
   // that reached it; the rest park at their next gate, as after Pause.
   std::uint32_t expected = static_cast<std::uint32_t>(GateMode::run_to);
   if (mode_word_->compare_exchange_strong(expected, static_cast<std::uint32_t>(GateMode::step))) {
-    wait_step(kind, conn, true);
+    wait_step(kind, conn, site, true);
     return;
   }
   // Lost the race. Two threads reaching the target at once both park (the
   // other one already switched to step); if the lab left run_to meanwhile
   // (Run, Slow), do what the new mode says.
-  if (expected == static_cast<std::uint32_t>(GateMode::step)) wait_step(kind, conn, false);
-  else if (expected == static_cast<std::uint32_t>(GateMode::slow)) pass(kind, conn);
+  if (expected == static_cast<std::uint32_t>(GateMode::step)) wait_step(kind, conn, site, false);
+  else if (expected == static_cast<std::uint32_t>(GateMode::slow)) pass(kind, conn, site);
 }
 
-void GateTable::wait_step(GateKind kind, std::uint32_t conn, bool breakpoint) noexcept {
+void GateTable::wait_step(GateKind kind, std::uint32_t conn, GateSite site, bool breakpoint) noexcept {
   // Claim a free slot. All taken (more than kGateSlots parked at once): wait
   // for one to free up, still honouring mode changes and the lab's death.
   Slot* slot = nullptr;
@@ -399,6 +403,8 @@ void GateTable::wait_step(GateKind kind, std::uint32_t conn, bool breakpoint) no
   slot->kind.store(static_cast<std::uint32_t>(kind), std::memory_order_relaxed);
   slot->conn.store(conn, std::memory_order_relaxed);
   slot->since_ns.store(now_ns(), std::memory_order_relaxed);
+  slot->file.store(site.file, std::memory_order_relaxed);
+  slot->line.store(site.line, std::memory_order_relaxed);
   const std::uint64_t seq = header_->arrivals.fetch_add(1) + 1;
   slot->seq.store(seq, std::memory_order_relaxed);
   // Before the slot is visible: the lab never sees the breakpoint's waiter
@@ -406,7 +412,11 @@ void GateTable::wait_step(GateKind kind, std::uint32_t conn, bool breakpoint) no
   if (breakpoint) header_->breakpoint_seq.store(seq);
   // The event goes out before the slot is visible, so gate_wait always
   // precedes the gate_pass that the lab's release causes.
-  emit(Kind::gate_wait, conn, static_cast<std::int64_t>(kind), index, gate_name(kind));
+  // b carries the slot and, above it, the gate's file hash; flags its line
+  // (a recording places its cursors by them).
+  emit(Kind::gate_wait, conn, static_cast<std::int64_t>(kind),
+       static_cast<std::int64_t>(index) | static_cast<std::int64_t>(site.file) << 32, gate_name(kind),
+       static_cast<std::uint16_t>(site.line > 0xffff ? 0 : site.line));
   slot->state.store(kWaiting);  // seq_cst: ordered before the mode load below
 
   for (;;) {

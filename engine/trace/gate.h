@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <source_location>
 #include <string_view>
 #include <vector>
 
@@ -39,7 +40,7 @@ namespace sockscope::trace {
 
 inline constexpr const char* kGateFdEnv = "SOCKSCOPE_GATE_FD";
 inline constexpr std::uint32_t kGateMagic = 0x53434b47;  // "SCKG"
-inline constexpr std::uint32_t kGateVersion = 2;  // 2: run_to mode and its target
+inline constexpr std::uint32_t kGateVersion = 3;  // 2: run_to mode and its target; 3: the gate's source line
 inline constexpr std::size_t kGateSlots = 128;
 
 // Where a gate stands. Each sits just BEFORE the system call it is named after
@@ -47,14 +48,14 @@ inline constexpr std::size_t kGateSlots = 128;
 // process parked at a gate is about to make that call.
 enum class GateKind : std::uint8_t {
   accept, fork, child_start, spawn, enqueue, dequeue, read, reply, close, exit, reap,
-  lock, unlock, counter_read, counter_write, handler_begin,
+  lock, unlock, counter_read, counter_write, handler_begin, exec,
   count_
 };
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(GateKind::count_)> kGateNames = {
     "accept", "fork", "child_start", "spawn", "enqueue", "dequeue", "read", "reply", "close", "exit", "reap",
-    "lock",   "unlock", "counter_read", "counter_write", "handler_begin",
+    "lock",   "unlock", "counter_read", "counter_write", "handler_begin", "exec",
 };
-static_assert(kGateNames.back() == "handler_begin", "kGateNames out of step with GateKind");
+static_assert(kGateNames.back() == "exec", "kGateNames out of step with GateKind");
 
 constexpr std::string_view gate_name(GateKind k) {
   auto i = static_cast<std::size_t>(k);
@@ -72,6 +73,26 @@ constexpr bool gate_from_name(std::string_view name, GateKind& out) {
 enum class GateMode : std::uint32_t { run = 0, step = 1, slow = 2, run_to = 3 };
 std::string_view gate_mode_name(GateMode m);
 
+// Where a gate call stands in the source: the file's name hashed (FNV-1a of
+// its last path component, so "fork_server.cpp" from any build directory)
+// and the line. Two gates of one kind in one architecture (shotgun forks per
+// connection and per request) are told apart by it.
+struct GateSite {
+  std::uint32_t file = 0;  // 0 = unknown
+  std::uint32_t line = 0;
+  bool operator==(const GateSite&) const = default;
+};
+constexpr std::uint32_t gate_file_hash(std::string_view path) {
+  std::size_t slash = path.find_last_of('/');
+  if (slash != std::string_view::npos) path.remove_prefix(slash + 1);
+  std::uint32_t h = 2166136261u;
+  for (char c : path) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 16777619u;
+  }
+  return h == 0 ? 1 : h;
+}
+
 // Where run_to stops: the next `kind` gate of connection `conn` (0 = any).
 struct RunTarget {
   GateKind kind = GateKind::accept;
@@ -88,6 +109,7 @@ struct GateWaiter {
   std::uint32_t conn = 0;
   std::uint64_t since_ns = 0;  // CLOCK_MONOTONIC, like Event::ts_ns
   std::uint64_t seq = 0;       // arrival order (1, 2, ...), unique per table
+  GateSite site;               // the gate call it stands at
   bool operator==(const GateWaiter&) const = default;
 };
 
@@ -138,7 +160,7 @@ class GateTable {
   void set_lab_pid(pid_t pid);
 
   // ---- server side (use trace::gate() below) ----
-  void pass(GateKind kind, std::uint32_t conn) noexcept;
+  void pass(GateKind kind, std::uint32_t conn, GateSite site = {}) noexcept;
   GateMode mode_relaxed() const noexcept {
     return static_cast<GateMode>(mode_word_->load(std::memory_order_relaxed));
   }
@@ -154,8 +176,8 @@ class GateTable {
   void reset() noexcept;
   // Releases the waiters whose arrival number is <= last_seq.
   int release_arrived_by(std::uint64_t last_seq);
-  void wait_step(GateKind kind, std::uint32_t conn, bool breakpoint) noexcept;
-  void pass_run_to(GateKind kind, std::uint32_t conn) noexcept;
+  void wait_step(GateKind kind, std::uint32_t conn, GateSite site, bool breakpoint) noexcept;
+  void pass_run_to(GateKind kind, std::uint32_t conn, GateSite site) noexcept;
   bool lab_alive() const noexcept;
 };
 
@@ -174,11 +196,13 @@ namespace detail {
 extern GateTable* g_gates;
 }
 
-// The gate itself. Run mode: one load of a pointer and one relaxed load.
-inline void gate(GateKind kind, std::uint32_t conn = 0) noexcept {
+// The gate itself. Run mode: one load of a pointer and one relaxed load (the
+// source location is a constant the compiler fills in at the call).
+inline void gate(GateKind kind, std::uint32_t conn = 0,
+                 std::source_location where = std::source_location::current()) noexcept {
   GateTable* t = detail::g_gates;
   if (t == nullptr || t->mode_relaxed() == GateMode::run) return;
-  t->pass(kind, conn);
+  t->pass(kind, conn, GateSite{gate_file_hash(where.file_name()), where.line()});
 }
 
 }  // namespace sockscope::trace

@@ -304,7 +304,8 @@ std::uint64_t now_ns() noexcept {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-void emit(Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b, std::string_view text) noexcept {
+void emit(Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b, std::string_view text,
+          std::uint16_t flags) noexcept {
   TraceRing* r = g_ring;
   if (!r || !g_enabled.load(std::memory_order_relaxed)) return;
   Event e;
@@ -316,6 +317,7 @@ void emit(Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b, std::st
   e.conn = conn;
   e.a = a;
   e.b = b;
+  e.flags = flags;
   e.set_text(text);
   r->push(e);
 }

@@ -105,6 +105,6 @@ std::uint64_t now_ns() noexcept;
 
 // Writes one event stamped with now, pid and tid. Never blocks, never throws.
 void emit(Kind kind, std::uint32_t conn = 0, std::int64_t a = 0, std::int64_t b = 0,
-          std::string_view text = {}) noexcept;
+          std::string_view text = {}, std::uint16_t flags = 0) noexcept;
 
 }  // namespace sockscope::trace

@@ -224,7 +224,8 @@ TEST(Gates, ChosenInterleavingOfTwoCounterUpdatesLosesExactlyOne) {
   spec.arch = "thread";
   spec.protocol = "http";
   // No race window: the gates alone make the interleaving.
-  spec.extra_args = {"--unsafe-counter", "--race-window-us", "0"};
+  spec.settings.set(servers::SettingId::counter, 0);  // unsafe
+  spec.settings.set(servers::SettingId::race_window_us, 0);
   lab.start_server(spec);
   const pid_t server = lab.server_pid();
   lab.start_clients(quick_clients(2, protocol::Protocol::http, {"GET /count"}));
@@ -631,7 +632,8 @@ TEST(Gates, RunUntilReplyStopsAtTheFirstReplyAndEveryoneElseAtTheirNextGate) {
   EXPECT_EQ(count_of(lab, trace::Kind::client_reply), 0u);
   std::uint64_t bp_wait_ts = 0;
   for (const auto& e : events_of(lab, trace::Kind::gate_wait))
-    if (static_cast<pid_t>(e.pid) == bp->pid && e.b == bp->slot && e.a == static_cast<std::int64_t>(GateKind::reply))
+    if (static_cast<pid_t>(e.pid) == bp->pid && (e.b & 0xffffffff) == bp->slot &&
+        e.a == static_cast<std::int64_t>(GateKind::reply))
       bp_wait_ts = e.ts_ns;
   ASSERT_NE(bp_wait_ts, 0u) << "the breakpoint's gate_wait is in the log";
   for (const auto& e : events_of(lab, trace::Kind::gate_pass))
@@ -718,7 +720,8 @@ TEST(Gates, RunUntilCounterWriteStopsAHandlerThread) {
   lab::ServerSpec spec;
   spec.arch = "thread";
   spec.protocol = "http";
-  spec.extra_args = {"--unsafe-counter", "--race-window-us", "0"};
+  spec.settings.set(servers::SettingId::counter, 0);  // unsafe
+  spec.settings.set(servers::SettingId::race_window_us, 0);
   lab.start_server(spec);
   const pid_t server = lab.server_pid();
   g.run_until(GateKind::counter_write);  // from run mode: nobody to release

@@ -134,7 +134,7 @@ TEST(Script, StepUntilNamesAGateAndMaybeAConnection) {
   }
   std::istringstream all("step until nowhere\n");
   parse_script(all, "lesson", error);
-  EXPECT_NE(error.find("handler_begin)"), std::string::npos) << "every gate is listed: " << error;
+  EXPECT_NE(error.find("exec)"), std::string::npos) << "every gate is listed: " << error;
 }
 
 TEST(CodeView, EmbeddedSourcesAreTheRealFilesWithEveryGateFound) {

@@ -317,8 +317,8 @@ TEST(Script, ParsesEveryCommand) {
   ASSERT_TRUE(cmds.has_value()) << error;
   ASSERT_EQ(cmds->size(), 12u);
   EXPECT_EQ((*cmds)[0].spec.arch, "fork");
-  EXPECT_FALSE((*cmds)[0].spec.reap);
-  EXPECT_EQ((*cmds)[0].spec.max_children, 8);
+  EXPECT_FALSE((*cmds)[0].spec.settings.on(servers::SettingId::reap));
+  EXPECT_EQ((*cmds)[0].spec.settings.get(servers::SettingId::max_children), 8);
   EXPECT_EQ((*cmds)[1].clients.count, 3);
   EXPECT_EQ((*cmds)[1].clients.hold_ms, 5000);
   EXPECT_EQ((*cmds)[2].clients.preset, "burst");

@@ -116,7 +116,7 @@ TEST(Lab, NoReapLeavesZombiesThatTheModelShows) {
   lab::Lab lab(test_options());
   lab::ServerSpec spec;
   spec.arch = "fork";
-  spec.reap = false;
+  spec.settings.set(servers::SettingId::reap, 0);
   lab.start_server(spec);
   pid_t server = lab.server_pid();
   clients::Scenario sc = clients::preset("steady");
