@@ -250,6 +250,9 @@ std::string age_label(const ProcessView& p, std::uint64_t now_ns) {
 void tooltip(const FrameContext& ctx, const ProcessView& p) {
   ImGui::BeginTooltip();
   ImGui::Text("pid %d  (parent %d)  %s", p.pid, p.ppid, std::string(session::role_name(p.role)).c_str());
+  if (p.exec_ns != 0)
+    ImGui::Text("exec'd %s: a new program in the forked child, same pid", p.image.c_str());
+  if (p.request != 0) ImGui::Text("forked for request %u of its connection", p.request);
   ImGui::Separator();
   {
     style::MonoFont mono;
@@ -388,7 +391,11 @@ void ProcessTreeView::draw(FrameContext& ctx) {
         char buf[128];
         std::snprintf(buf, sizeof buf, "pid %d", p->pid);
         dl->AddText(bold, fs, t, tc, buf);
+        // What it is: its role, or what makes it more than a copy of its
+        // parent - a new program (inetd's handler) or one request (shotgun).
         std::string role(session::role_name(p->role));
+        if (p->exec_ns != 0) role = "exec'd";
+        else if (p->request != 0) role = "request " + std::to_string(p->request);
         ImVec2 role_size = ImGui::CalcTextSize(role.c_str());
         if (!compact) dl->AddText(ImVec2(b.x - pad - role_size.x, t.y), tc, role.c_str());
         t.y += line;

@@ -157,7 +157,7 @@ TEST_F(HeadlessImGui, LiveLabControlsWhileStopped) {
   }
   EXPECT_FALSE(controller.running());
   // Clients need a server: the same path the buttons use refuses politely.
-  EXPECT_FALSE(controller.add_clients({1, "steady", -1}));
+  EXPECT_FALSE(controller.add_clients(ClientRequest{}));
   EXPECT_NE(controller.last_error().find("Start the server first"), std::string::npos);
 }
 
