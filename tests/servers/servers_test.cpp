@@ -323,7 +323,7 @@ TEST_P(ArchTest, SilentClient) {
   expect_still_serving(s);
 }
 
-INSTANTIATE_TEST_SUITE_P(Servers, ArchTest, ::testing::Values("serial", "fork", "thread", "pool"),
+INSTANTIATE_TEST_SUITE_P(Servers, ArchTest, ::testing::Values("serial", "fork", "thread", "pool", "inetd", "shotgun"),
                          [](const auto& info) { return info.param; });
 
 // ---- 4. Fork specifics ------------------------------------------------------------
