@@ -108,7 +108,7 @@ int run_headless(const RunOptions& options) {
 void add_run_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<RunOptions>();
   auto scenario_name = std::make_shared<std::string>("steady");
-  auto count = std::make_shared<int>(5);
+  auto count = std::make_shared<int>(0);
   auto hold_ms = std::make_shared<int>(-1);
   auto work_ms = std::make_shared<int>(0);
   auto lines = std::make_shared<std::vector<std::string>>();
@@ -125,7 +125,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run->add_option("--protocol", options->server.protocol, "ftp or http")
       ->default_val("ftp")
       ->check(CLI::IsMember({"ftp", "http"}));
-  run->add_option("--clients", *count, "Number of simulated clients")->default_val(5)->check(CLI::Range(1, 10000));
+  run->add_option("--clients", *count, "Number of simulated clients (default: the scenario's own, steady 5)")
+      ->check(CLI::Range(1, 10000));
   std::string preset_help = "Client scenario:";
   for (const auto& p : clients::presets()) preset_help += "\n  " + std::string(p.name) + ": " + std::string(p.help);
   run->add_option("--scenario", *scenario_name, preset_help)
@@ -153,7 +154,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
     servers::apply_setting_options(*given, *alias_given, o.server.settings);
     o.scenario.protocol = o.server.protocol == "http" ? protocol::Protocol::http : protocol::Protocol::ftp;
     o.scenario = clients::preset(*scenario_name, o.scenario.protocol);
-    o.scenario.count = *count;
+    if (*count > 0) o.scenario.count = *count;
     if (*hold_ms >= 0) o.scenario.hold_ms = *hold_ms;
     if (*work_ms > 0) o.scenario.work_ms = *work_ms;
     if (!lines->empty()) {
