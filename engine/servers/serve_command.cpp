@@ -37,7 +37,7 @@ struct ServeFlags {
   std::string handler;
   bool no_trace = false;
   // One text per setting as given (--reap off) and the one-word aliases
-  // (--no-reap), applied in the callback; -1 = alias not given.
+  // (--no-reap), applied in the callback.
   std::array<std::string, kSettingCount> given;
   std::array<std::array<bool, 2>, kSettingCount> alias_given{};
 };
