@@ -328,6 +328,20 @@ WrkResult run_wrk(std::uint16_t port) {
   return r;
 }
 
+// wrk against an untraced and a traced server, one after the other. Callers
+// alternate which goes first, so neither always gets the warmer machine.
+std::pair<WrkResult, WrkResult> wrk_pair(const Server& off, const Server& on, bool off_first) {
+  std::pair<WrkResult, WrkResult> r;
+  if (off_first) {
+    r.first = run_wrk(off.port());
+    r.second = run_wrk(on.port());
+  } else {
+    r.second = run_wrk(on.port());
+    r.first = run_wrk(off.port());
+  }
+  return r;
+}
+
 void part_b() {
   std::printf("\n### (b) HTTP under wrk -t2 -c16 -d3s --latency, GET /hello.txt\n\n");
   std::printf(
@@ -337,15 +351,7 @@ void part_b() {
   for (const char* arch : {"fork", "prefork", "evloop", "hybrid"}) {
     Server off(arch, "http", false);
     Server on(arch, "http", true);
-    // Alternate which mode goes first, so neither always gets the warmer machine.
-    WrkResult r_off, r_on;
-    if (i++ % 2 == 0) {
-      r_off = run_wrk(off.port());
-      r_on = run_wrk(on.port());
-    } else {
-      r_on = run_wrk(on.port());
-      r_off = run_wrk(off.port());
-    }
+    auto [r_off, r_on] = wrk_pair(off, on, i++ % 2 == 0);
     if (!r_off.ok || !r_on.ok) {
       std::printf("| %s | wrk failed | | | | | | | |\n", arch);
       continue;
@@ -502,14 +508,7 @@ void part_d() {
   for (const char* arch : {"fork", "shotgun"}) {
     Server off(arch, "http", false);
     Server on(arch, "http", true);
-    WrkResult r_off, r_on;
-    if (i++ % 2 == 0) {
-      r_off = run_wrk(off.port());
-      r_on = run_wrk(on.port());
-    } else {
-      r_on = run_wrk(on.port());
-      r_off = run_wrk(off.port());
-    }
+    auto [r_off, r_on] = wrk_pair(off, on, i++ % 2 == 0);
     if (std::string(arch) == "fork") {
       fork_off = r_off;
       fork_on = r_on;
