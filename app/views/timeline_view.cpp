@@ -33,6 +33,7 @@ ImU32 span_colour(SpanKind k) {
     case SpanKind::handler: return dark ? IM_COL32(40, 170, 180, 255) : IM_COL32(60, 190, 200, 255);
     case SpanKind::zombie: return dark ? IM_COL32(200, 30, 30, 255) : IM_COL32(225, 60, 60, 255);
     case SpanKind::at_gate: return IM_COL32(250, 90, 200, 255);
+    case SpanKind::supervising: return dark ? IM_COL32(125, 115, 60, 255) : IM_COL32(205, 190, 120, 255);
     default: return IM_COL32(128, 128, 128, 255);
   }
 }

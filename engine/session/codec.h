@@ -1,7 +1,7 @@
 // The JSON shape of one event, one snapshot and the header line of a JSON
 // Lines session, shared by the writer (export.cpp) and the reader
-// (import.cpp) so that the two cannot drift apart. Internal to the session
-// library.
+// (import.cpp) so that the two cannot drift apart; defined in codec.cpp.
+// Internal to the session library.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -2,9 +2,10 @@
 //
 // Sections:
 //   1. SessionMeta, names, Model lookups
-//   2. FoldState: applies events and snapshots one at a time (one small
-//      function per event kind, dispatched by a switch), then derives the
-//      fields that depend on everything (state, zombie, role, percentiles)
+//   2. What one sample's sockets say (the backlog, copies); the fold itself,
+//      FoldState, lives in session/fold_state.h: it applies events and
+//      snapshots one at a time, one small function per event kind dispatched
+//      by a switch, then derives the fields that depend on everything
 //   3. Session: ordered insertion and the live fold cache
 //   4. summary()
 //
@@ -18,12 +19,10 @@
 #include "session/session.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <iterator>
-#include <unordered_map>
 
+#include "session/fold_state.h"
 #include "trace/ring.h"
 
 namespace sockscope::session {
@@ -89,542 +88,38 @@ std::vector<const ProcessView*> Model::children_of(pid_t pid) const {
   return out;
 }
 
-// ---- 2. FoldState ------------------------------------------------------------
+// ---- 2. Sockets of a sample -------------------------------------------------------
 
-namespace {
-
-// What the events and snapshots told us about a process's part in the run;
-// the role is decided from all of it in finish(), because the evidence can
-// arrive in any order (a snapshot may list a child before its fork event).
-struct Evidence {
-  bool listener = false;       // server_start / listen
-  bool accepts = false;        // accept
-  bool forked_for_conn = false;
-  bool forked_as_worker = false;
-  bool client = false;         // client_* events
-  bool snapshot_root = false;
-  bool snapshot_descendant = false;
-  char proc_state = '?';
-  pid_t proc_root = 0;
-  std::uint64_t snapshot_seq = 0;  // last snapshot that listed it
-};
-
-bool is_client_kind(trace::Kind k) {
-  using K = trace::Kind;
-  return k == K::client_connect || k == K::client_request || k == K::client_reply ||
-         k == K::client_close || k == K::client_error;
+BacklogView choose_backlog(const ListeningSockets& l, std::uint16_t port) {
+  BacklogView b;
+  b.sampled_ns = l.ts_ns;
+  const std::pair<pid_t, SocketFd>* best = nullptr;
+  for (const auto& held : l.sockets) {
+    if (port != 0 && held.second.local_port != port) continue;
+    if (best == nullptr || (held.first == l.root && best->first != l.root)) best = &held;
+  }
+  if (best == nullptr) return b;  // sampled, and nobody listens
+  b.owner = best->first;
+  b.fd = best->second.fd;
+  b.inode = best->second.inode;
+  b.port = best->second.local_port;
+  b.depth = best->second.rx_queue;
+  b.limit = best->second.tx_queue;
+  return b;
 }
 
-std::uint64_t nearest_rank(const std::vector<std::uint64_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  if (rank == 0) rank = 1;
-  return sorted[std::min(rank, sorted.size()) - 1];
+void set_sockets(ProcessView& p, const ProcInfo& info, const std::unordered_map<std::uint64_t, int>& holders) {
+  p.sockets.clear();
+  p.socket_copies = false;
+  for (const SocketFd& sock : info.sockets) {
+    SocketView v;
+    static_cast<SocketFd&>(v) = sock;
+    auto h = holders.find(sock.inode);
+    v.holders = h == holders.end() ? 1 : h->second;
+    p.socket_copies = p.socket_copies || v.copy();
+    p.sockets.push_back(std::move(v));
+  }
 }
-
-}  // namespace
-
-class FoldState {
- public:
-  std::size_t next_event = 0;     // events_[0, next_event) folded
-  std::size_t next_snapshot = 0;  // snapshots_[0, next_snapshot) folded
-  std::uint64_t last_ts = 0;      // timestamp of the last folded item
-  bool keep_latency_samples = true;
-  std::size_t latency_count = 0;  // samples folded (kept or not)
-  Model m;
-
-  // Folds store items in time order while their ts <= until.
-  void advance(const std::vector<trace::Event>& events, const std::vector<ProcSnapshot>& snaps,
-               std::uint64_t until, const SessionMeta& meta) {
-    while (true) {
-      bool have_e = next_event < events.size() && events[next_event].ts_ns <= until;
-      bool have_s = next_snapshot < snaps.size() && snaps[next_snapshot].ts_ns <= until;
-      if (!have_e && !have_s) break;
-      if (have_e && (!have_s || events[next_event].ts_ns <= snaps[next_snapshot].ts_ns)) {
-        apply(events[next_event++], meta);
-      } else {
-        apply(snaps[next_snapshot++]);
-      }
-    }
-    finished_ = false;
-  }
-
-  // Starts from checkpoint `cp`, a fold of a prefix of the store, taking the
-  // latency samples (which checkpoints do not keep) from `samples_source`.
-  void restore(const FoldState& cp, const std::vector<LatencySample>& samples_source) {
-    std::vector<LatencySample> samples(samples_source.begin(),
-                                       samples_source.begin() + static_cast<std::ptrdiff_t>(cp.latency_count));
-    *this = cp;
-    keep_latency_samples = true;
-    m.latencies = std::move(samples);
-    finished_ = false;
-  }
-
-  // Rewinds this fold to `cp`, which folded a prefix of what this one did.
-  // The samples and their sorted copy are trimmed in place rather than
-  // copied: they are the big part of a long session.
-  void rewind_to(const FoldState& cp) {
-    std::vector<LatencySample> samples = std::move(m.latencies);
-    std::vector<std::uint64_t> sorted = std::move(sorted_latency_);
-    std::size_t merged = sorted_count_;
-    std::uint64_t sum = latency_sum_;
-    const std::size_t keep = cp.latency_count;
-    if (merged > keep) {
-      std::vector<std::uint64_t> removed;
-      for (std::size_t i = keep; i < merged; ++i) {
-        removed.push_back(samples[i].latency_ns);
-        sum -= samples[i].latency_ns;
-      }
-      std::sort(removed.begin(), removed.end());
-      std::vector<std::uint64_t> rest;
-      rest.reserve(sorted.size());
-      std::set_difference(sorted.begin(), sorted.end(), removed.begin(), removed.end(), std::back_inserter(rest));
-      sorted.swap(rest);
-      merged = keep;
-    }
-    samples.resize(keep);
-    *this = cp;
-    keep_latency_samples = true;
-    m.latencies = std::move(samples);
-    sorted_latency_ = std::move(sorted);
-    sorted_count_ = merged;
-    latency_sum_ = sum;
-    finished_ = false;
-  }
-
-  // Derives what depends on the whole fold. Idempotent.
-  void finish(const SessionMeta& meta, std::uint64_t drops, std::uint64_t at_ns) {
-    m.at_ns = at_ns;
-    if (finished_ && finished_server_pid_ == meta.server_pid && m.counts.drops == drops) return;
-    Counts& c = m.counts;
-    c.drops = drops;
-    c.zombies_now = 0;
-    for (std::size_t i = 0; i < m.processes.size(); ++i) {
-      ProcessView& p = m.processes[i];
-      const Evidence& ev = evidence_[i];
-      if (p.in_proc && p.sampled_ns >= std::max(p.exit_ns, p.reap_ns)) {
-        p.state = ev.proc_state;  // /proc is fresher than any event about its end
-      } else if (p.reap_ns != 0 || p.gone_ns != 0) {
-        p.state = 'X';
-      } else if (p.exit_ns != 0) {
-        p.state = 'Z';  // exited, and nobody has waited for it yet
-      } else {
-        p.state = p.in_proc ? ev.proc_state : '?';
-      }
-      p.zombie = p.state == 'Z';
-      if (p.zombie) ++c.zombies_now;
-
-      if (ev.client)
-        p.role = ProcessRole::client_sim;
-      else if (ev.listener || (meta.server_pid != 0 && p.pid == meta.server_pid) || ev.snapshot_root)
-        p.role = ProcessRole::listener;
-      else if (ev.forked_as_worker || (ev.accepts && !ev.forked_for_conn))
-        p.role = ProcessRole::worker;
-      else if (ev.forked_for_conn || ev.snapshot_descendant)
-        p.role = ProcessRole::child;
-      else
-        p.role = ProcessRole::unknown;
-    }
-    c.connections_open = 0;
-    c.connections_served = 0;
-    for (const auto& conn : m.connections) {
-      if (conn.state == ConnState::open) ++c.connections_open;
-      if (conn.state != ConnState::refused) ++c.connections_served;
-    }
-    if (sorted_count_ != m.latencies.size()) {
-      // Merge the samples folded since last time into the sorted copy: O(n)
-      // per refresh instead of a full sort every frame.
-      std::size_t old = sorted_latency_.size();
-      for (std::size_t i = sorted_count_; i < m.latencies.size(); ++i) {
-        sorted_latency_.push_back(m.latencies[i].latency_ns);
-        latency_sum_ += m.latencies[i].latency_ns;
-      }
-      auto mid = sorted_latency_.begin() + static_cast<std::ptrdiff_t>(old);
-      std::sort(mid, sorted_latency_.end());
-      std::inplace_merge(sorted_latency_.begin(), mid, sorted_latency_.end());
-      sorted_count_ = m.latencies.size();
-      LatencyStats& l = m.latency;
-      l.count = sorted_latency_.size();
-      l.p50_ns = nearest_rank(sorted_latency_, 0.50);
-      l.p99_ns = nearest_rank(sorted_latency_, 0.99);
-      l.max_ns = sorted_latency_.empty() ? 0 : sorted_latency_.back();
-      l.mean_ns = l.count ? static_cast<double>(latency_sum_) / static_cast<double>(l.count) : 0.0;
-    }
-    finished_ = true;
-    finished_server_pid_ = meta.server_pid;
-  }
-
- private:
-  std::vector<Evidence> evidence_;  // parallel to m.processes
-  std::unordered_map<pid_t, std::size_t> proc_index_;
-  std::unordered_map<std::uint32_t, std::size_t> conn_index_;    // latest connection per id
-  std::unordered_map<std::uint32_t, std::size_t> client_index_;  // latest client per id
-  // Joining: accept's peer port == client_connect's local port. Whichever
-  // side arrives first waits here for the other.
-  std::unordered_map<std::uint16_t, std::size_t> conn_waiting_by_port_;
-  std::unordered_map<std::uint16_t, std::size_t> client_waiting_by_port_;
-  std::uint64_t snapshot_seq_ = 0;
-  std::unordered_map<pid_t, std::vector<std::size_t>> listed_by_root_;  // processes in each root's last sample
-  std::vector<std::uint64_t> sorted_latency_;  // values of m.latencies[0, sorted_count_), sorted
-  std::size_t sorted_count_ = 0;
-  std::uint64_t latency_sum_ = 0;  // integer, so incremental and fresh folds agree exactly
-  bool finished_ = false;
-  pid_t finished_server_pid_ = 0;
-
-  std::size_t process_index(pid_t pid, std::uint64_t ts) {
-    auto [it, inserted] = proc_index_.try_emplace(pid, m.processes.size());
-    if (inserted) {
-      ProcessView p;
-      p.pid = pid;
-      p.first_seen_ns = ts;
-      m.processes.push_back(std::move(p));
-      evidence_.emplace_back();
-    }
-    ProcessView& p = m.processes[it->second];
-    if (ts < p.first_seen_ns) p.first_seen_ns = ts;
-    if (ts > p.last_seen_ns) p.last_seen_ns = ts;
-    return it->second;
-  }
-
-  ConnectionView* connection(std::uint32_t id) {
-    auto it = conn_index_.find(id);
-    return it == conn_index_.end() ? nullptr : &m.connections[it->second];
-  }
-
-  // A server event about a connection whose accept we never saw (dropped by
-  // a full ring, or a session cut short): keep it, with what we know.
-  ConnectionView& connection_or_new(const trace::Event& e) {
-    if (ConnectionView* c = connection(e.conn)) return *c;
-    ConnectionView c;
-    c.id = e.conn;
-    c.listener_pid = static_cast<pid_t>(e.pid);
-    c.serving_pid = static_cast<pid_t>(e.pid);
-    c.serving_tid = e.tid;
-    c.accept_ns = e.ts_ns;
-    conn_index_[e.conn] = m.connections.size();
-    m.connections.push_back(c);
-    add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
-    return m.connections.back();
-  }
-
-  ClientView& client(const trace::Event& e) {
-    auto [it, inserted] = client_index_.try_emplace(e.conn, m.clients.size());
-    if (inserted) {
-      ClientView c;
-      c.id = e.conn;
-      c.pid = static_cast<pid_t>(e.pid);
-      m.clients.push_back(c);
-    }
-    return m.clients[it->second];
-  }
-
-  void add_conn_to_process(pid_t pid, std::uint32_t conn, std::uint64_t ts) {
-    auto& conns = m.processes[process_index(pid, ts)].conns;
-    if (std::find(conns.begin(), conns.end(), conn) == conns.end()) conns.push_back(conn);
-  }
-
-  void remove_conn_from_process(pid_t pid, std::uint32_t conn) {
-    auto it = proc_index_.find(pid);
-    if (it == proc_index_.end()) return;
-    auto& conns = m.processes[it->second].conns;
-    conns.erase(std::remove(conns.begin(), conns.end(), conn), conns.end());
-  }
-
-  // Hands connection `id` to the process that will serve it (a forked child
-  // takes it over from the listener that accepted it).
-  void set_serving(const trace::Event& e, pid_t pid, std::uint32_t tid) {
-    if (e.conn == 0) return;
-    ConnectionView& c = connection_or_new(e);
-    if (c.serving_pid != pid) {
-      remove_conn_from_process(c.serving_pid, c.id);
-      c.serving_pid = pid;
-    }
-    c.serving_tid = tid;
-    add_conn_to_process(pid, c.id, e.ts_ns);
-  }
-
-  void join(ConnectionView& conn, ClientView& cl) {
-    conn.client_id = cl.id;
-    cl.server_conn = conn.id;
-  }
-
-  // -- one small function per kind --
-
-  void on_accept(const trace::Event& e, Evidence& ev) {
-    ev.accepts = true;
-    ++m.counts.connections_accepted;
-    ConnectionView c;
-    c.id = e.conn;
-    c.listener_pid = static_cast<pid_t>(e.pid);
-    c.serving_pid = static_cast<pid_t>(e.pid);
-    c.serving_tid = e.tid;
-    c.peer_port = static_cast<std::uint16_t>(e.a);
-    c.accept_ns = e.ts_ns;
-    std::size_t idx = m.connections.size();
-    conn_index_[e.conn] = idx;
-    m.connections.push_back(c);
-    add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
-    auto w = client_waiting_by_port_.find(c.peer_port);
-    if (w != client_waiting_by_port_.end()) {
-      join(m.connections[idx], m.clients[w->second]);
-      client_waiting_by_port_.erase(w);
-    } else if (c.peer_port != 0) {
-      conn_waiting_by_port_[c.peer_port] = idx;
-    }
-  }
-
-  void on_fork(const trace::Event& e) {
-    ++m.counts.children_forked;
-    auto child_pid = static_cast<pid_t>(e.a);
-    if (child_pid <= 0) return;
-    std::size_t ci = process_index(child_pid, e.ts_ns);
-    ProcessView& child = m.processes[ci];
-    if (child.ppid == 0) child.ppid = static_cast<pid_t>(e.pid);
-    child.fork_ns = e.ts_ns;
-    if (e.conn != 0 && e.b > 0) {
-      // shotgun: a child for one request (b = its number on the connection).
-      // The connection stays with the process that holds its state; the
-      // child serves the request and is gone.
-      evidence_[ci].forked_for_conn = true;
-      child.request = static_cast<std::uint32_t>(e.b);
-      add_conn_to_process(child_pid, e.conn, e.ts_ns);
-    } else if (e.conn != 0) {
-      evidence_[ci].forked_for_conn = true;
-      set_serving(e, child_pid, static_cast<std::uint32_t>(child_pid));
-    } else {
-      evidence_[ci].forked_as_worker = true;
-    }
-  }
-
-  void on_child_start(const trace::Event& e, std::size_t pi) {
-    ProcessView& p = m.processes[pi];
-    if (p.ppid == 0) p.ppid = static_cast<pid_t>(e.a);
-    if (e.conn != 0 && e.b > 0) {
-      // shotgun's per-request child (b = the request's number); it may log
-      // this before its parent logs the fork.
-      evidence_[pi].forked_for_conn = true;
-      p.request = static_cast<std::uint32_t>(e.b);
-      add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
-    } else if (e.conn != 0 && p.request == 0) {
-      evidence_[pi].forked_for_conn = true;
-      set_serving(e, static_cast<pid_t>(e.pid), e.tid);
-    }
-  }
-
-  void on_close(const trace::Event& e) {
-    ConnectionView& c = connection_or_new(e);
-    // After a fork the parent closes its copy of the socket; the connection
-    // lives on in the child, so that close is not the connection's end.
-    if (static_cast<pid_t>(e.pid) == c.listener_pid && c.serving_pid != c.listener_pid) return;
-    c.close_ns = e.ts_ns;
-    if (c.state != ConnState::refused) c.state = ConnState::closed;
-    if (e.a > 0) c.bytes_in = static_cast<std::uint64_t>(e.a);
-    if (e.b > 0) c.bytes_out = static_cast<std::uint64_t>(e.b);
-  }
-
-  void on_reap(const trace::Event& e) {
-    auto child_pid = static_cast<pid_t>(e.a);
-    if (child_pid <= 0) {
-      ++m.counts.reaped;
-      return;
-    }
-    ProcessView& child = m.processes[process_index(child_pid, e.ts_ns)];
-    // Only children the server forked count: the lab reaping the server
-    // itself (which nobody forked in this session) is bookkeeping.
-    if (child.fork_ns != 0) ++m.counts.reaped;
-    child.reap_ns = e.ts_ns;
-    if (child.ppid == 0) child.ppid = static_cast<pid_t>(e.pid);
-  }
-
-  void on_refuse(const trace::Event& e) {
-    ++m.counts.refused;
-    if (e.conn == 0) return;
-    ConnectionView& c = connection_or_new(e);
-    c.state = ConnState::refused;
-  }
-
-  void on_client_connect(const trace::Event& e) {
-    ClientView& cl = client(e);
-    cl.pid = static_cast<pid_t>(e.pid);
-    cl.local_port = static_cast<std::uint16_t>(e.a);
-    cl.connect_ns = e.ts_ns;
-    cl.connect_latency_ns = e.b > 0 ? static_cast<std::uint64_t>(e.b) : 0;
-    auto w = conn_waiting_by_port_.find(cl.local_port);
-    if (w != conn_waiting_by_port_.end()) {
-      join(m.connections[w->second], cl);
-      conn_waiting_by_port_.erase(w);
-    } else if (cl.local_port != 0) {
-      client_waiting_by_port_[cl.local_port] = client_index_[e.conn];
-    }
-  }
-
-  void on_client_reply(const trace::Event& e) {
-    ClientView& cl = client(e);
-    auto lat = e.b > 0 ? static_cast<std::uint64_t>(e.b) : 0;
-    ++cl.replies;
-    cl.last_latency_ns = lat;
-    cl.max_latency_ns = std::max(cl.max_latency_ns, lat);
-    ++m.counts.replies;
-    ++latency_count;
-    if (keep_latency_samples) m.latencies.push_back({e.ts_ns, e.conn, e.a, lat});
-    // A visitor count the server told this client ("count 7").
-    std::string_view text = e.text_view();
-    if (text.starts_with("count ")) {
-      std::int64_t v = 0;
-      for (char ch : text.substr(6)) {
-        if (ch < '0' || ch > '9') break;
-        v = v * 10 + (ch - '0');
-      }
-      cl.visitor_count = v;
-      ++m.counts.visitor_counts;
-      m.counts.visitor_count_max = std::max<std::uint64_t>(m.counts.visitor_count_max, static_cast<std::uint64_t>(v));
-    }
-  }
-
-  void apply(const trace::Event& e, const SessionMeta& meta) {
-    using K = trace::Kind;
-    ++m.counts.events;
-    last_ts = std::max(last_ts, e.ts_ns);
-    std::size_t pi = process_index(static_cast<pid_t>(e.pid), e.ts_ns);
-    ++m.processes[pi].events;
-    Evidence& ev = evidence_[pi];
-    if (is_client_kind(e.kind)) ev.client = true;
-    switch (e.kind) {
-      case K::server_start:
-      case K::listen: ev.listener = true; break;
-      case K::accept: on_accept(e, ev); break;
-      case K::fork: on_fork(e); break;
-      case K::child_start: on_child_start(e, pi); break;
-      case K::spawn:
-        ++m.counts.threads_spawned;
-        if (e.conn != 0) set_serving(e, static_cast<pid_t>(e.pid), static_cast<std::uint32_t>(e.a));
-        break;
-      case K::read:
-        if (e.conn != 0 && e.a > 0) {
-          ConnectionView& c = connection_or_new(e);
-          if (c.state == ConnState::open) c.bytes_in += static_cast<std::uint64_t>(e.a);
-        }
-        break;
-      case K::write:
-        if (e.conn != 0 && e.a > 0) {
-          ConnectionView& c = connection_or_new(e);
-          if (c.state == ConnState::open) c.bytes_out += static_cast<std::uint64_t>(e.a);
-        }
-        break;
-      case K::request:
-        ++m.counts.requests;
-        if (e.conn != 0) ++connection_or_new(e).requests;
-        break;
-      case K::reply:
-        if (e.conn != 0) ++connection_or_new(e).replies;
-        break;
-      case K::close:
-        if (e.conn != 0) on_close(e);
-        break;
-      case K::exit:
-        m.processes[pi].exit_ns = e.ts_ns;
-        m.processes[pi].exit_status = e.a;
-        ++m.counts.exited;
-        break;
-      case K::reap: on_reap(e); break;
-      case K::exec:
-        m.processes[pi].exec_ns = e.ts_ns;
-        m.processes[pi].image = std::string(e.text_view());
-        ++m.counts.execs;
-        break;
-      case K::refuse: on_refuse(e); break;
-      case K::error: ++m.counts.errors; break;
-      case K::client_connect: on_client_connect(e); break;
-      case K::client_request: ++client(e).requests; break;
-      case K::client_reply: on_client_reply(e); break;
-      case K::client_close: {
-        ClientView& cl = client(e);
-        cl.close_ns = e.ts_ns;
-        cl.bytes_received = e.a > 0 ? static_cast<std::uint64_t>(e.a) : 0;
-        break;
-      }
-      case K::client_error:
-        ++client(e).errors;
-        ++m.counts.errors;
-        break;
-      case K::thread_exit:
-      case K::data_open:
-      case K::data_accept:
-      case K::transfer:
-      case K::work_begin:
-      case K::work_end:
-      case K::sleep_begin:
-      case K::sleep_end:
-      case K::server_stop:
-        break;
-      // Folded by their own views: threads_fold.h (workers, queue, counter,
-      // lock), loop_fold.h (Asio handler tracking) and timeline.h (gates).
-      case K::worker_start:
-      case K::worker_exit:
-      case K::enqueue:
-      case K::dequeue:
-      case K::counter_read:
-      case K::counter_write:
-      case K::lock_wait:
-      case K::lock_acquire:
-      case K::unlock:
-      case K::handler_create:
-      case K::reactor_register:
-      case K::reactor_ready:
-      case K::completion:
-      case K::handler_begin:
-      case K::handler_end:
-      // Gates: the timeline and the step view read them from the store.
-      case K::gate_wait:
-      case K::gate_pass:
-      case K::count_:
-        break;
-    }
-    (void)meta;
-  }
-
-  void apply(const ProcSnapshot& s) {
-    last_ts = std::max(last_ts, s.ts_ns);
-    ++snapshot_seq_;
-    for (const ProcInfo& info : s.procs) {
-      std::size_t pi = process_index(info.pid, s.ts_ns);
-      ProcessView& p = m.processes[pi];
-      Evidence& ev = evidence_[pi];
-      p.ppid = info.ppid;  // the kernel's word beats the events'
-      p.comm = info.comm;
-      p.cmdline = info.cmdline;
-      p.sampled_ns = s.ts_ns;
-      p.in_proc = true;
-      p.gone_ns = 0;
-      p.threads = info.threads;
-      p.tids = info.tids;
-      p.rss_kb = info.rss_kb;
-      p.pss_kb = info.pss_kb;
-      p.fds = info.fds;
-      p.cpu_s = info.cpu_s;
-      ev.proc_state = info.state;
-      ev.proc_root = s.root;
-      ev.snapshot_seq = snapshot_seq_;
-      if (info.pid == s.root)
-        ev.snapshot_root = true;
-      else
-        ev.snapshot_descendant = true;
-    }
-    // Whatever this root's previous sample listed and this one does not has
-    // left the process table (exited and reaped, by its parent or by init).
-    std::vector<std::size_t>& listed = listed_by_root_[s.root];
-    for (std::size_t i : listed) {
-      ProcessView& p = m.processes[i];
-      Evidence& ev = evidence_[i];
-      if (p.in_proc && ev.proc_root == s.root && ev.snapshot_seq != snapshot_seq_) {
-        p.in_proc = false;
-        if (p.gone_ns == 0) p.gone_ns = s.ts_ns;
-      }
-    }
-    listed.clear();
-    for (const ProcInfo& info : s.procs) listed.push_back(proc_index_[info.pid]);
-  }
-};
 
 // ---- 3. Session ----------------------------------------------------------------
 

@@ -45,6 +45,7 @@ namespace sockscope::session {
 
 using observe::ProcInfo;
 using observe::ProcSnapshot;
+using observe::SocketFd;
 
 // What the lab knew when it started the run.
 struct SessionMeta {
@@ -71,6 +72,34 @@ enum class ProcessRole : std::uint8_t {
   client_sim,  // the client simulator (`sockscope clients`)
 };
 std::string_view role_name(ProcessRole r);
+
+// One TCP socket of a process in its latest sample, and how many processes of
+// the tree held the same socket (inode) in that sample: more than one means
+// this descriptor is one of several copies, as after fork() before parent or
+// child closes its own (the fork server's child and its inherited listener,
+// every prefork worker and the master's listener).
+struct SocketView : SocketFd {
+  int holders = 1;
+  bool copy() const { return holders > 1; }
+  bool operator==(const SocketView&) const = default;
+};
+
+// The server's accept backlog: the LISTEN socket on meta.port, held by the
+// server root (or, when the root has closed its copy, by another process of
+// its tree), as the latest /proc sample measured it. The kernel's count of
+// connections that completed the handshake and wait for someone to accept():
+// no event can tell it, because no process runs while a client waits there.
+struct BacklogView {
+  std::uint64_t sampled_ns = 0;  // the sample that measured it (0 = never sampled)
+  pid_t owner = 0;               // the process whose socket it is (0 = no listener in that sample)
+  int fd = -1;
+  std::uint64_t inode = 0;
+  std::uint16_t port = 0;
+  std::uint32_t depth = 0;       // connections waiting for accept() (LISTEN rx_queue)
+  std::uint32_t limit = 0;       // the most that can wait (listen()'s backlog, LISTEN tx_queue)
+  bool known() const { return owner != 0; }
+  bool operator==(const BacklogView&) const = default;
+};
 
 // One process across the whole session up to the fold instant.
 struct ProcessView {
@@ -99,6 +128,8 @@ struct ProcessView {
   std::uint64_t rss_kb = 0;
   std::uint64_t pss_kb = 0;
   int fds = 0;
+  std::vector<SocketView> sockets;  // its TCP sockets (/proc/PID/fd joined with /proc/net/tcp), by fd
+  bool socket_copies = false;       // one of them is also open in another live process of the tree
   double cpu_s = 0.0;
   std::vector<std::uint32_t> conns;  // server connection ids this process serves/served
   std::uint64_t events = 0;          // events it emitted
@@ -199,6 +230,7 @@ struct Model {
   std::vector<LatencySample> latencies;  // every client_reply, in time order
   LatencyStats latency;
   Counts counts;
+  BacklogView backlog;  // the server's listening socket, from the latest sample of the server's tree
 
   const ProcessView* find_process(pid_t pid) const;
   const ConnectionView* find_connection(std::uint32_t id) const;

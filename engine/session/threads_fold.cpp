@@ -8,7 +8,9 @@
 #include "session/threads_fold.h"
 
 #include <algorithm>
+#include <charconv>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace sockscope::session {
 
@@ -31,6 +33,7 @@ std::string_view thread_activity_name(ThreadActivity a) {
   switch (a) {
     case ThreadActivity::unknown: return "?";
     case ThreadActivity::accepting: return "accepting";
+    case ThreadActivity::supervising: return "supervising";
     case ThreadActivity::waiting_client: return "waiting for client";
     case ThreadActivity::working: return "working";
     case ThreadActivity::burning_cpu: return "burning CPU";
@@ -63,6 +66,12 @@ const ThreadLane* ThreadsModel::find_thread(pid_t tid) const {
 const CounterView* ThreadsModel::find_counter(pid_t pid) const {
   for (const auto& c : counters)
     if (c.pid == pid) return &c;
+  return nullptr;
+}
+
+const PoolQueueView* ThreadsModel::find_queue(pid_t pid) const {
+  for (const auto& q : queues)
+    if (q.pid == pid) return &q;
   return nullptr;
 }
 
@@ -146,6 +155,23 @@ class ThreadsFolder {
     l.activity = a;
   }
 
+  // Where a main thread with no connection sits: in accept(), unless its
+  // process forked workers that accept for it and never accepted itself.
+  ThreadActivity idle_activity(pid_t pid) const {
+    return supervisors_.count(pid) && !accepters_.count(pid) ? ThreadActivity::supervising
+                                                             : ThreadActivity::accepting;
+  }
+
+  // `pid` forked a prestarted worker. Its main thread, if it looked like it
+  // was accepting, was supervising all along.
+  void supervisor(pid_t pid, std::uint64_t ts) {
+    supervisors_.insert(pid);
+    auto p = process_index_.find(pid);
+    if (p == process_index_.end() || idle_activity(pid) != ThreadActivity::supervising) return;
+    for (ThreadLane& main : out_.processes[p->second].lanes)
+      if (main.tid == pid && main.activity == ThreadActivity::accepting) set_activity(main, ThreadActivity::supervising, ts);
+  }
+
   // What the thread is doing now, from its latest event.
   void on_lane(ThreadLane& l, const Event& e) {
     // Events that mean "this thread serves e.conn".
@@ -153,14 +179,21 @@ class ThreadsFolder {
       if (e.conn != 0) l.conn = e.conn;
     };
     switch (e.kind) {
+      case Kind::accept:
+        accepters_.insert(l.pid);
+        set_activity(l, ThreadActivity::accepting, e.ts_ns);
+        break;
+      case Kind::fork:
+        // conn 0: a worker forked up front to accept in this process's place.
+        if (e.conn == 0) supervisor(l.pid, e.ts_ns);
+        set_activity(l, idle_activity(l.pid), e.ts_ns);
+        break;
       case Kind::server_start:
       case Kind::listen:
-      case Kind::accept:
       case Kind::refuse:
       case Kind::enqueue:
-      case Kind::fork:
       case Kind::reap:
-        set_activity(l, ThreadActivity::accepting, e.ts_ns);
+        set_activity(l, idle_activity(l.pid), e.ts_ns);
         break;
       case Kind::spawn:
         // Emitted by the new thread itself: a = its tid, text = its name.
@@ -180,6 +213,15 @@ class ThreadsFolder {
         set_activity(l, ThreadActivity::working, e.ts_ns);
         break;
       case Kind::child_start:
+        if (e.conn == 0) {
+          // A prestarted worker (a = its parent), maybe stamped before the
+          // parent's fork: the parent supervises, it is not the one accepting.
+          supervisor(static_cast<pid_t>(e.a), e.ts_ns);
+          break;
+        }
+        serving();
+        set_activity(l, ThreadActivity::working, e.ts_ns);
+        break;
       case Kind::read:
       case Kind::request:
       case Kind::data_open:
@@ -225,7 +267,7 @@ class ThreadsFolder {
         }
         if (l.role == ThreadRole::worker) set_activity(l, ThreadActivity::idle_in_pool, e.ts_ns);
         else if (l.role == ThreadRole::handler) set_activity(l, ThreadActivity::closing, e.ts_ns);
-        else set_activity(l, ThreadActivity::accepting, e.ts_ns);  // serial: back to accept
+        else set_activity(l, idle_activity(l.pid), e.ts_ns);  // serial: back to accept
         break;
       case Kind::thread_exit:
       case Kind::worker_exit:
@@ -254,7 +296,9 @@ class ThreadsFolder {
     q.view.pid = pid;
     auto drop = [&](std::uint32_t conn) {
       auto it = std::find(q.view.waiting.begin(), q.view.waiting.end(), conn);
-      if (it != q.view.waiting.end()) q.view.waiting.erase(it);
+      if (it == q.view.waiting.end()) return;
+      q.view.waiting.erase(it);
+      q.view.depth_since_ns = e.ts_ns;
     };
     switch (kind) {
       case Kind::enqueue:
@@ -262,6 +306,7 @@ class ThreadsFolder {
         if (queue_order_.empty() || std::find(queue_order_.begin(), queue_order_.end(), pid) == queue_order_.end())
           queue_order_.push_back(pid);
         q.view.waiting.push_back(e.conn);
+        q.view.depth_since_ns = e.ts_ns;
         q.view.capacity = e.b;
         ++q.view.enqueued;
         q.view.peak_depth = std::max(q.view.peak_depth, q.view.waiting.size());
@@ -271,7 +316,11 @@ class ThreadsFolder {
         drop(e.conn);
         break;
       case Kind::refuse:
+        // The pool refuses when its queue is full (a = depth, b = capacity).
+        // The fork and thread servers refuse at their cap (b = the cap) and
+        // have no queue: no pool evidence for them.
         ++q.view.refused;
+        if (q.pool && e.b >= 0) q.view.capacity = e.b;
         break;
       case Kind::close:
         drop(e.conn);  // shutdown closes what was still queued
@@ -393,6 +442,8 @@ class ThreadsFolder {
   std::unordered_map<pid_t, QueueWork> queues_;
   std::vector<pid_t> queue_order_;
   std::unordered_map<pid_t, CounterWork> counters_;
+  std::unordered_set<pid_t> supervisors_;  // forked a prestarted worker (fork or child_start with conn 0)
+  std::unordered_set<pid_t> accepters_;    // emitted accept
 };
 
 // ---- 3. joining /proc, memory -------------------------------------------------
@@ -461,6 +512,13 @@ ThreadsModel ThreadsFolder::finish(const Session& session, std::uint64_t until_n
     if (const ProcessThreads* p = out_.find_process(pid)) {
       for (const auto& l : p->lanes)
         if (l.role == ThreadRole::worker && l.alive() && l.conn != 0) ++q.view.busy;
+    }
+    // Before the first enqueue or refuse, the run's own setting says it.
+    if (q.view.capacity < 0) {
+      const std::string opt = session.meta().option("queue");
+      std::int64_t v = -1;
+      auto [end, ec] = std::from_chars(opt.data(), opt.data() + opt.size(), v);
+      if (ec == std::errc{} && end == opt.data() + opt.size() && v >= 0) q.view.capacity = v;
     }
     out_.queues.push_back(q.view);
   }

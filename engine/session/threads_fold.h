@@ -11,7 +11,9 @@
 //  - a thread's name: its `spawn` (text = conn-N) or `worker_start` (text =
 //    worker-K) event; the main thread carries the process's comm;
 //  - what it is doing now: its latest event (accept → accepting, reply →
-//    waiting for the client, lock_wait → waiting for the lock, ...);
+//    waiting for the client, lock_wait → waiting for the lock, ...); a
+//    master that forked workers (fork with conn 0) and never accepted is
+//    supervising, not accepting, whatever its listen said;
 //  - the counter: counter_read / counter_write (a = value, write's b = the
 //    value that was in memory just before the write) and the lock events.
 #pragma once
@@ -39,6 +41,7 @@ std::string_view thread_role_name(ThreadRole r);
 enum class ThreadActivity : std::uint8_t {
   unknown,         // no event from it yet
   accepting,       // main thread, back in poll()/accept()
+  supervising,     // main thread of a master whose prestarted workers accept (prefork, hybrid): never accepts
   waiting_client,  // replied; blocked reading the client's next bytes
   working,         // handling a request (after read/request, during a transfer)
   burning_cpu,     // SITE WORK / /work
@@ -82,16 +85,21 @@ struct ProcessThreads {
   bool operator==(const ProcessThreads&) const = default;
 };
 
-// A pool server's queue at the instant.
+// A pool server's queue at the instant: accepted connections that wait in
+// user space for a worker thread (the kernel's accept backlog, before accept,
+// is Model::backlog).
 struct PoolQueueView {
   pid_t pid = 0;
-  std::vector<std::uint32_t> waiting;  // connection ids, oldest first
-  std::int64_t capacity = -1;          // --queue (enqueue's b); -1 = not known yet
+  std::vector<std::uint32_t> waiting;  // connection ids queued now, oldest first
+  // --queue: enqueue's or refuse's b, else the session's "queue" option; -1 = not known.
+  std::int64_t capacity = -1;
   int workers = 0;                     // started and not exited
   int busy = 0;                        // workers serving a connection
   std::size_t peak_depth = 0;
+  std::uint64_t depth_since_ns = 0;    // when the depth last changed (0 = never queued)
   std::uint64_t enqueued = 0;
   std::uint64_t refused = 0;
+  std::size_t depth() const { return waiting.size(); }  // "N waiting in the queue"
   bool operator==(const PoolQueueView&) const = default;
 };
 
@@ -155,6 +163,7 @@ struct ThreadsModel {
   const ProcessThreads* find_process(pid_t pid) const;
   const ThreadLane* find_thread(pid_t tid) const;
   const CounterView* find_counter(pid_t pid) const;
+  const PoolQueueView* find_queue(pid_t pid) const;
   bool operator==(const ThreadsModel&) const = default;
 };
 

@@ -16,7 +16,8 @@ using trace::Kind;
 
 namespace {
 constexpr std::array<std::string_view, static_cast<std::size_t>(SpanKind::count_)> kSpanNames = {
-    "accepting", "waiting", "handling", "working", "sleeping", "blocked", "handler", "zombie", "at gate"};
+    "accepting", "waiting", "handling", "working", "sleeping", "blocked", "handler", "zombie", "at gate",
+    "supervising"};
 
 std::uint64_t lane_key(pid_t pid, std::uint32_t tid) {
   return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(pid)) << 32) | tid;
@@ -170,8 +171,14 @@ void TimelineIndex::set_state(std::uint32_t lane, std::uint64_t ts) {
     } else if (st.open_conns.size() > 1) {
       want = {ts, kOpenEnd, SpanKind::handling, 0, static_cast<std::uint32_t>(st.open_conns.size())};
       have = true;
-    } else if (st.acceptor || st.worker) {
-      want = {ts, kOpenEnd, st.acceptor ? SpanKind::accepting : SpanKind::waiting, 0, 1};
+    } else if (st.acceptor) {
+      want = {ts, kOpenEnd, SpanKind::accepting, 0, 1};
+      have = true;
+    } else if (st.supervisor) {
+      want = {ts, kOpenEnd, SpanKind::supervising, 0, 1};
+      have = true;
+    } else if (st.worker) {
+      want = {ts, kOpenEnd, SpanKind::waiting, 0, 1};
       have = true;
     }
   }
@@ -181,6 +188,20 @@ void TimelineIndex::set_state(std::uint32_t lane, std::uint64_t ts) {
     row.back().end_ns = std::max(ts, cur.begin_ns);
   }
   if (have) row.push_back(want);
+}
+
+// The lane's process forked a worker that accepts for it (prefork, hybrid).
+// Unless it accepted itself, it never was in accept(): its listen made it look
+// like an acceptor, so the state span open since then was supervising all along.
+void TimelineIndex::supervises(std::uint32_t lane, std::uint64_t ts) {
+  LaneState& st = state_[lane];
+  if (st.accepted || st.exited) return;
+  st.supervisor = true;
+  st.acceptor = false;
+  auto& row = lanes_[lane].rows[0];
+  if (!row.empty() && row.back().end_ns == kOpenEnd && row.back().kind == SpanKind::accepting)
+    row.back().kind = SpanKind::supervising;
+  set_state(lane, ts);
 }
 
 void TimelineIndex::open_conn(std::uint32_t lane, std::uint32_t conn, std::uint64_t ts) {
@@ -267,7 +288,8 @@ void TimelineIndex::add(const trace::Event& e, std::uint32_t index) {
   const std::uint64_t ts = e.ts_ns;
   switch (e.kind) {
     case Kind::listen:
-      st.acceptor = true;
+      // About to accept, unless it turns out to hand the socket to workers.
+      if (!st.supervisor) st.acceptor = true;
       set_state(lane, ts);
       break;
     case Kind::worker_start:
@@ -275,10 +297,14 @@ void TimelineIndex::add(const trace::Event& e, std::uint32_t index) {
       set_state(lane, ts);
       break;
     case Kind::accept: {
-      // A worker that was "waiting" was in fact in accept() (prefork).
+      // A worker that was "waiting" was in fact in accept() (prefork), and
+      // goes back to it after each connection.
       auto& row = l.rows[0];
       if (!row.empty() && row.back().end_ns == kOpenEnd && row.back().kind == SpanKind::waiting)
         row.back().kind = SpanKind::accepting;
+      st.accepted = true;
+      st.acceptor = true;
+      st.supervisor = false;
       open_conn(lane, e.conn, ts);
       break;
     }
@@ -298,7 +324,9 @@ void TimelineIndex::add(const trace::Event& e, std::uint32_t index) {
       break;
     case Kind::fork:
       // The parent hands the connection to the child and goes back to accept().
+      // conn 0: a worker forked up front, which will accept in its place.
       close_conn(lane, e.conn, ts);
+      if (e.conn == 0) supervises(lane, ts);
       arrow_to(lane, ts, static_cast<pid_t>(e.a), static_cast<std::uint32_t>(e.a), ArrowKind::fork, e.conn);
       break;
     case Kind::spawn: {
@@ -318,6 +346,12 @@ void TimelineIndex::add(const trace::Event& e, std::uint32_t index) {
       break;
     }
     case Kind::child_start:
+      // conn 0: a prestarted worker (a = its parent), possibly stamped before
+      // the parent's fork event: the parent is a supervisor either way.
+      if (e.conn == 0) {
+        const int parent = find_lane(static_cast<pid_t>(e.a), static_cast<std::uint32_t>(e.a));
+        if (parent >= 0 && static_cast<std::uint32_t>(parent) != lane) supervises(static_cast<std::uint32_t>(parent), ts);
+      }
       open_conn(lane, e.conn, ts);
       break;
     case Kind::close:

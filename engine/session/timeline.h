@@ -6,7 +6,7 @@
 //    incrementally while the store only grows at its end (a late insert in the
 //    middle rebuilds it). It holds one Lane per process and per thread (thread
 //    lanes right after their process), and per lane: state spans (accepting,
-//    waiting, handling connection N, zombie), activity spans nested by depth
+//    supervising, waiting, handling connection N, zombie), activity spans nested by depth
 //    (working, sleeping, blocked on the shared counter's lock, parked at a
 //    stepping gate, running an event-loop handler), the lane's events as markers, and arrows between
 //    lanes (fork, spawn, handoff through a queue).
@@ -51,6 +51,7 @@ enum class SpanKind : std::uint8_t {
   handler,    // the event loop runs one handler (handler_begin .. handler_end)
   zombie,     // exited, not yet reaped (exit .. reap)
   at_gate,    // parked at a stepping gate until released (gate_wait .. gate_pass)
+  supervising,  // forked prestarted workers that accept; never accepts itself (prefork/hybrid master)
   count_
 };
 std::string_view span_kind_name(SpanKind k);
@@ -164,8 +165,13 @@ class TimelineIndex {
 
  private:
   struct LaneState {
-    bool acceptor = false;   // emitted listen: waits in accept()
-    bool worker = false;     // emitted worker_start: waits for work
+    // Its own process accepts, or is about to: it listens (serial, fork,
+    // thread, pool, evloop) or has accepted (a prefork worker). Not a master
+    // whose workers accept (that one is a supervisor).
+    bool acceptor = false;
+    bool accepted = false;    // emitted accept itself
+    bool supervisor = false;  // forked prestarted workers (fork with conn 0) and never accepted
+    bool worker = false;      // emitted worker_start: waits for work
     std::vector<std::uint32_t> open_conns;  // connections it serves now
     std::vector<std::size_t> activity;      // open activity spans: row index per depth
     std::uint32_t last_closed = 0;          // a stray event after close must not reopen it
@@ -181,6 +187,7 @@ class TimelineIndex {
   void add(const trace::Event& e, std::uint32_t index);
   std::uint32_t lane_for(pid_t pid, std::uint32_t tid, std::uint64_t ts);
   void set_state(std::uint32_t lane, std::uint64_t ts);
+  void supervises(std::uint32_t lane, std::uint64_t ts);
   void open_conn(std::uint32_t lane, std::uint32_t conn, std::uint64_t ts);
   void close_conn(std::uint32_t lane, std::uint32_t conn, std::uint64_t ts);
   void begin_activity(std::uint32_t lane, SpanKind kind, std::uint32_t conn, std::uint64_t ts);

@@ -1,7 +1,11 @@
 // The /proc sampler against real processes: forked children, a zombie,
-// threads. Every child is killed and reaped before each test returns.
+// threads, real TCP sockets on 127.0.0.1. Every child is killed and reaped
+// and every socket closed before each test returns.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +15,8 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -244,4 +250,224 @@ TEST(SampleSubtree, Threads) {
   ProcInfo after;
   ASSERT_TRUE(read_proc(::getpid(), after));
   EXPECT_EQ(after.threads, 1);
+}
+
+
+// ---- sockets -------------------------------------------------------------------
+
+TEST(ParseNetTcp, ListenerEstablishedAndV6Rows) {
+  // Shaped like a real /proc/net/tcp: a listener on 127.0.0.1:8080 (0x1F90)
+  // with 3 connections waiting for accept() (its tx_queue column is the send
+  // queue, 0: the backlog limit is not in this file), a client socket to it
+  // with 5 bytes unread, a TIME_WAIT row (no inode), and a row cut short.
+  const std::string tcp =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+      "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000  1000        0 43213 1 "
+      "0000000000000000 100 0 0 10 0\n"
+      "   1: 0100007F:C350 0100007F:1F90 01 00000000:00000005 00:00000000 00000000  1000        0 43214 1 "
+      "0000000000000000 20 4 30 10 -1\n"
+      "   2: 0100007F:C351 0100007F:1F90 06 00000000:00000000 03:00001770 00000000     0        0 0 3 "
+      "0000000000000000\n"
+      "   3: 0100007F:C352 0100007F\n";
+  auto rows = parse_net_tcp(tcp);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].state, TcpState::listen);
+  EXPECT_EQ(tcp_state_name(rows[0].state), "LISTEN");
+  EXPECT_EQ(rows[0].local_addr, "127.0.0.1");
+  EXPECT_EQ(rows[0].local_port, 8080);
+  EXPECT_EQ(rows[0].remote_addr, "0.0.0.0");
+  EXPECT_EQ(rows[0].remote_port, 0);
+  EXPECT_EQ(rows[0].rx_queue, 3u);  // waiting in the accept backlog
+  EXPECT_EQ(rows[0].tx_queue, 0u);  // as printed; the sampler asks sock_diag for the limit
+  EXPECT_EQ(rows[0].inode, 43213u);
+  EXPECT_EQ(rows[1].state, TcpState::established);
+  EXPECT_EQ(tcp_state_name(rows[1].state), "ESTABLISHED");
+  EXPECT_EQ(rows[1].local_port, 50000);
+  EXPECT_EQ(rows[1].remote_addr, "127.0.0.1");
+  EXPECT_EQ(rows[1].remote_port, 8080);
+  EXPECT_EQ(rows[1].rx_queue, 5u);
+  EXPECT_EQ(rows[2].state, TcpState::time_wait);
+  EXPECT_EQ(rows[2].inode, 0u);
+
+  const std::string tcp6 =
+      "  sl  local_address                         remote_address                        st tx_queue rx_queue tr "
+      "tm->when retrnsmt   uid  timeout inode\n"
+      "   0: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A 00000080:00000000 "
+      "00:00000000 00000000     0        0 17890 1 0000000000000000 100 0 0 10 0\n"
+      "   1: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:D431 08 00000000:00000000 "
+      "00:00000000 00000000  1000        0 17891 1 0000000000000000 20 4 30 10 -1\n";
+  auto rows6 = parse_net_tcp(tcp6);
+  ASSERT_EQ(rows6.size(), 2u);
+  EXPECT_EQ(rows6[0].local_addr, "::1");
+  EXPECT_EQ(rows6[0].local_port, 22);
+  EXPECT_EQ(rows6[0].remote_addr, "::");
+  EXPECT_EQ(rows6[0].tx_queue, 128u);
+  EXPECT_EQ(rows6[1].state, TcpState::close_wait);
+  EXPECT_EQ(tcp_state_name(rows6[1].state), "CLOSE_WAIT");
+  EXPECT_EQ(rows6[1].remote_addr, "::ffff:127.0.0.1");
+  EXPECT_EQ(rows6[1].remote_port, 0xD431);
+
+  EXPECT_TRUE(parse_net_tcp("").empty());
+  EXPECT_TRUE(parse_net_tcp("header only\n").empty());
+  EXPECT_EQ(tcp_state_name(static_cast<TcpState>(99)), "?");
+}
+
+namespace {
+
+// Closes its descriptors on scope exit.
+struct Fds {
+  std::vector<int> fds;
+  ~Fds() {
+    for (int fd : fds) ::close(fd);
+  }
+  int add(int fd) {
+    if (fd >= 0) fds.push_back(fd);
+    return fd;
+  }
+};
+
+// A listener on 127.0.0.1, port 0, listen(fd, backlog). Returns its fd and port.
+int listen_loopback(Fds& fds, int backlog, std::uint16_t& port) {
+  int fd = fds.add(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, backlog) != 0) return -1;
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+int connect_loopback(Fds& fds, std::uint16_t port) {
+  int fd = fds.add(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? fd : -1;
+}
+
+// listen()'s backlog as the kernel caps it.
+std::uint32_t capped_backlog(std::uint32_t asked) {
+  std::ifstream in("/proc/sys/net/core/somaxconn");
+  std::uint32_t max = asked;
+  in >> max;
+  return std::min(asked, max);
+}
+
+const SocketFd* socket_with_fd(const ProcInfo& p, int fd) {
+  for (const auto& s : p.sockets)
+    if (s.fd == fd) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(SampleSubtree, ListenerBacklogAndClientSocketsFromTheKernel) {
+  Fds fds;
+  std::uint16_t port = 0;
+  int listener = listen_loopback(fds, 16, port);
+  ASSERT_GE(listener, 0) << std::strerror(errno);
+  // Three clients, never accepted: the kernel completes each handshake and
+  // parks the connection in the listener's accept backlog.
+  std::vector<int> clients;
+  for (int i = 0; i < 3; ++i) {
+    int c = connect_loopback(fds, port);
+    ASSERT_GE(c, 0) << std::strerror(errno);
+    clients.push_back(c);
+  }
+  // A unix socket and a pipe: counted as fds, not listed as TCP sockets.
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  fds.add(pair[0]);
+  fds.add(pair[1]);
+
+  ProcSnapshot s = sample_until(::getpid(), [&](const ProcSnapshot& s) {
+    const SocketFd* l = s.procs.empty() ? nullptr : socket_with_fd(s.procs.front(), listener);
+    return l && l->rx_queue == 3;
+  });
+  ASSERT_FALSE(s.procs.empty());
+  const ProcInfo& self = s.procs.front();
+  const SocketFd* l = socket_with_fd(self, listener);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->state, TcpState::listen);
+  EXPECT_EQ(l->local_addr, "127.0.0.1");
+  EXPECT_EQ(l->local_port, port);
+  EXPECT_EQ(l->rx_queue, 3u) << "connections waiting for accept()";
+  EXPECT_EQ(l->tx_queue, capped_backlog(16)) << "the backlog limit (sock_diag)";
+  EXPECT_GT(l->inode, 0u);
+  for (int c : clients) {
+    const SocketFd* cs = socket_with_fd(self, c);
+    ASSERT_NE(cs, nullptr) << "client fd " << c;
+    EXPECT_EQ(cs->state, TcpState::established);
+    EXPECT_EQ(cs->remote_addr, "127.0.0.1");
+    EXPECT_EQ(cs->remote_port, port);
+    EXPECT_NE(cs->local_port, port);
+    EXPECT_NE(cs->inode, l->inode);
+  }
+  // Exactly our four TCP sockets, in fd order; the unix pair is not among them.
+  EXPECT_EQ(self.sockets.size(), 4u);
+  EXPECT_TRUE(std::is_sorted(self.sockets.begin(), self.sockets.end(),
+                             [](const SocketFd& x, const SocketFd& y) { return x.fd < y.fd; }));
+  EXPECT_EQ(socket_with_fd(self, pair[0]), nullptr);
+  EXPECT_GE(self.fds, 3 + 4 + 2);
+
+  // read_proc alone sees the same.
+  ProcInfo one;
+  ASSERT_TRUE(read_proc(::getpid(), one));
+  ASSERT_NE(socket_with_fd(one, listener), nullptr);
+  EXPECT_EQ(socket_with_fd(one, listener)->rx_queue, 3u);
+  EXPECT_EQ(socket_with_fd(one, listener)->tx_queue, capped_backlog(16));
+
+  // accept() one: the backlog shrinks, and the accepted socket shows up with
+  // the listener's port as its local port.
+  int accepted = fds.add(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_GE(accepted, 0);
+  ProcSnapshot after = sample_subtree(::getpid());
+  ASSERT_FALSE(after.procs.empty());
+  ASSERT_NE(socket_with_fd(after.procs.front(), listener), nullptr);
+  EXPECT_EQ(socket_with_fd(after.procs.front(), listener)->rx_queue, 2u);
+  const SocketFd* a = socket_with_fd(after.procs.front(), accepted);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->state, TcpState::established);
+  EXPECT_EQ(a->local_port, port);
+}
+
+// A forked child inherits the listener and a client socket: the same inodes
+// appear in both processes (the copies a fork server's child holds until it
+// closes them).
+TEST(SampleSubtree, ForkedChildHoldsCopiesOfTheSameSockets) {
+  Fds fds;
+  std::uint16_t port = 0;
+  int listener = listen_loopback(fds, 8, port);
+  ASSERT_GE(listener, 0);
+  int client = connect_loopback(fds, port);
+  ASSERT_GE(client, 0);
+  Children kids;
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  kids.pids.push_back(child);
+  ProcSnapshot s = sample_until(::getpid(), [&](const ProcSnapshot& s) {
+    const ProcInfo* c = s.find(child);
+    return c && c->state == 'S' && c->sockets.size() == 2;
+  });
+  const ProcInfo* c = s.find(child);
+  ASSERT_NE(c, nullptr);
+  ASSERT_FALSE(s.procs.empty());
+  const SocketFd* pl = socket_with_fd(s.procs.front(), listener);
+  const SocketFd* cl = socket_with_fd(*c, listener);
+  ASSERT_NE(pl, nullptr);
+  ASSERT_NE(cl, nullptr);
+  EXPECT_EQ(pl->inode, cl->inode);
+  EXPECT_EQ(cl->state, TcpState::listen);
+  EXPECT_EQ(cl->rx_queue, 1u);
+  EXPECT_EQ(cl->tx_queue, capped_backlog(8));
+  ASSERT_NE(socket_with_fd(*c, client), nullptr);
+  EXPECT_EQ(socket_with_fd(*c, client)->inode, socket_with_fd(s.procs.front(), client)->inode);
 }

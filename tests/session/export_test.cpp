@@ -112,6 +112,45 @@ TEST(JsonLines, RoundTripEqualsStoreAndFolds) {
   EXPECT_EQ(slurp(again), text);
 }
 
+// Each snapshot proc carries its TCP sockets; a proc with none writes no
+// "sockets" key, so files from before sockets were sampled read the same.
+TEST(JsonLines, SocketsRoundTripAndOldFilesWithoutThemStillImport) {
+  Session s = testing_fixture::fork_server_session();
+  std::ostringstream out;
+  write_jsonl(s, out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("\"sockets\":[{\"fd\":3,\"inode\":9000,\"st\":10,\"local\":\"127.0.0.1\",\"local_port\":4481,"
+                      "\"remote\":\"0.0.0.0\",\"remote_port\":0,\"rx_queue\":1,\"tx_queue\":128}"),
+            std::string::npos)
+      << text.substr(text.find("\"sockets\""), 200);
+  std::string error;
+  std::istringstream in(text);
+  auto back = read_jsonl(in, "sockets", error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->snapshots(), s.snapshots());
+  EXPECT_EQ(back->model().backlog, s.model().backlog);
+  EXPECT_EQ(back->fold(testing_fixture::kConnStart + 40), s.fold(testing_fixture::kConnStart + 40));
+  EXPECT_EQ(back->model().find_process(204)->sockets, s.model().find_process(204)->sockets);
+
+  // The same file as an older build wrote it: no sockets anywhere.
+  std::string old_text;
+  for (const std::string& line : lines_of(text)) {
+    auto j = nlohmann::ordered_json::parse(line);
+    if (j.contains("snapshot"))
+      for (auto& p : j["snapshot"]["procs"]) p.erase("sockets");
+    old_text += j.dump() + "\n";
+  }
+  ASSERT_EQ(old_text.find("sockets"), std::string::npos);
+  std::istringstream old_in(old_text);
+  auto old = read_jsonl(old_in, "old", error);
+  ASSERT_TRUE(old) << error;
+  EXPECT_EQ(old->events().size(), s.events().size());
+  for (const auto& snap : old->snapshots())
+    for (const auto& p : snap.procs) EXPECT_TRUE(p.sockets.empty());
+  EXPECT_FALSE(old->model().backlog.known());
+  EXPECT_EQ(old->model().counts, s.model().counts);
+}
+
 TEST(JsonLines, BigSessionRoundTrip) {
   TempDir dir;
   Session s = testing_fixture::big_session(30000, 3);
@@ -277,6 +316,19 @@ TEST_F(CorruptJsonLines, MissingField) {
   lines[2] = e.dump();
   auto err = load_error(join_lines(lines));
   EXPECT_NE(err.find("line 3: missing field 'pid'"), std::string::npos) << err;
+}
+
+TEST_F(CorruptJsonLines, SocketWithAWrongField) {
+  std::size_t i = 0;
+  while (i < lines.size() && lines[i].find("\"sockets\"") == std::string::npos) ++i;
+  ASSERT_LT(i, lines.size());
+  auto j = nlohmann::json::parse(lines[i]);
+  j["snapshot"]["procs"][0]["sockets"][0]["rx_queue"] = -3;
+  lines[i] = j.dump();
+  auto err = load_error(join_lines(lines));
+  EXPECT_NE(err.find("line " + std::to_string(i + 1) + ": snapshot socket: field 'rx_queue' must be an integer in range"),
+            std::string::npos)
+      << err;
 }
 
 TEST_F(CorruptJsonLines, HugeLine) {

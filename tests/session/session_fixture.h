@@ -41,6 +41,23 @@ inline ProcInfo proc(pid_t pid, pid_t ppid, char state, std::uint64_t rss_kb = 0
   return p;
 }
 
+// A TCP socket as the sampler reports it.
+inline sockscope::observe::SocketFd sock(int fd, std::uint64_t inode, sockscope::observe::TcpState state,
+                                         std::uint16_t local_port, std::uint16_t remote_port = 0,
+                                         std::uint32_t rx = 0, std::uint32_t tx = 0) {
+  sockscope::observe::SocketFd k;
+  k.fd = fd;
+  k.inode = inode;
+  k.state = state;
+  k.local_addr = "127.0.0.1";
+  k.local_port = local_port;
+  k.remote_addr = remote_port ? "127.0.0.1" : "0.0.0.0";
+  k.remote_port = remote_port;
+  k.rx_queue = rx;
+  k.tx_queue = tx;
+  return k;
+}
+
 inline Event make_event(std::uint64_t t, std::uint32_t pid, Kind k, std::uint32_t conn = 0, std::int64_t a = 0,
                         std::int64_t b = 0, std::string_view text = {}) {
   Event e;
@@ -63,6 +80,10 @@ inline Event make_event(std::uint64_t t, std::uint32_t pid, Kind k, std::uint32_
 //  - connection 5 comes from a real external client on port 60000 (no client
 //    events), served by child 204, still open;
 //  - client latencies are exactly 1..100 ms (p50 50 ms, p99 99 ms);
+//  - sockets: the first sample shows the listener (inode 9000, 1 waiting
+//    of 128) in 100 and, inherited, in child 201, which also shares
+//    connection 1's socket (inode 9001) with its parent; the last shows 204
+//    with its connection alone and the listener with nobody waiting;
 //  - one error event whose text is not UTF-8 and holds a comma and a quote;
 //  - 7 ring drops.
 inline Session fork_server_session() {
@@ -124,17 +145,24 @@ inline Session fork_server_session() {
   ProcSnapshot s1;
   s1.ts_ns = kConnStart + 35;
   s1.root = 100;
+  using sockscope::observe::TcpState;
   s1.procs.push_back(proc(100, 1, 'S', 4096, 3000, 4));
   s1.procs.back().cpu_s = 0.01;
+  s1.procs.back().sockets = {sock(3, 9000, TcpState::listen, 4481, 0, 1, 128),
+                             sock(5, 9001, TcpState::established, 4481, 50001)};
   s1.procs.push_back(proc(201, 100, 'S', 2048, 600, 5));
+  s1.procs.back().sockets = {sock(3, 9000, TcpState::listen, 4481, 0, 1, 128),
+                             sock(5, 9001, TcpState::established, 4481, 50001)};
   s.add_snapshot(s1);
   ProcSnapshot s2;
   s2.ts_ns = kConnStart + 500'000;
   s2.root = 100;
   s2.procs.push_back(s1.procs[0]);
+  s2.procs.back().sockets = {sock(3, 9000, TcpState::listen, 4481, 0, 0, 128)};
   s2.procs.push_back(proc(203, 100, 'Z'));
   s2.procs.push_back(proc(204, 100, 'S', 2048, 700, 5));
   s2.procs.back().cpu_s = 0.02;
+  s2.procs.back().sockets = {sock(4, 9005, TcpState::established, 4481, 60000, 3, 0)};
   s.add_snapshot(s2);
   return s;
 }

@@ -1,6 +1,7 @@
 // The session model: folds over synthetic event sequences shaped like a real
-// fork server run, late events, folding at earlier instants, and the shared
-// session's locking. No sockets, no processes.
+// fork server run, late events, folding at earlier instants, the sockets and
+// backlog of /proc samples, and the shared session's locking. No sockets, no
+// processes (the samples are written by hand).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -396,4 +397,99 @@ TEST(SharedSession, WriterAndReaderThreads) {
   EXPECT_TRUE(monotonic);
   EXPECT_EQ(shared.read([](const Session& s) { return s.model().counts.events; }), source.events().size());
   EXPECT_EQ(shared.copy().model(), source.model());
+}
+
+// ---- sockets and the accept backlog ---------------------------------------------
+
+TEST(SessionSockets, CopiesAndBacklogFromTheSamples) {
+  using observe::TcpState;
+  Session s = testing_fixture::fork_server_session();
+  // Just after the first sample: child 201 still holds its copies of the
+  // listener and of connection 1's socket, and so does its parent.
+  Model early = s.fold(testing_fixture::kConnStart + 40);
+  const ProcessView* parent = early.find_process(100);
+  const ProcessView* child = early.find_process(201);
+  ASSERT_NE(parent, nullptr);
+  ASSERT_NE(child, nullptr);
+  ASSERT_EQ(child->sockets.size(), 2u);
+  EXPECT_EQ(child->sockets[0].state, TcpState::listen);
+  EXPECT_EQ(child->sockets[0].holders, 2);
+  EXPECT_TRUE(child->sockets[1].copy());
+  EXPECT_TRUE(child->socket_copies);
+  EXPECT_TRUE(parent->socket_copies);
+  EXPECT_EQ(early.backlog.sampled_ns, testing_fixture::kConnStart + 35);
+  EXPECT_EQ(early.backlog.owner, 100) << "the root's own copy, not the child's";
+  EXPECT_EQ(early.backlog.fd, 3);
+  EXPECT_EQ(early.backlog.inode, 9000u);
+  EXPECT_EQ(early.backlog.port, 4481);
+  EXPECT_EQ(early.backlog.depth, 1u);
+  EXPECT_EQ(early.backlog.limit, 128u);
+  EXPECT_TRUE(early.backlog.known());
+
+  // Before any sample: nothing known.
+  EXPECT_FALSE(s.fold(testing_fixture::kConnStart + 1).backlog.known());
+  EXPECT_EQ(s.fold(testing_fixture::kConnStart + 1).backlog.sampled_ns, 0u);
+
+  // The last sample: each socket has one holder, nobody waits.
+  const Model& m = s.model();
+  EXPECT_EQ(m.backlog.sampled_ns, testing_fixture::kConnStart + 500'000);
+  EXPECT_EQ(m.backlog.depth, 0u);
+  EXPECT_EQ(m.backlog.limit, 128u);
+  const ProcessView* live = m.find_process(204);
+  ASSERT_EQ(live->sockets.size(), 1u);
+  EXPECT_EQ(live->sockets[0].remote_port, 60000);
+  EXPECT_EQ(live->sockets[0].rx_queue, 3u);
+  EXPECT_FALSE(live->socket_copies);
+  EXPECT_FALSE(m.find_process(100)->socket_copies);
+  EXPECT_TRUE(m.find_process(203)->sockets.empty()) << "a zombie holds no descriptor";
+}
+
+TEST(SessionSockets, BacklogFollowsTheListenerWhenTheRootClosedItsCopy) {
+  using observe::TcpState;
+  using testing_fixture::proc;
+  using testing_fixture::sock;
+  Session s;
+  SessionMeta meta;
+  meta.architecture = "prefork";
+  meta.port = 4481;
+  meta.server_pid = 100;
+  s.set_meta(meta);
+  ProcSnapshot snap;
+  snap.ts_ns = 1000;
+  snap.root = 100;
+  snap.procs.push_back(proc(100, 1, 'S'));  // the master closed its copy
+  snap.procs.push_back(proc(101, 100, 'S'));
+  // An FTP passive data listener on another port comes first: not the server's.
+  snap.procs.back().sockets = {sock(3, 7000, TcpState::listen, 50123, 0, 0, 1),
+                               sock(4, 7001, TcpState::listen, 4481, 0, 2, 64)};
+  snap.procs.push_back(proc(102, 100, 'S'));
+  snap.procs.back().sockets = {sock(4, 7001, TcpState::listen, 4481, 0, 2, 64),
+                               sock(5, 7001, TcpState::listen, 4481, 0, 2, 64)};  // dup: one holder
+  s.add_snapshot(snap);
+  const Model& m = s.model();
+  EXPECT_EQ(m.backlog.owner, 101);
+  EXPECT_EQ(m.backlog.fd, 4);
+  EXPECT_EQ(m.backlog.depth, 2u);
+  EXPECT_EQ(m.backlog.limit, 64u);
+  EXPECT_EQ(m.find_process(102)->sockets[0].holders, 2) << "101 and 102, not 102 twice";
+  EXPECT_FALSE(m.find_process(101)->sockets[0].copy());
+  EXPECT_FALSE(m.find_process(100)->socket_copies);
+
+  // Meta set after the sample (the port was not known when it was folded).
+  Session late;
+  late.add_snapshot(snap);
+  EXPECT_EQ(late.model().backlog.port, 50123) << "port unknown: the first listener";
+  late.set_meta(meta);
+  EXPECT_EQ(late.model().backlog.port, 4481);
+  EXPECT_EQ(late.model().backlog.owner, 101);
+
+  // The listener gone from the tree: sampled, and nobody listens.
+  ProcSnapshot gone;
+  gone.ts_ns = 2000;
+  gone.root = 100;
+  gone.procs.push_back(proc(100, 1, 'S'));
+  s.add_snapshot(gone);
+  EXPECT_EQ(s.model().backlog.sampled_ns, 2000u);
+  EXPECT_FALSE(s.model().backlog.known());
+  EXPECT_EQ(s.model().backlog.depth, 0u);
 }

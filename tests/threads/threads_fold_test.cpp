@@ -111,6 +111,84 @@ TEST(ThreadsFold, PoolQueueHoldsWhatNoWorkerTookYet) {
   EXPECT_EQ(fold_threads(s).find_thread(1001)->activity, ThreadActivity::idle_in_pool);
 }
 
+// The pool's queue at an earlier instant, and its capacity before any
+// enqueue or refuse told it (the run's own "queue" option).
+TEST(ThreadsFold, PoolQueueDepthAtTheInstantAndCapacityFromTheRun) {
+  Session s;
+  SessionMeta meta;
+  meta.architecture = "pool";
+  meta.server_pid = kPid;
+  meta.options = {{"workers", "1"}, {"queue", "4"}};
+  s.set_meta(meta);
+  EventWriter w{s};
+  w(Kind::server_start, kPid, 0, 4481, 0, "pool");
+  w(Kind::worker_start, 1001, 0, 0, 1001, "worker-0");
+  ThreadsModel before = fold_threads(s);
+  ASSERT_NE(before.find_queue(kPid), nullptr);
+  EXPECT_EQ(before.find_queue(kPid)->capacity, 4) << "from the session's options";
+  EXPECT_EQ(before.find_queue(kPid)->depth(), 0u);
+  w(Kind::accept, kPid, 1, 50001, 5);
+  w(Kind::enqueue, kPid, 1, 1, 4);
+  w(Kind::dequeue, 1001, 1, 0, 0);
+  w(Kind::accept, kPid, 2, 50002, 6);
+  w(Kind::enqueue, kPid, 2, 1, 4);
+  w(Kind::accept, kPid, 3, 50003, 7);
+  w(Kind::enqueue, kPid, 3, 2, 4);
+  const std::uint64_t two_waiting = w.ts;
+  w(Kind::close, 1001, 1);
+  w(Kind::dequeue, 1001, 2, 1, 0);
+  ThreadsModel then = fold_threads(s, two_waiting);
+  const PoolQueueView* q = then.find_queue(kPid);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q->depth(), 2u);
+  EXPECT_EQ(q->waiting, (std::vector<std::uint32_t>{2, 3}));
+  EXPECT_EQ(q->depth_since_ns, two_waiting);
+  EXPECT_EQ(q->busy, 1);
+  const ThreadsModel latest = fold_threads(s);
+  const PoolQueueView* now = latest.find_queue(kPid);
+  ASSERT_NE(now, nullptr);
+  EXPECT_EQ(now->depth(), 1u);
+  EXPECT_EQ(now->depth_since_ns, w.ts);
+  EXPECT_EQ(now->peak_depth, 2u);
+  EXPECT_EQ(fold_threads(s).find_queue(kPid + 1), nullptr);
+}
+
+// A prefork master never accepts: its workers do. After listen it forks them
+// (fork with conn 0) and from then on supervises, whatever it does (reap).
+TEST(ThreadsFold, PreforkMasterSupervisesWhileWorkersAccept) {
+  Session s;
+  EventWriter w{s};
+  w(Kind::server_start, kPid, 0, 4481, 0, "prefork");
+  w(Kind::listen, kPid, 0, 4481, 3);
+  w(Kind::fork, kPid, 0, 1001, 0);
+  w(Kind::child_start, 1001, 0, kPid, 0, {}, 1001);
+  w(Kind::worker_start, 1001, 0, 0, 0, {}, 1001);
+  w(Kind::accept, 1001, 1, 50001, 5, {}, 1001);
+  w(Kind::reap, kPid, 0, 1002, 0);
+  ThreadsModel m = fold_threads(s);
+  const ThreadLane* master = m.find_thread(kPid);
+  ASSERT_NE(master, nullptr);
+  EXPECT_EQ(master->activity, ThreadActivity::supervising);
+  EXPECT_EQ(thread_activity_name(master->activity), "supervising");
+  EXPECT_EQ(m.find_thread(1001)->activity, ThreadActivity::accepting);
+
+  // The worker's child_start alone (its parent's fork not in the store yet)
+  // already tells.
+  Session early;
+  EventWriter e{early};
+  e(Kind::listen, kPid, 0, 4481, 3);
+  e(Kind::child_start, 1001, 0, kPid, 0, {}, 1001);
+  EXPECT_EQ(fold_threads(early).find_thread(kPid)->activity, ThreadActivity::supervising);
+
+  // A serial server's listener is accepting, and back to it after a close.
+  Session serial;
+  EventWriter sw{serial};
+  sw(Kind::listen, kPid, 0, 4481, 3);
+  sw(Kind::accept, kPid, 1, 50001, 5);
+  sw(Kind::close, kPid, 1);
+  EXPECT_EQ(fold_threads(serial).find_thread(kPid)->activity, ThreadActivity::accepting);
+}
+
 TEST(ThreadsFold, InterleavedReadModifyWriteIsALostUpdateNamingBothThreads) {
   Session s;
   EventWriter w{s};

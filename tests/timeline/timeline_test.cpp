@@ -155,6 +155,59 @@ TEST(Timeline, ThreadLanesSitUnderTheirProcessAndSpawnArrows) {
   expect_span(sim.rows[0][0], SpanKind::handling, kT0 + 1 * kMs, kT0 + 9 * kMs, 1);
 }
 
+// A prefork master (100) forks two workers that accept on its listener; it
+// never accepts itself, so its lane is "supervising" from its listen on,
+// never "accepting". A worker is waiting until its first accept shows it was
+// in accept() all along, and goes back to accepting after each connection.
+TEST(Timeline, PreforkMasterSupervisesWorkersAccept) {
+  Session s;
+  s.add_event(ev(kT0, 100, Kind::listen, 0, 4481, 3));
+  s.add_event(ev(kT0 + 1, 100, Kind::fork, 0, 101, 0));
+  s.add_event(ev(kT0 + 2, 101, Kind::child_start, 0, 100));
+  s.add_event(ev(kT0 + 3, 101, Kind::worker_start, 0, 0));
+  // The second worker's first events are stamped before its parent's fork.
+  s.add_event(ev(kT0 + 4, 102, Kind::child_start, 0, 100));
+  s.add_event(ev(kT0 + 5, 102, Kind::worker_start, 0, 1));
+  s.add_event(ev(kT0 + 6, 100, Kind::fork, 0, 102, 1));
+  s.add_event(ev(kT0 + 10, 101, Kind::accept, 1, 50001, 5));
+  s.add_event(ev(kT0 + 20, 101, Kind::close, 1));
+  s.add_event(ev(kT0 + 30, 100, Kind::reap, 0, 102, 9));
+  TimelineIndex t;
+  t.update(s);
+  const Lane& master = t.lanes()[static_cast<std::size_t>(t.find_lane(100, 100))];
+  ASSERT_EQ(master.rows[0].size(), 1u);
+  expect_span(master.rows[0][0], SpanKind::supervising, kT0, kOpenEnd);
+  EXPECT_EQ(span_kind_name(SpanKind::supervising), "supervising");
+  const Lane& w0 = t.lanes()[static_cast<std::size_t>(t.find_lane(101, 101))];
+  ASSERT_EQ(w0.rows[0].size(), 3u);
+  expect_span(w0.rows[0][0], SpanKind::accepting, kT0 + 3, kT0 + 10);
+  expect_span(w0.rows[0][1], SpanKind::handling, kT0 + 10, kT0 + 20, 1);
+  expect_span(w0.rows[0][2], SpanKind::accepting, kT0 + 20, kOpenEnd);
+  const Lane& w1 = t.lanes()[static_cast<std::size_t>(t.find_lane(102, 102))];
+  ASSERT_EQ(w1.rows[0].size(), 1u);
+  expect_span(w1.rows[0][0], SpanKind::waiting, kT0 + 5, kT0 + 30);  // killed, reaped
+
+  // Built event by event, the index ends the same.
+  TimelineIndex live;
+  Session grow;
+  for (const auto& e : s.events()) {
+    grow.add_event(e);
+    live.update(grow);
+  }
+  const Lane& m2 = live.lanes()[static_cast<std::size_t>(live.find_lane(100, 100))];
+  ASSERT_EQ(m2.rows[0].size(), 1u);
+  expect_span(m2.rows[0][0], SpanKind::supervising, kT0, kOpenEnd);
+}
+
+// A fork server forks children for connections (fork with a conn): its lane
+// stays accepting between them.
+TEST(Timeline, ForkServerListenerStaysAccepting) {
+  Session s = fork_session();
+  TimelineIndex t;
+  t.update(s);
+  for (const auto& span : t.lanes()[0].rows[0]) EXPECT_NE(span.kind, SpanKind::supervising);
+}
+
 TEST(Timeline, PoolHandoffArrowAndWaitingWorkers) {
   Session s;
   s.add_event(ev(kT0, 400, Kind::listen));
