@@ -1,6 +1,7 @@
 #include "app_ui.h"
 
 #include <imgui.h>
+#include <imgui_internal.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,25 @@
 #include "views/status_bar.h"
 
 namespace sockscope::app {
+
+AppUi::AppUi() {
+  auto row = [&](WindowId id, bool shown, bool live_ctx, std::function<void(FrameContext&)> draw) {
+    windows_[index_of(id)] = WindowRow{shown, live_ctx, std::move(draw)};
+  };
+  row(WindowId::controls, true, false, [this](FrameContext& c) { controls_.draw(c); });
+  // The gates are now, whatever instant is shown.
+  row(WindowId::stepping, true, true, [this](FrameContext& c) { step_.draw(c); });
+  row(WindowId::tree, true, false, [this](FrameContext& c) { tree_.draw(c); });
+  row(WindowId::event_loop, false, false, [this](FrameContext& c) { loop_.draw(c); });
+  row(WindowId::threads, false, false, [this](FrameContext& c) { threads_.draw(c); });
+  row(WindowId::code, false, false, [this](FrameContext& c) { code_.draw(c); });
+  row(WindowId::connections, true, false, [this](FrameContext& c) { connections_.draw(c); });
+  row(WindowId::events, true, false, [this](FrameContext& c) { events_.draw(c); });
+  row(WindowId::totals, true, false, [this](FrameContext& c) { totals_.draw(c); });
+  row(WindowId::flow, false, false, [this](FrameContext& c) { flow_.draw(c); });
+  // Its range runs to the newest data, whatever instant the others show.
+  row(WindowId::timeline, true, true, [this](FrameContext& c) { timeline_.draw(c); });
+}
 
 void AppUi::change_font(float delta) { set_font(font_px + delta); }
 
@@ -39,6 +59,10 @@ void AppUi::draw_menu(FrameContext& ctx) {
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("View")) {
+    if (ImGui::MenuItem("Present", "F5")) present(presented_);
+    if (ImGui::MenuItem("Full screen", "F11")) fullscreen_requested = true;
+    if (ImGui::MenuItem("Hide the controls", "Tab", controls_collapsed_)) controls_collapsed_ = !controls_collapsed_;
+    ImGui::Separator();
     if (ImGui::MenuItem("Larger text", "Ctrl+=")) change_font(2.0f);
     if (ImGui::MenuItem("Smaller text", "Ctrl+-")) change_font(-2.0f);
     if (ImGui::MenuItem("Default text size", "Ctrl+0")) set_font(kDefaultFontPx);
@@ -50,14 +74,10 @@ void AppUi::draw_menu(FrameContext& ctx) {
     if (ImGui::MenuItem("Overview layout", nullptr, layout_ == Layout::overview)) set_layout(Layout::overview);
     if (ImGui::MenuItem("Stepping layout", nullptr, layout_ == Layout::stepping)) set_layout(Layout::stepping);
     ImGui::Separator();
-    ImGui::MenuItem("Connections", nullptr, &show_connections_);
-    ImGui::MenuItem("Event log", nullptr, &show_events_);
-    ImGui::MenuItem("Timeline", nullptr, &show_timeline_);
-    ImGui::MenuItem("Event loop", nullptr, &show_loop_);
-    ImGui::MenuItem("Threads", nullptr, &show_threads_);
-    ImGui::MenuItem("Stepping", nullptr, &show_step_);
-    ImGui::MenuItem("Code", nullptr, &show_code_);
-    ImGui::MenuItem("Connection flow", nullptr, &show_flow_);
+    for (const auto& w : kWindows) {
+      if (w.id == WindowId::controls || (w.live_only && ctx.lab == nullptr)) continue;
+      ImGui::MenuItem(std::string(w.name).c_str(), nullptr, &windows_[index_of(w.id)].shown);
+    }
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Debug")) {
@@ -68,146 +88,194 @@ void AppUi::draw_menu(FrameContext& ctx) {
   ImGui::EndMainMenuBar();
 }
 
-// Two layouts, in proportion to the window; each is applied once when chosen
-// (after that imgui.ini, in the config dir, remembers what the user moved):
-//  - overview: controls on the left, the tree big in the middle, connections
-//    and events below it, the timeline along the bottom;
-//  - stepping: the tree and the code side by side on top, the connection flow
-//    below them, the Stepping panel under the controls; the connections list,
-//    the event log and the timeline make room (the View menu brings them
-//    back). Chosen by itself the first time the gates leave run mode.
-void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
-  const ImGuiViewport* vp = ImGui::GetMainViewport();
-  // Below the menu bar and above the status bar. Computed from the viewport
-  // itself: on the very first frame WorkPos does not yet know the menu bar.
-  const float menu = ImGui::GetFrameHeight();
-  const ImVec2 o(vp->Pos.x, vp->Pos.y + menu);
-  const float w = vp->Size.x;
-  const float h = vp->Size.y - menu - ImGui::GetFrameHeight() - ImGui::GetStyle().WindowPadding.y * 2.0f;
-  const float fs = ImGui::GetFontSize();
-  const float left = std::min(std::max(fs * 21.0f, w * 0.24f), w * 0.45f);
+void AppUi::set_layout(Layout layout) {
+  if (layout == Layout::present) {
+    present(presented_);
+    return;
+  }
+  if (layout_ == Layout::present) leave_present();
+  layout_ = layout;
+  // Each layout shows its own windows: in the stepping layout the flow
+  // diagram (the newest connections call by call) takes the place of the
+  // connections list, the log and the timeline; the View menu brings any of
+  // them back.
+  for (const auto& w : kWindows) {
+    const Slot slot = layout == Layout::stepping ? w.stepping : w.overview;
+    bool& on = windows_[index_of(w.id)].shown;
+    switch (w.id) {
+      case WindowId::controls: case WindowId::stepping: case WindowId::tree: on = true; break;
+      case WindowId::code: case WindowId::flow: on = layout == Layout::stepping; break;
+      case WindowId::connections: case WindowId::events: case WindowId::timeline: case WindowId::totals:
+        on = layout == Layout::overview;
+        break;
+      default: on = on && slot != Slot::none; break;  // event loop, threads: as the architecture chose
+    }
+  }
+}
 
+void AppUi::present(WindowId shown) {
+  if (window_spec(shown).present_key == 0) shown = WindowId::tree;
+  presented_ = shown;
+  if (layout_ != Layout::present) {
+    before_present_ = layout_;
+    font_before_present_ = font_px;
+    layout_ = Layout::present;
+    // The back row: at least 26 px, a third larger than the desk's text.
+    set_font(std::max(font_px * 1.35f, 26.0f));
+  }
+}
+
+void AppUi::leave_present() {
+  if (layout_ != Layout::present) return;
+  layout_ = before_present_;
+  set_font(font_before_present_);
+}
+
+void AppUi::toggle_present() {
+  if (layout_ == Layout::present) leave_present();
+  else present(presented_);
+}
+
+// Keys that work wherever the focus is (no text field taking them): Tab
+// collapses the controls; in presentation mode Esc leaves and the number
+// keys switch the view; the stepping keys are the Stepping panel's, drawn or
+// not.
+void AppUi::handle_keys(FrameContext& live) {
+  // Space, Shift+Space, R, P and U step the servers whether or not the
+  // Stepping panel is on screen; a Step stage run moves on every frame.
+  if (live.lab != nullptr) step_.update(live);
+  const ImGuiIO& io = ImGui::GetIO();
+  if (io.WantTextInput || io.KeyCtrl || io.KeyAlt || io.KeySuper) return;
+  const bool presenting = layout_ == Layout::present;
+  if (presenting && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape), false)) {
+    leave_present();
+    return;
+  }
+  if (!presenting && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Tab), false)) {
+    controls_collapsed_ = !controls_collapsed_;
+  }
+  for (ImWchar c : io.InputQueueCharacters) {
+    if (presenting && c < 128) {
+      if (auto id = window_for_key(static_cast<char>(c))) presented_ = *id;
+    }
+  }
+}
+
+void AppUi::draw_strip() {
+  const Rect& r = placed_.strip;
+  ImGui::SetNextWindowPos(ImVec2(r.x, r.y));
+  ImGui::SetNextWindowSize(ImVec2(r.w, r.h));
+  const ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
+                                 ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoFocusOnAppearing;
+  ImGui::PushStyleVar(ImGuiStyleVar_WindowPadding, ImVec2(ImGui::GetFontSize() * 0.25f, ImGui::GetFontSize() * 0.4f));
+  if (ImGui::Begin("##controls_strip", nullptr, flags)) {
+    if (ImGui::Button(">", ImVec2(-1.0f, 0.0f))) controls_collapsed_ = false;
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Show the controls and the Stepping panel (Tab)");
+  }
+  ImGui::End();
+  ImGui::PopStyleVar();
+}
+
+void AppUi::draw_legend(const Rect& where) {
+  ImGui::SetNextWindowPos(ImVec2(where.x + where.w, where.y + where.h), ImGuiCond_Always, ImVec2(1.0f, 1.0f));
+  ImGui::SetNextWindowBgAlpha(0.8f);
+  ImGui::SetNextWindowSizeConstraints(ImVec2(0, 0), ImVec2(where.w, where.h * 4.0f));
+  const ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
+                                 ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoFocusOnAppearing |
+                                 ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoNav;
+  if (ImGui::Begin("##present_legend", nullptr, flags)) {
+    std::string views;
+    for (char key = '1'; key <= '9'; ++key) {
+      const auto id = window_for_key(key);
+      if (!id) continue;
+      if (!views.empty()) views += "  ";
+      views += std::string(1, key) + " " + std::string(window_spec(*id).name);
+    }
+    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + where.w - ImGui::GetStyle().WindowPadding.x * 2.0f);
+    ImGui::TextDisabled("Space step  Shift+Space stage  R run  P pause  Esc leave");
+    ImGui::TextDisabled("%s", views.c_str());
+    ImGui::PopTextWrapPos();
+  }
+  ImGui::End();
+}
+
+void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
   if (live.lab && !stepping_auto_ && live.lab->lab().gates().mode() != trace::GateMode::run) {
     stepping_auto_ = true;
-    set_layout(Layout::stepping);
+    if (layout_ != Layout::present) set_layout(Layout::stepping);
   }
-  const bool relayout_all = layout_ != laid_out_;
-  laid_out_ = layout_;
-  const ImGuiCond all = relayout_all ? ImGuiCond_Always : ImGuiCond_FirstUseEver;
-  const bool stepping = layout_ == Layout::stepping;
-
-  // The left column: controls, and under them the Stepping panel (live lab only).
-  const float controls_h = live.lab && show_step_ ? std::round(h * 0.56f) : h;
-  ImGui::SetNextWindowPos(o, all);
-  ImGui::SetNextWindowSize(ImVec2(left, controls_h), all);
-  controls_.draw(ctx);
-  if (show_step_ && live.lab) {
-    // Drawn on the live context: the gates are now, whatever instant is shown.
-    ImGui::SetNextWindowPos(ImVec2(o.x, o.y + controls_h), all);
-    ImGui::SetNextWindowSize(ImVec2(left, h - controls_h), all);
-    step_.draw(live);
-  }
-
-  // The timeline is a strip along the bottom, right of the controls. Drawn on
-  // the live context: its range runs to the newest data, whatever instant the
-  // other views show.
-  const float tl_h = show_timeline_ ? std::round(h * 0.3f) : 0.0f;
-  if (show_timeline_) {
-    ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y + h - tl_h), all);
-    ImGui::SetNextWindowSize(ImVec2(w - left, tl_h), all);
-    timeline_.draw(live);
-  }
-
-  // An architecture-specific window (event loop, threads) shares the tree's
-  // area: when one opens or closes, the two are laid out again once.
+  // The architecture's own windows open by themselves when its session
+  // appears (the table says which have something to show), and stay under
+  // the user's control afterwards.
   const std::string& arch = ctx.session.meta().architecture;
   if (arch != auto_opened_for_) {
     auto_opened_for_ = arch;
     if (const servers::Architecture* a = servers::find_architecture(arch)) {
-      if (a->opens(servers::kViewEventLoop)) show_loop_ = true;
-      if (a->opens(servers::kViewThreads)) show_threads_ = true;
+      show(WindowId::event_loop, a->opens(servers::kViewEventLoop));
+      show(WindowId::threads, a->opens(servers::kViewThreads));
     }
   }
-  const int sides = (show_loop_ ? 1 : 0) | (show_threads_ ? 2 : 0);
-  const ImGuiCond relayout = relayout_all || sides != side_shown_ ? ImGuiCond_Always : ImGuiCond_FirstUseEver;
-  side_shown_ = sides;
-  const float area_w = w - left;
-  const float area_h = h - tl_h;
-  const float top = std::round(area_h * (stepping ? 0.55f : 0.58f));
-  const float half = std::round(area_w * 0.5f);
 
-  // Where the tree and the side windows go: the whole top row (overview), or
-  // its left half, tree above the side windows (stepping; the code takes the
-  // right half).
-  ImVec2 tree_pos(o.x + left, o.y), tree_size;
-  ImVec2 side_pos, side_size;
-  if (!stepping) {
-    tree_size = ImVec2(sides ? half : area_w, top);
-    side_pos = ImVec2(o.x + left + half, o.y);
-    side_size = ImVec2(area_w - half, top);
+  const ImGuiViewport* vp = ImGui::GetMainViewport();
+  const bool presenting = layout_ == Layout::present;
+  LayoutInput in;
+  if (presenting) {
+    in.area = Rect{vp->Pos.x, vp->Pos.y, vp->Size.x, vp->Size.y};
   } else {
-    const float tree_h = sides ? std::round(top * 0.4f) : top;
-    tree_size = ImVec2(half, tree_h);
-    side_pos = ImVec2(o.x + left, o.y + tree_h);
-    side_size = ImVec2(half, top - tree_h);
+    // Below the menu bar and above the status bar. Computed from the
+    // viewport itself: on the very first frame WorkPos does not yet know
+    // the menu bar.
+    const float menu = ImGui::GetFrameHeight();
+    in.area = Rect{vp->Pos.x, vp->Pos.y + menu, vp->Size.x, vp->Size.y - menu - status_bar_height()};
   }
-  ImGui::SetNextWindowPos(tree_pos, relayout);
-  ImGui::SetNextWindowSize(tree_size, relayout);
-  tree_.draw(ctx);
-  // Both side windows open: they split their area top and bottom.
-  const float side_h1 = sides == 3 ? std::round(side_size.y * 0.5f) : side_size.y;
-  if (show_loop_) {
-    ImGui::SetNextWindowPos(side_pos, relayout);
-    ImGui::SetNextWindowSize(ImVec2(side_size.x, side_h1), relayout);
-    loop_.draw(ctx);
+  in.font_px = ImGui::GetFontSize();
+  in.kind = layout_;
+  in.controls_collapsed = controls_collapsed_ && !presenting;
+  in.presented = presented_;
+  for (const auto& w : kWindows) {
+    const WindowRow& row = windows_[index_of(w.id)];
+    // Presenting: the one window, whether or not it was open.
+    in.shown[index_of(w.id)] =
+        presenting ? w.id == presented_
+                   : row.shown && !(w.live_only && live.lab == nullptr) &&
+                         !(in.controls_collapsed && (w.id == WindowId::controls || w.id == WindowId::stepping));
   }
-  if (show_threads_) {
-    ImGui::SetNextWindowPos(ImVec2(side_pos.x, side_pos.y + (sides == 3 ? side_h1 : 0.0f)), relayout);
-    ImGui::SetNextWindowSize(ImVec2(side_size.x, sides == 3 ? side_size.y - side_h1 : side_size.y), relayout);
-    threads_.draw(ctx);
+  // A new input (window size, font, layout, a window opened or closed) lays
+  // everything out again; in between, what the user moves stays moved.
+  const bool relayout = !applied_ || !(*applied_ == in);
+  if (relayout) {
+    placed_ = compute_layout(in);
+    applied_ = in;
   }
 
-  const float mid = std::round(area_w * 0.5f);
-  if (show_connections_) {
-    ImGui::SetNextWindowPos(ImVec2(o.x + left, o.y + top), all);
-    ImGui::SetNextWindowSize(ImVec2(mid, area_h - top), all);
-    connections_.draw(ctx);
+  if (in.controls_collapsed) draw_strip();
+  drawn_.fill(std::nullopt);
+  for (const auto& w : kWindows) {
+    const std::size_t i = index_of(w.id);
+    const Rect& r = placed_.rects[i];
+    if (!in.shown[i]) continue;
+    if (relayout && !r.empty()) {
+      ImGui::SetNextWindowPos(ImVec2(r.x, r.y));
+      ImGui::SetNextWindowSize(ImVec2(r.w, r.h));
+    }
+    windows_[i].draw(windows_[i].live_ctx ? live : ctx);
+    if (const ImGuiWindow* win = ImGui::FindWindowByName(std::string(w.imgui_id).c_str()); win && win->Active)
+      drawn_[i] = Rect{win->Pos.x, win->Pos.y, win->Size.x, win->Size.y};
   }
-  if (show_events_) {
-    ImGui::SetNextWindowPos(ImVec2(o.x + left + mid, o.y + top), all);
-    ImGui::SetNextWindowSize(ImVec2(area_w - mid, area_h - top), all);
-    events_.draw(ctx);
-  }
-  if (show_code_) {
-    ImGui::SetNextWindowPos(stepping ? ImVec2(o.x + left + half, o.y) : ImVec2(o.x + left + fs * 2.0f, o.y + fs * 2.0f), all);
-    ImGui::SetNextWindowSize(ImVec2(stepping ? area_w - half : fs * 44.0f, top), all);
-    code_.draw(ctx);
-  }
-  if (show_flow_) {
-    ImGui::SetNextWindowPos(stepping ? ImVec2(o.x + left, o.y + top) : ImVec2(o.x + left + fs * 3.0f, o.y + top - fs * 6.0f), all);
-    ImGui::SetNextWindowSize(ImVec2(stepping ? area_w : area_w * 0.7f, area_h - top), all);
-    flow_.draw(ctx);
-  }
+  if (presenting) draw_legend(placed_.legend);
 }
 
-void AppUi::restore_layout(Layout layout) {
-  set_layout(layout);
-  laid_out_ = layout;
-  // A teacher who left in the stepping layout is not moved again by the
-  // first Pause.
-  stepping_auto_ = layout == Layout::stepping;
-}
-
-void AppUi::set_layout(Layout layout) {
-  layout_ = layout;
-  const bool stepping = layout == Layout::stepping;
-  // The flow diagram shows the newest connections call by call, so in the
-  // stepping layout it takes the place of the connections list and the log.
-  show_code_ = stepping || show_code_;
-  show_flow_ = stepping;
-  show_connections_ = !stepping;
-  show_events_ = !stepping;
-  show_timeline_ = !stepping;
+nlohmann::json AppUi::drawn_json() const {
+  nlohmann::json windows = nlohmann::json::object();
+  for (const auto& w : kWindows) {
+    if (const auto& r = drawn_[index_of(w.id)]) windows[std::string(w.key)] = {r->x, r->y, r->w, r->h};
+  }
+  return {{"layout", std::string(layout_name(layout_))},
+          {"presented", std::string(window_spec(presented_).key)},
+          {"controls_collapsed", controls_collapsed_},
+          {"font_px", font_px},
+          {"windows", windows},
+          {"tree", tree_.drawn_json()}};
 }
 
 const session::Model& AppUi::model_at(const session::Session& s, std::uint64_t t) {
@@ -239,9 +307,11 @@ void AppUi::draw(FrameContext& live) {
   }
   FrameContext& ctx = at ? *at : live;
   shown_at_ns_ = ctx.model.at_ns;
-  draw_menu(ctx);
+  handle_keys(live);
+  const bool presenting = layout_ == Layout::present;
+  if (!presenting) draw_menu(ctx);
   draw_windows(ctx, live);
-  draw_status_bar(ctx);
+  if (!presenting) draw_status_bar(ctx);
   export_.draw(ctx);
   open_dialog_.draw(opened_session, opened_title);
   if (at) live.wants_redraw = live.wants_redraw || at->wants_redraw;

@@ -1,24 +1,31 @@
-// The frame function: the menu bar and a flat list of windows, each one view's
-// draw(). Knows nothing about GLFW or OpenGL, so the headless frame test and
-// the benchmark draw exactly what the window draws.
+// The frame function: the menu bar and the window table's windows, each one
+// view's draw(), placed by the layout (layout.h). Knows nothing about GLFW or
+// OpenGL, so the headless frame test and the benchmark draw exactly what the
+// window draws.
 #pragma once
 
+#include <array>
+#include <functional>
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "frame.h"
+#include "layout.h"
+#include "views/code_view.h"
 #include "views/connections_view.h"
 #include "views/controls_view.h"
 #include "views/event_log_view.h"
 #include "views/event_loop_view.h"
 #include "views/export_view.h"
+#include "views/flow_view.h"
 #include "views/process_tree_view.h"
+#include "views/step_view.h"
+#include "views/style.h"
 #include "views/threads_view.h"
 #include "views/timeline_view.h"
-#include "views/step_view.h"
-#include "views/code_view.h"
-#include "views/flow_view.h"
-#include "views/style.h"
+#include "views/totals_view.h"
 
 namespace sockscope::app {
 
@@ -28,6 +35,10 @@ inline constexpr float kMaxFontPx = 48.0f;
 
 class AppUi {
  public:
+  AppUi();
+  AppUi(const AppUi&) = delete;
+  AppUi& operator=(const AppUi&) = delete;
+
   // Draws one frame's windows; call between ImGui::NewFrame() and
   // ImGui::Render(), inside the session's read lock (ctx holds references).
   void draw(FrameContext& ctx);
@@ -38,6 +49,7 @@ class AppUi {
   style::Theme theme = style::Theme::dark;
   bool theme_changed = false;  // the shell re-applies the theme and clears this
   bool quit_requested = false;
+  bool fullscreen_requested = false;  // View > Full screen (F11): the shell toggles and clears this
   // File → Open produced a session to show (the shell takes it, clears this).
   std::optional<session::Session> opened_session;
   std::string opened_title;
@@ -60,58 +72,81 @@ class AppUi {
   }
   std::optional<ExportOutcome> export_outcome(std::uint64_t ticket) const { return export_.outcome(ticket); }
 
-  // Window arrangements (View menu); each is applied once when chosen.
-  enum class Layout { overview, stepping };
+  // Window arrangements (View menu). Choosing overview or stepping shows that
+  // layout's windows and hides the rest; present shows one window (`shown`)
+  // over the whole screen in larger text, until leave_present().
+  using Layout = LayoutKind;
   void set_layout(Layout layout);
-  // At start-up: the layout imgui.ini's window positions were saved in,
-  // taken as already laid out (the positions stay as the user left them).
-  void restore_layout(Layout layout);
   Layout layout() const { return layout_; }
+  // The layout to come back to from presentation mode (what to remember).
+  Layout working_layout() const { return layout_ == Layout::present ? before_present_ : layout_; }
+  void present(WindowId shown);
+  void leave_present();
+  void toggle_present();  // F5 and View > Present
+  WindowId presented() const { return presented_; }
+  // Collapses the controls column to a strip (Tab) or expands it.
+  void set_controls_collapsed(bool collapsed) { controls_collapsed_ = collapsed; }
+  bool controls_collapsed() const { return controls_collapsed_; }
+  bool shown(WindowId id) const { return windows_[index_of(id)].shown; }
+  void show(WindowId id, bool on) { windows_[index_of(id)].shown = on; }
+  // The text size to remember: not presentation mode's larger one.
+  float saved_font_px() const { return layout_ == Layout::present ? font_before_present_ : font_px; }
+
   const CodeView& code_view() const { return code_; }
   const FlowView& flow_view() const { return flow_; }
+  const ProcessTreeView& tree_view() const { return tree_; }
+
+  // What the last frame drew, for dump-model: the layout, each drawn
+  // window's rectangle, the tree's folded nodes.
+  nlohmann::json drawn_json() const;
 
   void change_font(float delta);
   void set_font(float px);
   void set_theme(style::Theme t);
 
  private:
+  // One row of the window table (kWindows holds the rest of it).
+  struct WindowRow {
+    bool shown = false;
+    bool live_ctx = false;  // drawn on the live context, whatever instant is shown
+    std::function<void(FrameContext&)> draw;
+  };
+
   void draw_menu(FrameContext& ctx);
   void draw_windows(FrameContext& ctx, FrameContext& live);
+  void draw_strip();
+  void draw_legend(const Rect& where);
+  void handle_keys(FrameContext& live);
   // The session folded at the selected instant, cached until the instant
   // crosses an event or snapshot, or the store changes.
   const session::Model& model_at(const session::Session& s, std::uint64_t t);
 
   ControlsView controls_;
+  StepView step_;
   ProcessTreeView tree_;
+  EventLoopView loop_;
+  ThreadsView threads_;
+  CodeView code_;
   ConnectionsView connections_;
   EventLogView events_;
-  ExportView export_;
-  EventLoopView loop_;
-  // Architecture-specific windows open by themselves when a session of that
-  // architecture appears, and stay under the user's control afterwards.
-  ThreadsView threads_;
-  // Step controls and the waiting-at-gates panel (live lab only).
-  StepView step_;
-  bool show_step_ = true;
-  // The server source with a cursor per parked process, and the connection
-  // flow: both open, in the stepping layout, the first time the gates leave
-  // run mode.
-  CodeView code_;
-  bool show_code_ = false;
+  TotalsView totals_;
   FlowView flow_;
-  bool show_flow_ = false;
-  bool stepping_auto_ = false;
-  Layout layout_ = Layout::overview;
-  Layout laid_out_ = Layout::overview;
-  bool show_connections_ = true;
-  bool show_events_ = true;
-  bool show_loop_ = false;
-  bool show_threads_ = false;
-  int side_shown_ = 0;  // which side windows (bit 0 loop, bit 1 threads) the last layout made room for
-  std::string auto_opened_for_;
   TimelineView timeline_;
+  ExportView export_;
   OpenSessionDialog open_dialog_;
-  bool show_timeline_ = true;
+  std::array<WindowRow, kWindowCount> windows_;
+
+  Layout layout_ = Layout::overview;
+  Layout before_present_ = Layout::overview;
+  WindowId presented_ = WindowId::tree;
+  float font_before_present_ = kDefaultFontPx;
+  bool controls_collapsed_ = false;
+  bool stepping_auto_ = false;  // the stepping layout was chosen once by itself
+  std::optional<LayoutInput> applied_;  // the input of the rectangles last applied
+  LayoutResult placed_;
+  std::array<std::optional<Rect>, kWindowCount> drawn_{};
+  std::string auto_opened_for_;
+
   std::uint64_t shown_at_ns_ = 0;
   session::Model instant_model_;
   const session::Session* instant_session_ = nullptr;

@@ -64,7 +64,8 @@ void note_input() { g_input_frames.store(4); }
 
 class Window {
  public:
-  bool open(int w, int h, const std::string& title, bool script_mode, std::string& error) {
+  // w, h = 0: the monitor's work area (the screen less panels and docks).
+  bool open(int w, int h, bool fullscreen, const std::string& title, bool script_mode, std::string& error) {
     script_mode_ = script_mode;
     glfwSetErrorCallback([](int, const char* msg) { g_glfw_error = msg != nullptr ? msg : ""; });
     if (!glfwInit()) {
@@ -76,11 +77,21 @@ class Window {
     glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
     glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
     glfwWindowHint(GLFW_OPENGL_FORWARD_COMPAT, GLFW_TRUE);
+    GLFWmonitor* monitor = glfwGetPrimaryMonitor();
+    int wx = 0, wy = 0, ww = 0, wh = 0;
+    if (monitor != nullptr) glfwGetMonitorWorkarea(monitor, &wx, &wy, &ww, &wh);
+    const bool fit = w <= 0 || h <= 0;
+    if (fit) {
+      w = ww > 0 ? ww : 1600;
+      h = wh > 0 ? wh : 900;
+    }
     window_ = glfwCreateWindow(w, h, title.c_str(), nullptr, nullptr);
     if (window_ == nullptr) {
       error = "cannot create an OpenGL 3.3 window (" + g_glfw_error + ")";
       return false;
     }
+    if (fit && ww > 0) glfwSetWindowPos(window_, wx, wy);
+    if (fullscreen) set_fullscreen(true);
     glfwMakeContextCurrent(window_);
     glfwSwapInterval(script_mode ? 0 : 1);
     // Ours first: the ImGui backend chains to callbacks installed before it.
@@ -144,9 +155,34 @@ class Window {
     }
   }
 
+  // Full screen on the window's monitor (the primary one) and back to the
+  // size and place it had.
+  void set_fullscreen(bool on) {
+    if (on == fullscreen()) return;
+    if (on) {
+      GLFWmonitor* monitor = glfwGetPrimaryMonitor();
+      const GLFWvidmode* mode = monitor != nullptr ? glfwGetVideoMode(monitor) : nullptr;
+      if (mode == nullptr) return;
+      glfwGetWindowPos(window_, &saved_x_, &saved_y_);
+      glfwGetWindowSize(window_, &saved_w_, &saved_h_);
+      glfwSetWindowMonitor(window_, monitor, 0, 0, mode->width, mode->height, mode->refreshRate);
+    } else {
+      glfwSetWindowMonitor(window_, nullptr, saved_x_, saved_y_, saved_w_, saved_h_, 0);
+    }
+  }
+  bool fullscreen() const { return window_ != nullptr && glfwGetWindowMonitor(window_) != nullptr; }
+
   // Keyboard shortcuts live in the shell: key codes are GLFW's in ImGui 1.86.
   void shortcuts(AppUi& ui) {
     ImGuiIO& io = ImGui::GetIO();
+    if (ui.fullscreen_requested) {
+      ui.fullscreen_requested = false;
+      set_fullscreen(!fullscreen());
+    }
+    if (!io.KeyCtrl && !io.KeyAlt && !io.WantTextInput) {
+      if (ImGui::IsKeyPressed(GLFW_KEY_F5, false)) ui.toggle_present();
+      if (ImGui::IsKeyPressed(GLFW_KEY_F11, false)) set_fullscreen(!fullscreen());
+    }
     if (!io.KeyCtrl) return;
     if (ImGui::IsKeyPressed(GLFW_KEY_EQUAL) || ImGui::IsKeyPressed(GLFW_KEY_KP_ADD)) ui.change_font(2.0f);
     if (ImGui::IsKeyPressed(GLFW_KEY_MINUS) || ImGui::IsKeyPressed(GLFW_KEY_KP_SUBTRACT)) ui.change_font(-2.0f);
@@ -248,12 +284,14 @@ class Window {
   bool script_mode_ = false;
   float scale_ = 1.0f;
   std::string ini_path_;
+  int saved_x_ = 0, saved_y_ = 0, saved_w_ = 1600, saved_h_ = 900;
 };
 
 // ---- 3. the frame loop ----------------------------------------------------------
 
 struct Prepared {
   Settings settings;
+  bool fullscreen = false;
   std::filesystem::path dir;
   std::optional<ScriptRunner> script;
 };
@@ -263,16 +301,22 @@ int prepare(const GuiOptions& o, Prepared& p) {
   const bool script_mode = !o.script.empty();
   p.dir = config_dir();
   if (!script_mode) p.settings = load_settings(p.dir);
+  p.fullscreen = o.fullscreen;
   if (o.font_px > 0.0f) p.settings.font_px = o.font_px;
   if (!o.theme.empty() && !style::theme_from_name(o.theme, p.settings.theme)) {
     std::cerr << "sockscope: --theme must be dark or light, not '" << o.theme << "'\n";
     return 2;
   }
-  if (o.width > 0) p.settings.window_w = o.width;
-  if (o.height > 0) p.settings.window_h = o.height;
+  if (o.width > 0 && o.height > 0) {
+    p.settings.window_w = o.width;
+    p.settings.window_h = o.height;
+  }
   p.settings.font_px = std::clamp(p.settings.font_px, kMinFontPx, kMaxFontPx);
-  p.settings.window_w = std::clamp(p.settings.window_w, 640, 8192);
-  p.settings.window_h = std::clamp(p.settings.window_h, 400, 8192);
+  // 0 x 0: the first start (or a script without --geometry): fit the screen.
+  if (p.settings.window_w > 0 && p.settings.window_h > 0) {
+    p.settings.window_w = std::clamp(p.settings.window_w, kMinWindowW, 8192);
+    p.settings.window_h = std::clamp(p.settings.window_h, kMinWindowH, 8192);
+  }
   if (script_mode) {
     std::ifstream in(o.script);
     if (!in) {
@@ -336,11 +380,20 @@ int frame_loop(Window& window, AppUi& ui, Prepared& p, LabController* lab, DrawF
 
 void save_on_exit(const Window& window, const AppUi& ui, Prepared& p, bool script_mode) {
   if (script_mode) return;
-  p.settings.font_px = ui.font_px;
+  p.settings.font_px = ui.saved_font_px();
   p.settings.theme = ui.theme;
-  p.settings.layout = ui.layout() == AppUi::Layout::stepping ? "stepping" : "overview";
-  window.size(p.settings.window_w, p.settings.window_h);
+  p.settings.layout = std::string(layout_name(ui.working_layout()));
+  p.settings.controls_collapsed = ui.controls_collapsed();
+  // Full screen is the monitor's size, not the window's: keep the last one.
+  if (!window.fullscreen()) window.size(p.settings.window_w, p.settings.window_h);
   save_settings(p.dir, p.settings);
+}
+
+void apply_settings(AppUi& ui, const Settings& s) {
+  ui.font_px = s.font_px;
+  ui.theme = s.theme;
+  ui.set_layout(layout_from_name(s.layout).value_or(AppUi::Layout::overview));
+  ui.set_controls_collapsed(s.controls_collapsed);
 }
 
 bool open_window(Window& window, const Prepared& p, const std::string& title, bool script_mode) {
@@ -349,7 +402,7 @@ bool open_window(Window& window, const Prepared& p, const std::string& title, bo
     return false;
   }
   std::string error;
-  if (!window.open(p.settings.window_w, p.settings.window_h, title, script_mode, error)) {
+  if (!window.open(p.settings.window_w, p.settings.window_h, p.fullscreen, title, script_mode, error)) {
     std::cerr << "sockscope: no display: " << error << kHeadless << "\n";
     return false;
   }
@@ -359,6 +412,7 @@ bool open_window(Window& window, const Prepared& p, const std::string& title, bo
 }  // namespace
 
 // ---- 4. entry points --------------------------------------------------------------
+
 
 int run_gui(const GuiOptions& o) {
   Prepared p;
@@ -376,7 +430,7 @@ int run_gui(const GuiOptions& o) {
   AppUi ui;
   ui.font_px = p.settings.font_px;
   ui.theme = p.settings.theme;
-  ui.restore_layout(p.settings.layout == "stepping" ? AppUi::Layout::stepping : AppUi::Layout::overview);
+  apply_settings(ui, p.settings);
   int exit_code = 0;
   {
     // The lab lives on this (the UI) thread for the whole window: its exec'd
@@ -434,7 +488,7 @@ int run_gui_replay(const GuiOptions& o, session::Session recording, const std::s
   AppUi ui;
   ui.font_px = p.settings.font_px;
   ui.theme = p.settings.theme;
-  ui.restore_layout(p.settings.layout == "stepping" ? AppUi::Layout::stepping : AppUi::Layout::overview);
+  apply_settings(ui, p.settings);
   int rc = frame_loop(window, ui, p, nullptr, [&] {
     if (ui.opened_session) {  // File → Open: another recording replaces this one
       recording = std::move(*ui.opened_session);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "session/session.h"
+#include "settings.h"
 
 namespace sockscope::app {
 
@@ -16,7 +17,8 @@ struct GuiOptions {
   float font_px = 0.0f;     // --font-size PX (0 = settings)
   std::string theme;        // --theme dark|light ("" = settings)
   int port = 0;             // --port N (0 = 4481 or the next free one)
-  int width = 0, height = 0;  // 0 = settings
+  int width = 0, height = 0;  // --geometry WxH (0 = settings, or the screen's work area)
+  bool fullscreen = false;    // --fullscreen
 };
 
 // Runs the GUI on the default lesson (a live lab). Returns the exit code.

@@ -19,6 +19,21 @@ int main(int argc, char** argv) {
     app.add_option("--screenshot", options.screenshot, "write the window as a PNG (with --script: its screenshot)");
     app.add_option("--font-size", options.font_px, "text size in pixels (default 19, remembered)")
         ->check(CLI::Range(10.0f, 48.0f));
+    app.add_option_function<std::string>(
+           "--geometry",
+           [&](const std::string& text) {
+             std::string error;
+             sockscope::app::parse_geometry(text, options.width, options.height, error);
+           },
+           "window size WxH, e.g. 1280x720 (default: the screen's work area, then as last left; remembered)")
+        ->check(CLI::Validator(
+            [](std::string& text) {
+              int w = 0, h = 0;
+              std::string error;
+              return sockscope::app::parse_geometry(text, w, h, error) ? std::string() : error;
+            },
+            "WxH"));
+    app.add_flag("--fullscreen", options.fullscreen, "start full screen on the primary monitor (F11 toggles)");
     app.add_option("--theme", options.theme, "dark or light (remembered)")->check(CLI::IsMember({"dark", "light"}));
     app.add_option("--port", options.port, "port of the default lesson's server (default 4481 or the next free)")
         ->check(CLI::Range(1, 65535));

@@ -244,14 +244,57 @@ struct Parser {
       }
       return true;
     }
+    if (verb == "step" && words.size() >= 2 && words[1] == "stage") {
+      if (!want(2, 3, "step stage [timeout=S]")) return false;
+      c.op = Op::step;
+      c.text = words[1];
+      if (words.size() == 3) {
+        std::string k, v;
+        int s = 0;
+        if (!option(words[2], k, v)) return false;
+        if (k != "timeout") {
+          error = "unknown option '" + k + "' for step stage";
+          return false;
+        }
+        if (!number("timeout (seconds)", v, 1, 600, s)) return false;
+        c.timeout_ms = s * 1000;
+      }
+      return true;
+    }
     if (verb == "step") {
-      if (!want(2, 2, "step run|step|pause|slow|until")) return false;
+      if (!want(2, 2, "step run|step|pause|slow|until|stage")) return false;
       if (words[1] != "run" && words[1] != "step" && words[1] != "pause" && words[1] != "slow") {
-        error = "step takes run, step, pause, slow or until, got '" + words[1] + "'";
+        error = "step takes run, step, pause, slow or until (or stage), got '" + words[1] + "'";
         return false;
       }
       c.op = Op::step;
       c.text = words[1];
+      return true;
+    }
+    if (verb == "layout" || verb == "present" || verb == "controls") {
+      c.op = Op::layout;
+      c.text = verb;
+      if (!want(2, 2, verb == "layout" ? "layout overview|stepping" : verb == "present" ? "present VIEW|off" : "controls hide|show"))
+        return false;
+      c.arg = words[1];
+      if (verb == "layout" && words[1] != "overview" && words[1] != "stepping") {
+        error = "layout must be overview or stepping, got '" + words[1] + "' (presentation mode: present VIEW)";
+        return false;
+      }
+      if (verb == "controls" && words[1] != "hide" && words[1] != "show") {
+        error = "controls takes hide or show, got '" + words[1] + "'";
+        return false;
+      }
+      if (verb == "present" && words[1] != "off") {
+        auto id = window_from_key(words[1]);
+        if (!id || window_spec(*id).present_key == 0) {
+          std::string known;
+          for (const auto& w : kWindows)
+            if (w.present_key != 0) known += (known.empty() ? "" : ", ") + std::string(w.key);
+          error = "present what? '" + words[1] + "' is not a view (" + known + ", or off)";
+          return false;
+        }
+      }
       return true;
     }
     if (verb == "dump-model") {
@@ -429,6 +472,30 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
           next();
           break;
         }
+        if (c.text == "stage") {
+          // Step stage, then the frames that follow until its run ends.
+          trace::GateTable& gates = live->lab().gates();
+          if (!started_current_) {
+            started_current_ = true;
+            stage_started_ = false;
+            deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.timeout_ms) * 1'000'000;
+            if (gates.mode() != trace::GateMode::step) gates.set_mode(trace::GateMode::step);
+          }
+          if (!stage_started_) {
+            const StagePlan plan = live->lab().session().read([](const session::Session& s) { return stage_plan(s.meta()); });
+            stage_started_ = stage_.start(gates, 0, plan, now_ns());
+            if (!stage_started_) {
+              if (now_ns() >= deadline_ns_) return fail(c, "step stage: " + stage_.message());
+              return;  // nobody at a gate yet
+            }
+          }
+          if (stage_.running())
+            live->lab().session().read([&](const session::Session& s) { stage_.tick(gates, &s, now_ns()); });
+          if (stage_.running()) return;
+          if (!stage_.succeeded()) return fail(c, "step stage: " + stage_.message());
+          next();
+          break;
+        }
         StepCommand cmd = c.text == "run"     ? StepCommand::run
                           : c.text == "step"  ? StepCommand::step
                           : c.text == "pause" ? StepCommand::pause
@@ -444,16 +511,24 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
         next();
         return;  // let the shell apply it before the next command
       }
+      case Op::layout:
+        if (c.text == "layout") ui.set_layout(*layout_from_name(c.arg));
+        else if (c.text == "controls") ui.set_controls_collapsed(c.arg == "hide");
+        else if (c.arg == "off") ui.leave_present();
+        else ui.present(*window_from_key(c.arg));
+        next();
+        return;  // the shell applies a font change before the next command
       case Op::font_size:
         ui.set_font(static_cast<float>(c.number));
         next();
         return;
       case Op::dump_model: {
         live->lab().flush();
-        // And what the views drew in the last frame: the layout and the
-        // code view's cursors (file and line of each parked process).
-        nlohmann::json drawn = {{"layout", ui.layout() == AppUi::Layout::stepping ? "stepping" : "overview"},
-                                {"code_cursors", nlohmann::json::array()}};
+        // And what the views drew in the last frame: the layout, each
+        // window's rectangle, the tree's folded nodes and the code view's
+        // cursors (file and line of each parked process).
+        nlohmann::json drawn = ui.drawn_json();
+        drawn["code_cursors"] = nlohmann::json::array();
         for (const CodeCursor& cur : ui.code_view().cursors())
           drawn["code_cursors"].push_back({{"file", cur.file},
                                            {"line", cur.line},

@@ -18,6 +18,11 @@
 //   wait ms MS
 //   theme dark|light
 //   font-size PX
+//   layout overview|stepping         the View menu's layouts
+//   present VIEW|off                 presentation mode (F5): VIEW fills the window
+//                                    (tree, flow, event_loop, threads, code,
+//                                    timeline, totals); off leaves it
+//   controls hide|show               collapse the controls column (Tab)
 //   dump-model FILE                  the session model as JSON (process tree, who is parked,
 //                                    the layout and the code view's cursors)
 //   screenshot [FILE]                the window as PNG (default: --screenshot)
@@ -29,6 +34,12 @@
 //   step until GATE [conn=N]         "Run to": run until the next GATE gate
 //                                    (accept, fork, read, reply, ...) of
 //                                    connection N (0 or none = any), then stop
+//   step stage [timeout=S]           Step stage: pauses if running, waits for
+//                                    someone at a gate, moves the earliest
+//                                    arrival's connection through its next
+//                                    stage, and waits until that run ends
+//                                    (fails if it ends without reaching the
+//                                    next stage; default 10 s)
 //   quit
 //
 // A bad line is refused before anything runs: "FILE:LINE: reason", exit 2.
@@ -41,6 +52,7 @@
 #include <vector>
 
 #include "lab_controller.h"
+#include "stage_step.h"
 #include "views/export_view.h"
 
 namespace sockscope::app {
@@ -49,10 +61,11 @@ class AppUi;
 
 struct ScriptCommand {
   enum class Op { start, set, stop, lines, clients, wait_children, wait_connections, wait_ms, theme, font_size,
-                  dump_model, screenshot, step, export_session, quit };
+                  dump_model, screenshot, step, export_session, layout, quit };
   Op op = Op::quit;
   int line = 0;
-  std::string text;        // arch, theme, or file
+  std::string text;        // arch, theme, or file; layout: its verb (layout, present, controls)
+  std::string arg;         // layout: the verb's argument
   int number = 0;          // children/connections to wait for, ms, px
   int timeout_ms = 10000;
   lab::ServerSpec spec;    // start; set: the values
@@ -97,6 +110,8 @@ class ScriptRunner {
   int settle_frames_ = 0;
   std::string capture_path_;
   std::uint64_t export_ticket_ = 0;
+  StageStepper stage_;        // step stage
+  bool stage_started_ = false;
   bool finished_ = false;
   int exit_code_ = 0;
   std::string error_;

@@ -4,9 +4,34 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 #include <system_error>
 
 namespace sockscope::app {
+
+bool parse_geometry(const std::string& text, int& w, int& h, std::string& error) {
+  const auto x = text.find('x');
+  auto number = [](std::string_view digits, int& out) {
+    if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string_view::npos)
+      return false;
+    out = std::stoi(std::string(digits));
+    return true;
+  };
+  int pw = 0, ph = 0;
+  if (x == std::string::npos || !number(std::string_view(text).substr(0, x), pw) ||
+      !number(std::string_view(text).substr(x + 1), ph)) {
+    error = "--geometry must be WIDTHxHEIGHT in pixels, e.g. 1280x720, not '" + text + "'";
+    return false;
+  }
+  if (pw < kMinWindowW || ph < kMinWindowH || pw > 8192 || ph > 8192) {
+    error = "--geometry " + text + ": the window must be at least " + std::to_string(kMinWindowW) + "x" +
+            std::to_string(kMinWindowH) + " and at most 8192x8192";
+    return false;
+  }
+  w = pw;
+  h = ph;
+  return true;
+}
 
 std::filesystem::path config_dir() {
   if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && xdg[0] == '/') {
@@ -31,6 +56,8 @@ Settings load_settings(const std::filesystem::path& dir) {
   }
   if (j.contains("window_w") && j["window_w"].is_number_integer()) s.window_w = j["window_w"].get<int>();
   if (j.contains("window_h") && j["window_h"].is_number_integer()) s.window_h = j["window_h"].get<int>();
+  if (j.contains("controls_collapsed") && j["controls_collapsed"].is_boolean())
+    s.controls_collapsed = j["controls_collapsed"].get<bool>();
   if (j.contains("layout") && j["layout"].is_string() &&
       (j["layout"] == "overview" || j["layout"] == "stepping"))
     s.layout = j["layout"].get<std::string>();
@@ -46,7 +73,8 @@ bool save_settings(const std::filesystem::path& dir, const Settings& s) {
                       {"theme", std::string(style::theme_name(s.theme))},
                       {"window_w", s.window_w},
                       {"window_h", s.window_h},
-                      {"layout", s.layout}};
+                      {"layout", s.layout},
+                      {"controls_collapsed", s.controls_collapsed}};
   auto tmp = dir / "settings.json.tmp";
   {
     std::ofstream out(tmp);

@@ -13,12 +13,20 @@ namespace sockscope::app {
 struct Settings {
   float font_px = 19.0f;
   style::Theme theme = style::Theme::dark;
-  int window_w = 1600;
-  int window_h = 900;
-  // The window arrangement imgui.ini's positions were saved in: "overview"
-  // or "stepping" (see AppUi::Layout).
+  // 0 x 0 until the first exit: the first start fits the screen's work area.
+  int window_w = 0;
+  int window_h = 0;
+  bool controls_collapsed = false;  // Tab
+  // The layout to start in: "overview" or "stepping" (layout.h).
   std::string layout = "overview";
 };
+
+inline constexpr int kMinWindowW = 640;
+inline constexpr int kMinWindowH = 400;
+
+// Parses --geometry's "WxH" (each at least the minimum, at most 8192).
+// False, and `error` says why, when it is not.
+bool parse_geometry(const std::string& text, int& w, int& h, std::string& error);
 
 // The config directory (created on demand by save()); empty when neither
 // XDG_CONFIG_HOME nor HOME is set.

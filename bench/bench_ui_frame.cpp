@@ -36,6 +36,7 @@
 #include "views/code_view.h"
 #include "views/process_tree_view.h"
 #include "views/status_bar.h"
+#include "views/totals_view.h"
 #include "views/style.h"
 
 namespace {
@@ -231,8 +232,39 @@ void bench_session(const char* name, const session::Session& s, int frames) {
   ImGui::DestroyContext();
   fresh_context();
   {
+    // Presentation mode: the tree alone over the whole display (the text
+    // stays at the desk's size here: the atlas is built once per context).
+    app::AppUi ui;
+    ui.present(app::WindowId::tree);
+    ui.font_changed = false;
+    row("whole AppUi frame, presenting the tree", time_frames(s, frames, [&](app::FrameContext& c) { ui.draw(c); }));
+  }
+  ImGui::DestroyContext();
+  fresh_context();
+  {
+    app::AppUi ui;
+    ui.present(app::WindowId::flow);
+    ui.font_changed = false;
+    row("whole AppUi frame, presenting the flow", time_frames(s, frames, [&](app::FrameContext& c) { ui.draw(c); }));
+  }
+  ImGui::DestroyContext();
+  fresh_context();
+  {
     app::ProcessTreeView v;
-    row("process tree", time_frames(s, frames, [&](app::FrameContext& c) {
+    row("process tree (siblings past two rows folded)", time_frames(s, frames, [&](app::FrameContext& c) {
+                           place_window();
+                           v.draw(c);
+                         }));
+    const auto drawn = v.drawn_json();
+    std::printf("|   (the tree drew %s nodes at %s detail; folded: %s) | | | | | | |\n",
+                drawn.at("nodes").dump().c_str(), drawn.at("detail").get<std::string>().c_str(),
+                drawn.at("folded").dump().c_str());
+  }
+  ImGui::DestroyContext();
+  fresh_context();
+  {
+    app::TotalsView v;
+    row("totals chart", time_frames(s, frames, [&](app::FrameContext& c) {
                            place_window();
                            v.draw(c);
                          }));

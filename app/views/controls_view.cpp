@@ -24,6 +24,22 @@ void draw_recorded(const FrameContext& ctx) {
   for (const auto& [k, v] : meta.options) ImGui::BulletText("%s = %s", k.c_str(), v.c_str());
 }
 
+// The width of a field whose label sits at its right: 8 characters' worth,
+// less when the column is narrow (large text, a projector), so the longest
+// label of the settings table still fits beside it.
+float field_width() {
+  static std::string longest = [] {
+    std::string l = "architecture";
+    for (const auto& s : servers::settings_table())
+      if (s.label.size() > l.size()) l = std::string(s.label);
+    return l;
+  }();
+  const float fs = ImGui::GetFontSize();
+  const float room = ImGui::GetContentRegionAvail().x - ImGui::CalcTextSize(longest.c_str()).x -
+                     ImGui::GetStyle().ItemInnerSpacing.x;
+  return std::clamp(room, fs * 4.0f, fs * 8.0f);
+}
+
 // The running architecture's settings, from the settings table. They stay
 // editable while a server runs: a change applies on the next Start (and says
 // so), except turning reaping on, which the running server obeys at once.
@@ -31,7 +47,7 @@ void draw_settings(LabController& lab) {
   auto& spec = lab.spec();
   const servers::Architecture* a = servers::find_architecture(spec.arch);
   if (a == nullptr) return;
-  const float field = ImGui::GetFontSize() * 8.0f;
+  const float field = field_width();
   for (servers::SettingId id : a->settings) {
     const servers::Setting& s = servers::setting(id);
     ImGui::PushID(static_cast<int>(id));
@@ -79,7 +95,7 @@ void draw_server(LabController& lab) {
   auto& spec = lab.spec();
   const bool running = lab.running();
   ImGui::BeginDisabled(running);
-  const float field = ImGui::GetFontSize() * 8.0f;
+  const float field = field_width();
   ImGui::SetNextItemWidth(field);
   if (ImGui::BeginCombo("architecture", spec.arch.c_str())) {
     for (const auto& a : servers::architectures()) {

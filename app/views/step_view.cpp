@@ -10,6 +10,7 @@
 
 #include "lab_controller.h"
 #include "servers/architecture.h"
+#include "trace/ring.h"
 #include "views/code_view.h"
 #include "views/style.h"
 
@@ -63,6 +64,17 @@ void apply_step_command(trace::GateTable& gates, StepCommand command, std::uint3
   }
 }
 
+void apply_step_stage(trace::GateTable& gates, StageStepper& stepper, std::uint32_t conn, StagePlan plan) {
+  // Like Step: from run or slow motion the first press pauses everyone.
+  if (gates.mode() != GateMode::step) {
+    stepper.cancel("paused");
+    gates.set_mode(GateMode::step);
+    return;
+  }
+  if (stepper.running()) return;
+  stepper.start(gates, conn, plan, trace::now_ns());
+}
+
 std::optional<trace::RunTarget> parse_run_to(GateKind kind, std::string_view conn_text) {
   while (!conn_text.empty() && conn_text.front() == ' ') conn_text.remove_prefix(1);
   while (!conn_text.empty() && conn_text.back() == ' ') conn_text.remove_suffix(1);
@@ -93,28 +105,41 @@ void same_line_if_fits(float width) {
 }
 }  // namespace
 
-void StepView::handle_keys(trace::GateTable& gates) {
+void StepView::command(trace::GateTable& gates, StepCommand cmd) {
+  stage_.cancel(cmd == StepCommand::step ? "stage run stopped by Step" : "stage run stopped");
+  apply_step_command(gates, cmd, static_cast<std::uint32_t>(slow_ms));
+}
+
+void StepView::step_stage(FrameContext& ctx, trace::GateTable& gates) {
+  apply_step_stage(gates, stage_, chosen_conn, stage_plan(ctx.session.meta()));
+}
+
+void StepView::handle_keys(FrameContext& ctx, trace::GateTable& gates) {
   const ImGuiIO& io = ImGui::GetIO();
   if (io.WantTextInput || io.KeyCtrl || io.KeyAlt || io.KeySuper) return;
   // The timeline has keys of its own (Space plays a recording) while it has
-  // focus; everywhere else Space, R and P step the servers.
+  // focus; everywhere else Space, Shift+Space, R and P step the servers.
   const ImGuiWindow* focused = GImGui->NavWindow;
   if (focused && focused->RootWindow && std::string_view(focused->RootWindow->Name).ends_with("###timeline")) return;
   // Typed characters, not key codes: imgui 1.86 has no portable letter keys.
   for (ImWchar c : io.InputQueueCharacters) {
-    if (c == ' ') apply_step_command(gates, StepCommand::step, static_cast<std::uint32_t>(slow_ms));
-    if (c == 'r' || c == 'R') apply_step_command(gates, StepCommand::run, static_cast<std::uint32_t>(slow_ms));
-    if (c == 'p' || c == 'P') apply_step_command(gates, StepCommand::pause, static_cast<std::uint32_t>(slow_ms));
+    if (c == ' ' && io.KeyShift) step_stage(ctx, gates);
+    else if (c == ' ') command(gates, StepCommand::step);
+    if (c == 'r' || c == 'R') command(gates, StepCommand::run);
+    if (c == 'p' || c == 'P') command(gates, StepCommand::pause);
     if (c == 'u' || c == 'U')
-      if (auto target = parse_run_to(run_to_kind, run_to_conn)) apply_run_to(gates, *target);
+      if (auto target = parse_run_to(run_to_kind, run_to_conn)) {
+        stage_.cancel("stage run stopped by Run to");
+        apply_run_to(gates, *target);
+      }
   }
 }
 
-void StepView::draw_toolbar(trace::GateTable& gates) {
+void StepView::draw_toolbar(FrameContext& ctx, trace::GateTable& gates) {
   const GateMode mode = gates.mode();
   auto mode_button = [&](const char* label, bool active, StepCommand cmd, const char* tip) {
     if (active) ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
-    if (ImGui::Button(label)) apply_step_command(gates, cmd, static_cast<std::uint32_t>(slow_ms));
+    if (ImGui::Button(label)) command(gates, cmd);
     if (active) ImGui::PopStyleColor();
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", tip);
   };
@@ -122,10 +147,27 @@ void StepView::draw_toolbar(trace::GateTable& gates) {
   ImGui::SameLine();
   mode_button("Step", false, StepCommand::step,
               "Let the earliest arrival take one step to its next gate; pauses first when running (Space)");
-  ImGui::SameLine();
+  same_line_if_fits(ImGui::CalcTextSize("Step stage").x + ImGui::GetStyle().FramePadding.x * 2.0f);
+  {
+    const bool running = stage_.running();
+    if (running) ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
+    if (ImGui::Button("Step stage")) step_stage(ctx, gates);
+    if (running) ImGui::PopStyleColor();
+    if (ImGui::IsItemHovered()) {
+      const std::string who = chosen_conn ? "connection " + std::to_string(chosen_conn) + " (chosen in Waiting at gates)"
+                                          : std::string("the earliest arrival's connection");
+      ImGui::SetTooltip(
+          "Move %s to its next stage (Shift+Space):\n"
+          "accept, fork / spawn / enqueue (or exec), each request (read to reply),\n"
+          "close, exit, reap. Only that connection's processes and threads move;\n"
+          "everyone else stays where they are. Pauses first when running.",
+          who.c_str());
+    }
+  }
+  same_line_if_fits(ImGui::CalcTextSize("Pause").x + ImGui::GetStyle().FramePadding.x * 2.0f);
   mode_button("Pause", mode == GateMode::step, StepCommand::pause,
               "Stop every process and thread at its next gate (P)");
-  ImGui::SameLine();
+  same_line_if_fits(ImGui::CalcTextSize("Slow").x + ImGui::GetStyle().FramePadding.x * 2.0f);
   mode_button("Slow", mode == GateMode::slow, StepCommand::slow, "Slow motion: every gate waits the delay on the right");
   same_line_if_fits(ImGui::GetFontSize() * 9.0f);
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 9.0f);
@@ -141,6 +183,16 @@ void StepView::draw_mode(trace::GateTable& gates) {
   ImGui::PushTextWrapPos(0.0f);
   style::text_colored(mode == GateMode::run_to ? style::palette().warn : style::palette().dim, "%s", text.c_str());
   ImGui::PopTextWrapPos();
+  // Step stage: what the run is doing, or how the last one ended.
+  if (const std::string stage = stage_.status_text(); !stage.empty()) {
+    same_line_if_fits(ImGui::CalcTextSize(stage.c_str()).x);
+    ImGui::PushTextWrapPos(0.0f);
+    style::text_colored(stage_.running()      ? style::palette().warn
+                        : stage_.succeeded() ? style::palette().dim
+                                             : style::palette().bad,
+                        "%s", stage.c_str());
+    ImGui::PopTextWrapPos();
+  }
   if (mode != GateMode::step) return;
   const std::uint64_t breakpoint = gates.breakpoint_seq();
   for (const auto& w : waiters_) {
@@ -177,7 +229,10 @@ void StepView::draw_run_to(FrameContext& ctx, trace::GateTable& gates) {
   const bool active = gates.mode() == GateMode::run_to;
   if (active) ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
   ImGui::BeginDisabled(!chosen.has_value());
-  if (ImGui::Button("Run to") && chosen) apply_run_to(gates, *chosen);
+  if (ImGui::Button("Run to") && chosen) {
+    stage_.cancel("stage run stopped by Run to");
+    apply_run_to(gates, *chosen);
+  }
   ImGui::EndDisabled();
   if (active) ImGui::PopStyleColor();
   if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
@@ -231,9 +286,20 @@ void StepView::draw_waiters(FrameContext& ctx, trace::GateTable& gates) {
     ImGui::PopTextWrapPos();
     return;
   }
-  if (ImGui::Button("Release all")) gates.release_all();
+  if (ImGui::Button("Release all")) {
+    stage_.cancel("stage run stopped by Release all");
+    gates.release_all();
+  }
   ImGui::SameLine();
   ImGui::Text("%zu waiting", waiters_.size());
+  if (chosen_conn != 0) {
+    const std::string chosen = "Step stage moves connection " + std::to_string(chosen_conn);
+    same_line_if_fits(ImGui::CalcTextSize(chosen.c_str()).x);
+    style::text_colored(style::palette().warn, "%s", chosen.c_str());
+    same_line_if_fits(ImGui::CalcTextSize("any").x + ImGui::GetStyle().FramePadding.x * 2.0f);
+    if (ImGui::SmallButton("any")) chosen_conn = 0;
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Step stage moves the earliest arrival's connection again");
+  }
   // ScrollX: in a narrow window the columns keep their width and the table
   // scrolls, rather than squeezing the gate's name to two letters.
   const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_ScrollY |
@@ -259,7 +325,16 @@ void StepView::draw_waiters(FrameContext& ctx, trace::GateTable& gates) {
     ImGui::PushID(static_cast<int>(w.seq));
     ImGui::TableNextRow();
     ImGui::TableNextColumn();
-    ImGui::Text("%d", ++row);
+    {
+      // Clicking a row chooses its connection for Step stage (again: any).
+      char label[16];
+      std::snprintf(label, sizeof label, "%d", ++row);
+      const bool chosen = w.conn != 0 && w.conn == chosen_conn;
+      if (ImGui::Selectable(label, chosen, ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowItemOverlap))
+        chosen_conn = chosen ? 0 : w.conn;
+      if (ImGui::IsItemHovered())
+        ImGui::SetTooltip(w.conn ? "Click: Step stage moves connection %u" : "No connection yet (click: any)", w.conn);
+    }
     ImGui::TableNextColumn();
     if (w.seq == breakpoint) {
       // The one that reached the "Run to" target; everyone else stopped at
@@ -296,8 +371,17 @@ void StepView::draw_waiters(FrameContext& ctx, trace::GateTable& gates) {
   ImGui::EndTable();
 }
 
+void StepView::update(FrameContext& ctx) {
+  if (ctx.lab == nullptr) return;
+  trace::GateTable& gates = ctx.lab->lab().gates();
+  handle_keys(ctx, gates);
+  // A Step stage run moves on by at most one release per frame.
+  stage_.tick(gates, &ctx.session, trace::now_ns());
+  if (stage_.running()) ctx.wants_redraw = true;
+}
+
 void StepView::draw(FrameContext& ctx) {
-  if (!ImGui::Begin("Stepping")) {
+  if (!ImGui::Begin("Stepping###stepping")) {
     ImGui::End();
     return;
   }
@@ -307,14 +391,13 @@ void StepView::draw(FrameContext& ctx) {
     return;
   }
   trace::GateTable& gates = ctx.lab->lab().gates();
-  handle_keys(gates);
   waiters_ = gates.waiters();
-  draw_toolbar(gates);
+  draw_toolbar(ctx, gates);
   draw_run_to(ctx, gates);
   draw_mode(gates);
   draw_waiters(ctx, gates);
   // "waiting for 3.2 s" keeps counting while someone is parked.
-  if (!waiters_.empty() || gates.mode() != GateMode::run) ctx.wants_redraw = true;
+  if (!waiters_.empty() || gates.mode() != GateMode::run || stage_.running()) ctx.wants_redraw = true;
   ImGui::End();
 }
 

@@ -19,7 +19,9 @@ inline constexpr std::uint32_t kTraceMagic = 0x53434b54;  // "SCKT"
 inline constexpr std::uint32_t kTraceVersion = 1;
 
 // What happened. Payload meaning per kind is given in the comment; `a` and `b`
-// are the two numeric payload fields of Event, `text` its short string.
+// are the two numeric payload fields of Event, `text` its short string. The
+// same meanings as data (names, formats, one sentence per kind) are in
+// trace/event_fields.h, which the event log reads; keep the two in step.
 enum class Kind : std::uint16_t {
   server_start,    // a server process is up. text = architecture, a = port
   listen,          // listening socket bound. a = port, b = fd

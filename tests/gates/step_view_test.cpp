@@ -43,7 +43,7 @@ class StepViewTest : public gui_test::HeadlessImGuiTest {
     ImGuiIO& io = ImGui::GetIO();
     for (const char* c = typed; *c; ++c) io.AddInputCharacter(static_cast<unsigned>(*c));
     ImGui::NewFrame();
-    if (ImGui::FindWindowByName("Stepping")) ImGui::SetWindowFocus("Stepping");
+    if (ImGui::FindWindowByName("###stepping")) ImGui::SetWindowFocus("###stepping");
     lab.session().read([&](const session::Session& s) {
       FrameContext ctx{s, s.model(), trace::now_ns(), &controller, 60.0};
       ui.draw(ctx);
@@ -187,7 +187,7 @@ TEST_F(StepViewTest, SpaceStepsOneWaiterAndRLetsEveryoneFinish) {
     return lab.gates().waiters().size() == 1;
   }));
   for (int f = 0; f < 30; ++f) frame(ui, lab, controller);
-  ImGuiWindow* w = ImGui::FindWindowByName("Stepping");
+  ImGuiWindow* w = ImGui::FindWindowByName("###stepping");
   ASSERT_NE(w, nullptr);
   EXPECT_TRUE(w->WasActive);
   auto first = lab.gates().waiters();
@@ -235,9 +235,10 @@ TEST_F(StepViewTest, URunsToTheChosenGateAndTheScriptDoesTheSame) {
     ImGuiIO& io = ImGui::GetIO();
     for (const char* c = typed; *c; ++c) io.AddInputCharacter(static_cast<unsigned>(*c));
     ImGui::NewFrame();
-    if (ImGui::FindWindowByName("Stepping")) ImGui::SetWindowFocus("Stepping");
+    if (ImGui::FindWindowByName("###stepping")) ImGui::SetWindowFocus("###stepping");
     lab.session().read([&](const session::Session& s) {
       FrameContext ctx{s, s.model(), trace::now_ns(), &controller, 60.0};
+      view.update(ctx);
       view.draw(ctx);
     });
     ImGui::Render();
@@ -274,7 +275,7 @@ TEST_F(StepViewTest, URunsToTheChosenGateAndTheScriptDoesTheSame) {
   EXPECT_EQ(bp->kind, GateKind::read);
   EXPECT_EQ(bp->conn, 2u);
   for (int f = 0; f < 10; ++f) draw();  // the marked row is drawn
-  ImGuiWindow* w = ImGui::FindWindowByName("Stepping");
+  ImGuiWindow* w = ImGui::FindWindowByName("###stepping");
   ASSERT_NE(w, nullptr);
   EXPECT_TRUE(w->WasActive);
 

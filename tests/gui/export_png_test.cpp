@@ -38,8 +38,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// The window's size in a scripted run (Settings' default); the Xvfb screen is
-// larger, so a PNG of this size is the window and not the screen.
+// The window's size (--geometry); the Xvfb screen is larger, so a PNG of this
+// size is the window and not the screen.
 constexpr int kWindowW = 1600;
 constexpr int kWindowH = 900;
 const char* const kXvfbScreen = "-screen 0 1920x1080x24";
@@ -55,7 +55,8 @@ Proc run_app(const std::vector<std::string>& argv, const fs::path& dir) {
 }
 
 std::vector<std::string> gui_argv(const fs::path& script) {
-  return {"xvfb-run", "-a", "-s", kXvfbScreen, SOCKSCOPE_BIN, "--script", script.string()};
+  return {"xvfb-run", "-a", "-s", kXvfbScreen, SOCKSCOPE_BIN, "--geometry",
+          std::to_string(kWindowW) + "x" + std::to_string(kWindowH), "--script", script.string()};
 }
 
 std::uint32_t be32(const unsigned char* p) {

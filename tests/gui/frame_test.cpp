@@ -360,7 +360,7 @@ namespace {
 TEST_F(HeadlessImGui, SteppingLayoutShowsCodeAndFlowAndOverviewBringsTheListsBack) {
   AppUi ui;
   session::Session s = make_recorded_session({});
-  ui.restore_layout(AppUi::Layout::stepping);
+  ui.set_layout(AppUi::Layout::stepping);
   draw_frames(ui, s, s.last_ns(), 5);
   auto active = [](const char* id) {
     ImGuiWindow* w = ImGui::FindWindowByName(id);
@@ -389,6 +389,65 @@ TEST(Settings, LayoutRoundTripsAndABadValueIsIgnored) {
   EXPECT_EQ(bad.layout, "overview");
   EXPECT_EQ(bad.font_px, 24.0f);
   std::filesystem::remove_all(dir);
+}
+
+// The first start has no size (the shell fits the screen's work area); the
+// size the window was left at, and the collapsed controls, come back.
+TEST(Settings, WindowSizeAndCollapsedControlsAreRemembered) {
+  const auto dir = std::filesystem::temp_directory_path() / ("sockscope-window-" + std::to_string(getpid()));
+  EXPECT_EQ(load_settings(dir).window_w, 0);
+  EXPECT_EQ(load_settings(dir).window_h, 0);
+  Settings s;
+  s.window_w = 1280;
+  s.window_h = 720;
+  s.controls_collapsed = true;
+  ASSERT_TRUE(save_settings(dir, s));
+  const Settings back = load_settings(dir);
+  EXPECT_EQ(back.window_w, 1280);
+  EXPECT_EQ(back.window_h, 720);
+  EXPECT_TRUE(back.controls_collapsed);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Geometry, ParsesWidthByHeightAndRefusesTheRest) {
+  int w = 0, h = 0;
+  std::string error;
+  EXPECT_TRUE(parse_geometry("1280x720", w, h, error));
+  EXPECT_EQ(w, 1280);
+  EXPECT_EQ(h, 720);
+  for (const char* bad : {"", "1280", "1280x", "x720", "1280X720", "12a0x720", "100x100", "9000x720", "-1280x720"}) {
+    EXPECT_FALSE(parse_geometry(bad, w, h, error)) << bad;
+    EXPECT_NE(error.find("--geometry"), std::string::npos) << bad;
+  }
+}
+
+// Presentation mode shows one view over everything, in larger text, and
+// leaving it restores the layout and the text size; Tab's collapse hides
+// the controls behind a strip.
+TEST_F(HeadlessImGui, PresentationModeShowsOneViewAndLeavesCleanly) {
+  AppUi ui;
+  session::Session s = make_recorded_session({});
+  draw_frames(ui, s, s.last_ns(), 3);
+  const float desk_font = ui.font_px;
+  ui.present(WindowId::tree);
+  draw_frames(ui, s, s.last_ns(), 3);
+  EXPECT_EQ(ui.layout(), AppUi::Layout::present);
+  EXPECT_GT(ui.font_px, desk_font);
+  EXPECT_EQ(ui.saved_font_px(), desk_font);
+  const auto drawn = ui.drawn_json();
+  ASSERT_EQ(drawn.at("windows").size(), 1u) << drawn.dump();
+  const auto& tree = drawn.at("windows").at("tree");
+  EXPECT_EQ(tree[2].get<float>(), 1600.0f);
+  EXPECT_EQ(tree[3].get<float>(), 900.0f);
+  ui.leave_present();
+  draw_frames(ui, s, s.last_ns(), 3);
+  EXPECT_EQ(ui.layout(), AppUi::Layout::overview);
+  EXPECT_EQ(ui.font_px, desk_font);
+  EXPECT_TRUE(ui.drawn_json().at("windows").contains("connections"));
+  ui.set_controls_collapsed(true);
+  draw_frames(ui, s, s.last_ns(), 3);
+  EXPECT_FALSE(ui.drawn_json().at("windows").contains("controls"));
+  EXPECT_NE(ImGui::FindWindowByName("##controls_strip"), nullptr);
 }
 
 }  // namespace
