@@ -232,6 +232,13 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
   in.kind = layout_;
   in.controls_collapsed = controls_collapsed_ && !presenting;
   in.presented = presented_;
+  // The tree needs room for four children side by side where the
+  // architecture makes processes; one box where it is one process.
+  if (const servers::Architecture* a = servers::find_architecture(arch)) {
+    const bool processes = a->has(servers::kForksPerConnection) ||
+                           (a->has(servers::kPrestartedWorkers) && !a->has(servers::kThreads));
+    in.tree_children = processes ? 4 : 1;
+  }
   for (const auto& w : kWindows) {
     const WindowRow& row = windows_[index_of(w.id)];
     // Presenting: the one window, whether or not it was open.

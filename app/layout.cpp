@@ -107,10 +107,10 @@ LayoutResult compute_layout(const LayoutInput& in) {
   const Rect r{a.x + left_w, a.y, a.w - left_w, a.h};
 
   if (!stepping) {
-    // The tree first: room for the server and four children at the least
-    // detail, whatever else is open. The side column takes what is left of
+    // The tree first: room for the server and (up to) four of its children
+    // at the least detail, whatever else is open. The side column takes what is left of
     // a third of the width; too little, and its windows join the lower row.
-    const float tree_min_w = tree_window_min_width(fs, TreeDetail::compact, 4);
+    const float tree_min_w = tree_window_min_width(fs, TreeDetail::compact, std::clamp(in.tree_children, 1, 4));
     const float tree_min_h = tree_window_min_height(fs, TreeDetail::compact);
     float side_w = in_slot(Slot::side).empty() ? 0.0f : std::min(px(r.w * 0.34f), px(r.w - tree_min_w));
     if (side_w > 0.0f && side_w < fs * 12.0f) {

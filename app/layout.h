@@ -102,6 +102,9 @@ struct LayoutInput {
   bool controls_collapsed = false;
   std::array<bool, kWindowCount> shown{};  // which windows are open
   WindowId presented = WindowId::tree;     // present: the one window shown
+  // The children the tree must show side by side (the server's, up to 4): an
+  // event loop's single process leaves the side windows more room.
+  int tree_children = 4;
   bool operator==(const LayoutInput&) const = default;
 };
 
