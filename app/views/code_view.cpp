@@ -84,6 +84,37 @@ CodeLocation locate_gate(const std::vector<std::string_view>& files, GateKind ki
   return locate_gate(files, kind);
 }
 
+std::vector<CodeRow> code_rows(int line_count, const std::vector<int>& gate_lines) {
+  std::vector<CodeRow> rows;
+  rows.reserve(static_cast<std::size_t>(std::max(line_count, 0)) + gate_lines.size());
+  std::size_t g = 0;
+  for (int n = 1; n <= line_count; ++n) {
+    while (g < gate_lines.size() && gate_lines[g] < n) ++g;
+    if (g < gate_lines.size() && gate_lines[g] == n) rows.push_back({n, true});
+    rows.push_back({n, false});
+  }
+  return rows;
+}
+
+int row_of_line(const std::vector<CodeRow>& rows, int line) {
+  // Rows are in line order: the source row of `line` is the last row with that line.
+  auto it = std::lower_bound(rows.begin(), rows.end(), line + 1,
+                             [](const CodeRow& r, int n) { return r.line < n; });
+  if (it == rows.begin()) return -1;
+  --it;
+  return it->line == line && !it->lens ? static_cast<int>(it - rows.begin()) : -1;
+}
+
+std::vector<TagBox> layout_lens_tags(float x, float y, float row_h, const std::vector<float>& widths, float gap) {
+  std::vector<TagBox> out;
+  out.reserve(widths.size());
+  for (float w : widths) {
+    out.push_back({x, y, x + w, y + row_h});
+    x += w + gap;
+  }
+  return out;
+}
+
 const std::vector<trace::GateWaiter>& CodeView::waiters_at(const FrameContext& ctx) {
   // Now, on the live lab: its gate table is the truth.
   if (ctx.lab && !ctx.at_instant) {
@@ -113,6 +144,8 @@ const std::vector<trace::GateWaiter>& CodeView::waiters_at(const FrameContext& c
 }
 
 void CodeView::draw(FrameContext& ctx) {
+  drawn_tags_.clear();
+  drawn_lines_.clear();
   if (!ImGui::Begin("Code###code_view")) {
     ImGui::End();
     return;
@@ -145,47 +178,127 @@ void CodeView::draw(FrameContext& ctx) {
   if (shown_file_.empty() || std::find(files.begin(), files.end(), shown_file_) == files.end())
     shown_file_ = std::string(files.front());
 
-  for (std::string_view name : files) {
+  // The files, then the tags, flow left to right and wrap at the window's
+  // edge, and take few rows: in a small window (the stepping layout on a
+  // projector) the code below must keep most of the height.
+  const ImGuiStyle& st = ImGui::GetStyle();
+  const float right_edge = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+  const float row_w = right_edge - ImGui::GetCursorScreenPos().x;
+  auto file_label = [&](std::string_view name) {
     int here = 0;
     for (const auto& [key, list] : cursors)
       if (key.first == name) here += static_cast<int>(list.size());
     char label[96];
     std::snprintf(label, sizeof label, "%.*s (%d)###%.*s", static_cast<int>(name.size()), name.data(), here,
                   static_cast<int>(name.size()), name.data());
-    if (ImGui::RadioButton(label, shown_file_ == name)) shown_file_ = std::string(name);
-    ImGui::SameLine();
+    return std::string(label);
+  };
+  float files_w = 0.0f;
+  for (std::string_view name : files)
+    files_w += ImGui::GetFrameHeight() + st.ItemInnerSpacing.x + ImGui::CalcTextSize(file_label(name).c_str(), nullptr, true).x +
+               st.ItemSpacing.x;
+  if (files_w <= row_w) {
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      if (i > 0) ImGui::SameLine();
+      if (ImGui::RadioButton(file_label(files[i]).c_str(), shown_file_ == files[i])) {
+        shown_file_ = std::string(files[i]);
+        followed_line_ = 0;
+      }
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("The number of processes or threads parked in this file");
+    }
+  } else {
+    // Too narrow for the radio buttons on one row: one combo.
+    ImGui::SetNextItemWidth(std::min(row_w, ImGui::GetFontSize() * 18.0f));
+    if (ImGui::BeginCombo("##file", file_label(shown_file_).c_str())) {
+      for (std::string_view name : files)
+        if (ImGui::Selectable(file_label(name).c_str(), shown_file_ == name)) {
+          shown_file_ = std::string(name);
+          followed_line_ = 0;
+        }
+      ImGui::EndCombo();
+    }
   }
-  ImGui::NewLine();
   // Everyone parked, as tags in their colours: a click shows that one's line.
   if (cursors_.empty()) {
-    style::text_colored(style::palette().dim, ctx.lab && !ctx.at_instant
-                                                  ? "Nobody is parked at a gate: Pause (P) stops everyone at the next one."
-                                                  : "Nobody was parked at a gate at this instant.");
+    ImGui::PushStyleColor(ImGuiCol_Text, style::palette().dim);
+    ImGui::TextWrapped("%s", ctx.lab && !ctx.at_instant
+                                 ? "Nobody is parked at a gate: Pause (P) stops everyone at the next one."
+                                 : "Nobody was parked at a gate at this instant.");
+    ImGui::PopStyleColor();
   }
-  float last_tag_end = 0.0f;
-  for (std::size_t i = 0; i < cursors_.size(); ++i) {
+  auto tag_text = [&](std::size_t i) {
     const CodeCursor& c = cursors_[i];
     const trace::GateWaiter& w = c.waiter;
     char tag[96];
     std::snprintf(tag, sizeof tag, "%s %d: %s, line %d###cursor%zu", w.tid == w.pid ? "pid" : "tid",
                   static_cast<int>(w.tid == w.pid ? w.pid : w.tid), std::string(trace::gate_name(w.kind)).c_str(), c.line, i);
+    return std::string(tag);
+  };
+  auto draw_tag = [&](std::size_t i, bool as_item) {
+    const CodeCursor& c = cursors_[i];
+    const trace::GateWaiter& w = c.waiter;
     const ImU32 colour = style::identity_colour(ctx.model, w.pid, w.tid);
     ImGui::PushStyleColor(ImGuiCol_Button, colour);
     ImGui::PushStyleColor(ImGuiCol_ButtonHovered, colour);
     ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(10, 10, 10, 255));
-    // Tags flow left to right and wrap at the window's edge.
-    const float width = ImGui::CalcTextSize(tag, nullptr, true).x + ImGui::GetStyle().FramePadding.x * 2.0f;
-    if (i > 0 && last_tag_end + ImGui::GetStyle().ItemSpacing.x + width <
-                     ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x)
-      ImGui::SameLine();
-    if (ImGui::SmallButton(tag)) {
+    const bool clicked = as_item ? ImGui::Button(tag_text(i).c_str()) : ImGui::SmallButton(tag_text(i).c_str());
+    ImGui::PopStyleColor(3);
+    if (clicked) {
       shown_file_ = c.file;
       scroll_to_line_ = c.line;
     }
+    if (ImGui::IsItemHovered()) {
+      ImGui::BeginTooltip();
+      ImGui::PushTextWrapPos(ImGui::GetFontSize() * 30.0f);
+      ImGui::Text("%s %d is parked at the %s gate, %s line %d, serving connection #%u.",
+                  w.tid == w.pid ? "Process" : "Thread", static_cast<int>(w.tid == w.pid ? w.pid : w.tid),
+                  std::string(trace::gate_name(w.kind)).c_str(), c.file.c_str(), c.line, w.conn);
+      ImGui::TextUnformatted(std::string(gate_explanation(w.kind)).c_str());
+      ImGui::TextDisabled("Connection #N is the server's number for a connection, in accept order (not the "
+                          "simulated client's number). Click: show the line.");
+      ImGui::PopTextWrapPos();
+      ImGui::EndTooltip();
+    }
+  };
+  // As many rows of tags as the window can spare; the rest behind "+N".
+  const int max_rows = ImGui::GetWindowHeight() > ImGui::GetTextLineHeightWithSpacing() * 24.0f ? 3 : 1;
+  std::vector<float> widths;
+  for (std::size_t i = 0; i < cursors_.size(); ++i)
+    widths.push_back(ImGui::CalcTextSize(tag_text(i).c_str(), nullptr, true).x + st.FramePadding.x * 2.0f);
+  const float more_w = ImGui::CalcTextSize("+999").x + st.FramePadding.x * 2.0f + st.ItemSpacing.x;
+  std::size_t shown = 0;
+  {
+    int row = 1;
+    float x = 0.0f;
+    for (; shown < widths.size(); ++shown) {
+      const float need = (x > 0.0f ? st.ItemSpacing.x : 0.0f) + widths[shown];
+      const bool last_row = row == max_rows;
+      const float reserve = last_row && shown + 1 < widths.size() ? more_w : 0.0f;
+      if (x + need + reserve <= row_w || x == 0.0f) {
+        x += need;
+        continue;
+      }
+      if (last_row) break;
+      ++row;
+      x = widths[shown];
+    }
+  }
+  float last_tag_end = 0.0f;
+  for (std::size_t i = 0; i < shown; ++i) {
+    if (i > 0 && last_tag_end + st.ItemSpacing.x + widths[i] <= right_edge) ImGui::SameLine();
+    draw_tag(i, false);
     last_tag_end = ImGui::GetItemRectMax().x;
-    ImGui::PopStyleColor(3);
-    if (ImGui::IsItemHovered())
-      ImGui::SetTooltip("%s, connection %u: %s", c.file.c_str(), w.conn, std::string(gate_explanation(w.kind)).c_str());
+  }
+  if (shown < cursors_.size()) {
+    if (shown > 0) ImGui::SameLine();
+    char more[32];
+    std::snprintf(more, sizeof more, "+%zu", cursors_.size() - shown);
+    if (ImGui::SmallButton(more)) ImGui::OpenPopup("##more_cursors");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%zu more parked: click for the list", cursors_.size() - shown);
+    if (ImGui::BeginPopup("##more_cursors")) {
+      for (std::size_t i = shown; i < cursors_.size(); ++i) draw_tag(i, true);
+      ImGui::EndPopup();
+    }
   }
   const SourceFile* file = find_source(shown_file_);
   if (!file) {
@@ -202,63 +315,138 @@ void CodeView::draw(FrameContext& ctx) {
     s = e + 1;
   }
   std::map<int, GateKind> gate_at;
-  for (const GateLine& g : find_gate_lines(file->text)) gate_at[g.line] = g.kind;
+  std::vector<int> gate_lines;
+  for (const GateLine& g : find_gate_lines(file->text)) {
+    gate_at[g.line] = g.kind;
+    gate_lines.push_back(g.line);
+  }
+  const std::vector<CodeRow> rows = code_rows(static_cast<int>(lines.size()), gate_lines);
 
   ImGui::BeginChild("##code", ImVec2(0, 0), false, ImGuiWindowFlags_HorizontalScrollbar);
-  draw_lines(ctx.model, file->name, lines, gate_at, cursors);
+  draw_lines(ctx.model, file->name, lines, rows, gate_at, cursors);
   ImGui::EndChild();
   ImGui::End();
 }
 
 void CodeView::draw_lines(const session::Model& model, std::string_view file_name, const std::vector<std::string_view>& lines,
-                          const std::map<int, trace::GateKind>& gate_at, const CursorMap& cursors) {
+                          const std::vector<CodeRow>& rows, const std::map<int, trace::GateKind>& gate_at,
+                          const CursorMap& cursors) {
   style::MonoFont mono;  // popped before EndChild: the font stack must balance per window
   const float line_h = ImGui::GetTextLineHeightWithSpacing();
+  // The line followed comes back into sight when the view's height changes
+  // (a layout switch, presentation mode), as when it was first shown.
+  if (scroll_to_line_ == 0 && followed_line_ > 0 && ImGui::GetWindowHeight() != scrolled_height_)
+    scroll_to_line_ = followed_line_;
   if (scroll_to_line_ > 0) {
-    ImGui::SetScrollY(std::max(0.0f, (scroll_to_line_ - 1) * line_h - ImGui::GetWindowHeight() * 0.4f));
+    followed_line_ = scroll_to_line_;
+    scrolled_height_ = ImGui::GetWindowHeight();
+    // The lens row above a gate line scrolls into view with it.
+    int row = row_of_line(rows, scroll_to_line_);
+    if (row > 0 && rows[static_cast<std::size_t>(row - 1)].lens) --row;
+    // 40% down the view, or higher when the view is short: the lens row and its line both in sight.
+    const float at = std::clamp(ImGui::GetWindowHeight() * 0.4f, 0.0f,
+                                std::max(0.0f, ImGui::GetWindowHeight() - 2.0f * line_h - ImGui::GetStyle().ScrollbarSize));
+    ImGui::SetScrollY(std::max(0.0f, static_cast<float>(std::max(row, 0)) * line_h - at));
     scroll_to_line_ = 0;
   }
+  // The code's first column: after "%4d" and the gate mark, as the source rows lay them out.
+  const float spacing = ImGui::GetStyle().ItemSpacing.x;
+  const float code_dx = ImGui::CalcTextSize("0000").x + spacing + ImGui::CalcTextSize("G").x + spacing;
   ImDrawList* dl = ImGui::GetWindowDrawList();
   ImGuiListClipper clipper;
-  clipper.Begin(static_cast<int>(lines.size()));
+  clipper.Begin(static_cast<int>(rows.size()), line_h);
   while (clipper.Step()) {
-    for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
-      const int n = i + 1;
+    for (int r = clipper.DisplayStart; r < clipper.DisplayEnd; ++r) {
+      const CodeRow& row = rows[static_cast<std::size_t>(r)];
+      const int n = row.line;
+      const std::string_view text = lines[static_cast<std::size_t>(n - 1)];
       ImVec2 p = ImGui::GetCursorScreenPos();
       auto cur = cursors.find({file_name, n});
+      auto g = gate_at.find(n);
+      if (row.lens) {
+        draw_lens(model, text, g != gate_at.end() ? g->second : GateKind::accept,
+                  cur != cursors.end() ? &cur->second : nullptr, n, p.x + code_dx);
+        continue;
+      }
       if (cur != cursors.end()) {
         ImU32 c = style::identity_colour(model, cur->second.front()->pid, cur->second.front()->tid);
         dl->AddRectFilled(p, ImVec2(p.x + ImGui::GetContentRegionAvail().x + ImGui::GetScrollMaxX() + 2000.0f, p.y + line_h),
                           (c & 0x00FFFFFF) | 0x40000000);
       }
-      auto g = gate_at.find(n);
       ImGui::TextDisabled("%4d", n);
       ImGui::SameLine();
       if (g != gate_at.end()) style::text_colored(style::palette().warn, "G");
       else ImGui::TextUnformatted(" ");
       ImGui::SameLine();
-      ImGui::TextUnformatted(lines[static_cast<std::size_t>(i)].data(),
-                             lines[static_cast<std::size_t>(i)].data() + lines[static_cast<std::size_t>(i)].size());
+      ImGui::TextUnformatted(text.data(), text.data() + text.size());
+      const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+      drawn_lines_.push_back({n, {a.x, a.y, b.x, b.y}});
       if (g != gate_at.end() && ImGui::IsItemHovered())
-        ImGui::SetTooltip("gate %s", std::string(trace::gate_name(g->second)).c_str());
-      if (cur != cursors.end()) {
-        // Who stands here: a tag per waiter in its own colour, against the
-        // right edge of the view so long lines never push it out of sight.
-        float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
-        const float pad = ImGui::GetFontSize() * 0.3f;
-        for (const auto* w : cur->second) {
-          char tag[64];
-          if (w->tid == w->pid) std::snprintf(tag, sizeof tag, "pid %d, conn %u", static_cast<int>(w->pid), w->conn);
-          else std::snprintf(tag, sizeof tag, "tid %d, conn %u", static_cast<int>(w->tid), w->conn);
-          const ImVec2 ts = ImGui::CalcTextSize(tag);
-          const ImVec2 a(right - ts.x - pad * 2.0f, p.y);
-          dl->AddRectFilled(a, ImVec2(right, p.y + line_h), style::identity_colour(model, w->pid, w->tid), pad);
-          dl->AddText(ImVec2(a.x + pad, p.y + (line_h - ts.y) * 0.5f), IM_COL32(10, 10, 10, 255), tag);
-          right = a.x - pad;
-        }
-      }
+        ImGui::SetTooltip("gate %s: %s", std::string(trace::gate_name(g->second)).c_str(),
+                          std::string(gate_explanation(g->second)).c_str());
     }
   }
+}
+
+void CodeView::draw_lens(const session::Model& model, std::string_view line_text, GateKind gate,
+                         const std::vector<const trace::GateWaiter*>* waiters, int line, float code_x) {
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  const float text_h = ImGui::GetTextLineHeight();
+  // Over the call itself: indented as the gate line is.
+  const std::size_t indent = line_text.find_first_not_of(" \t");
+  const float x = code_x + ImGui::CalcTextSize(" ").x * static_cast<float>(indent == std::string_view::npos ? 0 : indent);
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const std::string gate_name(trace::gate_name(gate));
+  float end = x;
+  if (waiters != nullptr && !waiters->empty()) {
+    // Who stands here: a tag per waiter in its own colour, pointing down at the line.
+    const float pad = ImGui::GetFontSize() * 0.3f;
+    std::vector<std::string> tags;
+    std::vector<float> widths;
+    for (const auto* w : *waiters) {
+      char tag[64];
+      std::snprintf(tag, sizeof tag, "\xe2\x96\xbc %s %d \xc2\xb7 conn #%u", w->tid == w->pid ? "pid" : "tid",
+                    static_cast<int>(w->tid == w->pid ? w->pid : w->tid), w->conn);
+      tags.emplace_back(tag);
+      widths.push_back(ImGui::CalcTextSize(tag).x + pad * 2.0f);
+    }
+    const std::vector<TagBox> boxes = layout_lens_tags(x, p.y, text_h, widths, pad);
+    for (std::size_t i = 0; i < boxes.size(); ++i) {
+      const TagBox& b = boxes[i];
+      const trace::GateWaiter& w = *(*waiters)[i];
+      dl->AddRectFilled(ImVec2(b.x0, b.y0), ImVec2(b.x1, b.y1), style::identity_colour(model, w.pid, w.tid), pad);
+      dl->AddText(ImVec2(b.x0 + pad, b.y0), IM_COL32(10, 10, 10, 255), tags[i].c_str());
+      drawn_tags_.push_back({line, b});
+      if (ImGui::IsMouseHoveringRect(ImVec2(b.x0, b.y0), ImVec2(b.x1, b.y1)) && ImGui::IsWindowHovered()) {
+        ImGui::BeginTooltip();
+        ImGui::PushTextWrapPos(ImGui::GetFontSize() * 30.0f);
+        ImGui::Text("%s %d is parked at the %s gate on the line below, serving connection #%u.",
+                    w.tid == w.pid ? "Process" : "Thread", static_cast<int>(w.tid == w.pid ? w.pid : w.tid),
+                    gate_name.c_str(), w.conn);
+        ImGui::TextUnformatted(std::string(gate_explanation(gate)).c_str());
+        ImGui::TextDisabled("Connection #N is the server's number for a connection, in accept order (not the "
+                            "simulated client's number).");
+        ImGui::PopTextWrapPos();
+        ImGui::EndTooltip();
+      }
+      end = b.x1;
+    }
+    // "parked at accept" after the tags, when it fits in sight (the tags' tooltips say it too).
+    const std::string note = "parked at " + gate_name;
+    const float note_w = ImGui::CalcTextSize(note.c_str()).x;
+    const float visible_right = ImGui::GetWindowPos().x + ImGui::GetWindowWidth() - ImGui::GetStyle().ScrollbarSize;
+    if (end + pad + note_w <= visible_right) {
+      dl->AddText(ImVec2(end + pad, p.y), ImGui::GetColorU32(style::palette().warn), note.c_str());
+      end += pad + note_w;
+    }
+  } else {
+    // Nobody here: the gate's name, dim, so a cursor's arrival does not move the code.
+    const std::string note = "\xe2\x96\xbe " + gate_name + " gate";
+    dl->AddText(ImVec2(x, p.y), ImGui::GetColorU32(ImGuiCol_TextDisabled), note.c_str());
+    end = x + ImGui::CalcTextSize(note.c_str()).x;
+  }
+  // The row's height and width, as a source line's (the clipper and the horizontal scrollbar count on it).
+  ImGui::Dummy(ImVec2(end - p.x, text_h));
 }
 
 }  // namespace sockscope::app

@@ -36,9 +36,88 @@ std::string who(pid_t pid, pid_t tid) {
   return buf;
 }
 
+// What a lane is, for its header's tooltip: the ids a teacher is asked about.
+std::string lane_explanation(const FlowLane& lane) {
+  char buf[320];
+  switch (lane.kind) {
+    case FlowLaneKind::client:
+      if (lane.client_id)
+        std::snprintf(buf, sizeof buf,
+                      "Simulated client %u (the simulator's own number), from local port %u. The server calls "
+                      "this connection conn #%u: its number for the connections it accepted, in accept order.",
+                      lane.client_id, static_cast<unsigned>(lane.port), lane.conn);
+      else
+        std::snprintf(buf, sizeof buf,
+                      "An external client (curl, nc, a browser) from port %u: no simulator number. The server "
+                      "calls this connection conn #%u.",
+                      static_cast<unsigned>(lane.port), lane.conn);
+      return buf;
+    case FlowLaneKind::listener:
+      std::snprintf(buf, sizeof buf, "The server's first process (pid %d): it accepts every connection.",
+                    static_cast<int>(lane.pid));
+      return buf;
+    case FlowLaneKind::handler:
+      if (lane.tid != lane.pid)
+        std::snprintf(buf, sizeof buf, "Thread %d of process %d: it serves a connection.", static_cast<int>(lane.tid),
+                      static_cast<int>(lane.pid));
+      else
+        std::snprintf(buf, sizeof buf, "Process %d: it serves a connection.", static_cast<int>(lane.pid));
+      return buf;
+  }
+  return {};
+}
+
+// Pieces of a line that wrap between them instead of running off the right edge.
+void same_line_if_fits(float width) {
+  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + width < right) ImGui::SameLine();
+}
+
 }  // namespace
 
+LabelPlace place_note_label(float dot_x, float gap, float text_w, float min_x, float max_x) {
+  const float right = max_x - (dot_x + gap);
+  const float left = (dot_x - gap) - min_x;
+  if (text_w <= right) return {dot_x + gap, text_w, false};
+  if (text_w <= left) return {dot_x - gap - text_w, text_w, false};
+  if (right >= left) return {dot_x + gap, std::max(right, 0.0f), true};
+  return {min_x, std::max(left, 0.0f), true};
+}
+
+LabelPlace place_arrow_label(float x1, float x2, float text_w, float min_x, float max_x) {
+  const float room = std::max(max_x - min_x, 0.0f);
+  if (text_w > room) return {min_x, room, true};
+  const float x = std::clamp((x1 + x2) * 0.5f - text_w * 0.5f, min_x, max_x - text_w);
+  return {x, text_w, false};
+}
+
+std::string fit_text(std::string_view text, float max_w, const std::function<float(std::string_view)>& width_of) {
+  if (width_of(text) <= max_w) return std::string(text);
+  static constexpr std::string_view kEllipsis = "\xe2\x80\xa6";  // …
+  // The longest head that fits with the ellipsis: binary search on bytes,
+  // then back to the start of a character.
+  std::size_t lo = 0, hi = text.size();
+  auto head = [&](std::size_t n) {
+    while (n > 0 && n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    return n;
+  };
+  while (lo < hi) {
+    const std::size_t mid = (lo + hi + 1) / 2;
+    std::string candidate(text.substr(0, head(mid)));
+    candidate += kEllipsis;
+    if (width_of(candidate) <= max_w) lo = mid;
+    else hi = mid - 1;
+  }
+  const std::size_t n = head(lo);
+  if (n == 0) return width_of(kEllipsis) <= max_w ? std::string(kEllipsis) : std::string();
+  std::string out(text.substr(0, n));
+  // No dangling space before the ellipsis.
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out + std::string(kEllipsis);
+}
+
 void FlowView::draw(FrameContext& ctx) {
+  drawn_text_.clear();
   if (!ImGui::Begin("Connection flow###flow")) {
     ImGui::End();
     return;
@@ -58,9 +137,11 @@ void FlowView::draw(FrameContext& ctx) {
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 10.0f);
   ImGui::SliderInt("##newest", &max_connections, 1, 8, max_connections == 1 ? "newest connection" : "newest %d connections");
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("How many of the newest connections the diagram follows");
-  ImGui::SameLine();
-  style::text_colored(style::palette().dim, "%zu calls%s", diagram_.messages.size(),
-                      diagram_.messages_dropped || diagram_.history_cut ? " (older ones left out)" : "");
+  char calls[64];
+  std::snprintf(calls, sizeof calls, "%zu calls%s", diagram_.messages.size(),
+                diagram_.messages_dropped || diagram_.history_cut ? " (older ones left out)" : "");
+  same_line_if_fits(ImGui::CalcTextSize(calls).x);
+  style::text_colored(style::palette().dim, "%s", calls);
   draw_step();
   draw_diagram(ctx);
   ImGui::End();
@@ -68,19 +149,24 @@ void FlowView::draw(FrameContext& ctx) {
 
 void FlowView::draw_step() {
   const auto& step = diagram_.step;
+  ImGui::PushTextWrapPos(0.0f);
   if (!step) {
-    style::text_colored(style::palette().dim,
-                        "Pause (P), then Step (Space): each step moves one process or thread through one system call, "
-                        "highlighted here.");
+    ImGui::PushStyleColor(ImGuiCol_Text, style::palette().dim);
+    ImGui::TextUnformatted(
+        "Pause (P), then Step (Space): each step moves one process or thread through one system call, "
+        "highlighted here.");
+    ImGui::PopStyleColor();
+    ImGui::PopTextWrapPos();
     return;
   }
   const std::string gate(trace::gate_name(step->gate));
   ImFont* bold = style::fonts().bold;
   if (bold) ImGui::PushFont(bold);
-  if (step->conn) ImGui::Text("Step: %s passed %s (connection %u)", who(step->pid, step->tid).c_str(), gate.c_str(), step->conn);
+  if (step->conn) ImGui::Text("Step: %s passed %s (conn #%u)", who(step->pid, step->tid).c_str(), gate.c_str(), step->conn);
   else ImGui::Text("Step: %s passed %s", who(step->pid, step->tid).c_str(), gate.c_str());
   if (bold) ImGui::PopFont();
-  ImGui::PushTextWrapPos(0.0f);
+  if (step->conn && ImGui::IsItemHovered())
+    ImGui::SetTooltip("conn #%u: the server's number for the connection, in accept order", step->conn);
   ImGui::TextUnformatted(std::string(gate_explanation(step->gate)).c_str());
   ImGui::PopTextWrapPos();
 }
@@ -94,13 +180,15 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
   }
   ImGui::BeginChild("##flow_rows", ImVec2(0, 0), true, ImGuiWindowFlags_HorizontalScrollbar);
   const float fs = ImGui::GetFontSize();
-  const float time_w = fs * 5.0f;
+  const float time_w = ImGui::CalcTextSize("00.000 s").x + fs * 0.6f;
   const float header_h = fs * 2.9f;
   const float row_h = std::round(fs * 1.6f);
   const auto lanes = static_cast<float>(d.lanes.size());
   const float avail = ImGui::GetContentRegionAvail().x;
-  const float lane_w = std::max(fs * 9.0f, std::floor((avail - time_w) / lanes));
+  // Lanes share the width; narrower than this, their names would be mostly "…".
+  const float lane_w = std::max(fs * 5.0f, std::floor((avail - time_w) / lanes));
   const float total_w = time_w + lane_w * lanes;
+  auto width_of = [](std::string_view t) { return ImGui::CalcTextSize(t.data(), t.data() + t.size()).x; };
   ImDrawList* dl = ImGui::GetWindowDrawList();
   const ImVec2 content0 = ImGui::GetCursorScreenPos();  // top-left of the content, scrolled
   auto centre_x = [&](int lane) { return content0.x + time_w + lane_w * (static_cast<float>(lane) + 0.5f); };
@@ -108,8 +196,11 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
   // A new step scrolls to its row; otherwise new rows keep the view at the bottom.
   const int step_row = d.step ? d.step->message : -1;
   const bool at_bottom = ImGui::GetScrollY() >= ImGui::GetScrollMaxY() - row_h;
-  if (step_row >= 0 && step_row != scrolled_to_step_) {
+  // (Again when the window's height changes: a layout switch moves the row out of sight.)
+  const float height = ImGui::GetWindowHeight();
+  if (step_row >= 0 && (step_row != scrolled_to_step_ || height != scrolled_height_)) {
     scrolled_to_step_ = step_row;
+    scrolled_height_ = height;
     ImGui::SetScrollY(std::max(0.0f, header_h + row_h * static_cast<float>(step_row) - ImGui::GetWindowHeight() * 0.5f));
   } else if (d.messages.size() != shown_messages_ && at_bottom) {
     ImGui::SetScrollY(header_h + row_h * static_cast<float>(d.messages.size()));
@@ -147,15 +238,24 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
       const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
       const float y = p.y + row_h * 0.72f;
       const float thick = highlighted ? fs * 0.2f : fs * 0.11f;
-      const ImVec2 label_size = ImGui::CalcTextSize(m.label.c_str());
+      const float label_w = width_of(m.label);
+      const float min_x = content0.x + time_w;
+      const float max_x = content0.x + total_w;
+      auto draw_label = [&](const LabelPlace& at, float ty, bool backdrop) {
+        const std::string shown = at.cut ? fit_text(m.label, at.room, width_of) : m.label;
+        const float w = width_of(shown);
+        if (backdrop)
+          dl->AddRectFilled(ImVec2(at.x - fs * 0.15f, ty), ImVec2(at.x + w + fs * 0.15f, ty + fs),
+                            with_alpha(ImGui::GetColorU32(ImGuiCol_ChildBg) | IM_COL32_A_MASK, 0.85f), fs * 0.15f);
+        dl->AddText(ImVec2(at.x, ty), text, shown.c_str());
+        drawn_text_.push_back({shown, at.x, at.x + w, min_x, max_x});
+      };
       if (m.from == m.to) {
-        // A note: a dot on the lifeline and the call beside it.
+        // A note: a dot on the lifeline and the call beside it (left of it
+        // when the right has no room, so the last lane's notes stay in view).
         const float x = centre_x(m.from);
         dl->AddCircleFilled(ImVec2(x, p.y + row_h * 0.5f), fs * (highlighted ? 0.36f : 0.26f), colour);
-        const ImVec2 tp(x + fs * 0.6f, p.y + (row_h - fs) * 0.5f);
-        dl->AddRectFilled(ImVec2(tp.x - fs * 0.15f, tp.y), ImVec2(tp.x + label_size.x + fs * 0.15f, tp.y + fs),
-                          with_alpha(ImGui::GetColorU32(ImGuiCol_ChildBg) | IM_COL32_A_MASK, 0.85f), fs * 0.15f);
-        dl->AddText(tp, text, m.label.c_str());
+        draw_label(place_note_label(x, fs * 0.6f, label_w, min_x, max_x), p.y + (row_h - fs) * 0.5f, true);
       } else {
         const float x1 = centre_x(m.from);
         const float x2 = centre_x(m.to);
@@ -165,18 +265,23 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
         dl->AddTriangleFilled(ImVec2(x2, y), ImVec2(x2 - dir * head, y - head * 0.5f),
                               ImVec2(x2 - dir * head, y + head * 0.5f), colour);
         // The label sits above the arrow, centred on it, kept inside the diagram.
-        float lx = (x1 + x2) * 0.5f - label_size.x * 0.5f;
-        lx = std::clamp(lx, content0.x + time_w, content0.x + total_w - label_size.x);
-        dl->AddText(ImVec2(lx, y - fs * 1.1f), text, m.label.c_str());
+        draw_label(place_arrow_label(x1, x2, label_w, min_x, max_x), y - fs * 1.1f, false);
       }
-      if (ImGui::IsMouseHoveringRect(p, ImVec2(p.x + total_w, p.y + row_h))) {
+      // (Not through the lane headers, which cover the top rows.)
+      if (ImGui::IsMouseHoveringRect(p, ImVec2(p.x + total_w, p.y + row_h)) && ImGui::IsWindowHovered() &&
+          ImGui::GetIO().MousePos.y > win.y + header_h) {
+        // The whole label (the row may show it shortened), what it means, who and which connection.
+        ImGui::BeginTooltip();
+        ImGui::PushTextWrapPos(fs * 30.0f);
+        ImGui::TextUnformatted(m.label.c_str());
+        if (!m.detail.empty()) ImGui::TextUnformatted(m.detail.c_str());
+        ImGui::TextDisabled("%s: %s -> %s, conn #%u", std::string(trace::kind_name(m.kind)).c_str(), from.label.c_str(),
+                            to.label.c_str(), m.conn);
         if (m.drawn_ns < m.ts_ns)
-          ImGui::SetTooltip("%s\n%s: %s -> %s, connection %u\nlogged %.3f s after the other side saw it", m.label.c_str(),
-                            std::string(trace::kind_name(m.kind)).c_str(), from.label.c_str(), to.label.c_str(), m.conn,
-                            static_cast<double>(m.ts_ns - m.drawn_ns) / 1e9);
-        else
-          ImGui::SetTooltip("%s\n%s: %s -> %s, connection %u", m.label.c_str(),
-                            std::string(trace::kind_name(m.kind)).c_str(), from.label.c_str(), to.label.c_str(), m.conn);
+          ImGui::TextDisabled("logged %.3f s after the other side saw it", static_cast<double>(m.ts_ns - m.drawn_ns) / 1e9);
+        ImGui::TextDisabled("conn #N: the server's number for the connection, in accept order.");
+        ImGui::PopTextWrapPos();
+        ImGui::EndTooltip();
       }
       ImGui::Dummy(ImVec2(total_w, row_h));
     }
@@ -194,8 +299,26 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
     const ImVec2 b(x + lane_w * 0.5f - fs * 0.25f, top + header_h - fs * 0.2f);
     dl->AddRectFilled(a, b, with_alpha(lane_colour(ctx.model, lane), 0.22f), fs * 0.3f);
     dl->AddRectFilled(a, ImVec2(b.x, a.y + fs * 0.25f), lane_colour(ctx.model, lane), fs * 0.3f, ImDrawFlags_RoundCornersTop);
-    const ImVec2 ls = bold->CalcTextSizeA(fs, FLT_MAX, 0.0f, lane.label.c_str());
-    dl->AddText(bold, fs, ImVec2(x - ls.x * 0.5f, a.y + fs * 0.35f), ImGui::GetColorU32(ImGuiCol_Text), lane.label.c_str());
+    // Both lines fit the lane's box; the tooltip has them whole. A narrow lane
+    // drops a client's port first, then moves the kind ("listener", "child")
+    // down to the second line, keeping the pid the process tree shows.
+    const float room = b.x - a.x - fs * 0.3f;
+    auto bold_width = [&](std::string_view t) { return bold->CalcTextSizeA(fs, FLT_MAX, 0.0f, t.data(), t.data() + t.size()).x; };
+    std::string full = lane.label;
+    std::string kind_word;
+    if (bold_width(full) > room) {
+      if (auto port = full.find(" :"); port != std::string::npos) full.erase(port);
+      if (bold_width(full) > room && lane.kind != FlowLaneKind::client) {
+        if (auto space = full.rfind(' '); space != std::string::npos) {
+          kind_word = full.substr(0, space);
+          full.erase(0, space + 1);
+        }
+      }
+    }
+    const std::string label = fit_text(full, room, bold_width);
+    const float lw = bold_width(label);
+    dl->AddText(bold, fs, ImVec2(x - lw * 0.5f, a.y + fs * 0.35f), ImGui::GetColorU32(ImGuiCol_Text), label.c_str());
+    drawn_text_.push_back({label, x - lw * 0.5f, x + lw * 0.5f, a.x, b.x});
     std::string sub;
     ImU32 sub_colour = ImGui::GetColorU32(ImGuiCol_TextDisabled);
     if (!lane.parked_at.empty()) {
@@ -209,8 +332,22 @@ void FlowView::draw_diagram(const FrameContext& ctx) {
     } else {
       sub = lane.tid != lane.pid ? "handler thread" : "handler process";
     }
-    const ImVec2 ss = ImGui::CalcTextSize(sub.c_str());
-    dl->AddText(ImVec2(x - ss.x * 0.5f, a.y + fs * 1.4f), sub_colour, sub.c_str());
+    // The kind before the second line when both fit; else that line alone ("parked at reply" matters more).
+    std::string second = sub;
+    if (!kind_word.empty() && width_of(kind_word + ": " + sub) <= room) second = kind_word + ": " + sub;
+    const std::string sub_shown = fit_text(second, room, width_of);
+    const float sw = width_of(sub_shown);
+    dl->AddText(ImVec2(x - sw * 0.5f, a.y + fs * 1.4f), sub_colour, sub_shown.c_str());
+    drawn_text_.push_back({sub_shown, x - sw * 0.5f, x + sw * 0.5f, a.x, b.x});
+    if (ImGui::IsMouseHoveringRect(a, b) && ImGui::IsWindowHovered()) {
+      ImGui::BeginTooltip();
+      ImGui::PushTextWrapPos(fs * 30.0f);
+      ImGui::TextUnformatted(lane.label.c_str());
+      ImGui::TextUnformatted(sub.c_str());
+      ImGui::TextDisabled("%s", lane_explanation(lane).c_str());
+      ImGui::PopTextWrapPos();
+      ImGui::EndTooltip();
+    }
   }
   ImGui::EndChild();
 }

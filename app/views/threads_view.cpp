@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <string>
 
 #include "views/style.h"
@@ -38,6 +39,150 @@ ImVec4 activity_colour(ThreadActivity a) {
       return ImGui::GetStyleColorVec4(ImGuiCol_Text);
   }
 }
+
+// What each word in the "doing now" column means (its tooltip).
+const char* activity_explanation(ThreadActivity a) {
+  switch (a) {
+    case ThreadActivity::unknown: return "No event from this thread yet: nothing to say what it is doing.";
+    case ThreadActivity::accepting: return "Back in poll()/accept(), waiting for the next client to connect.";
+    case ThreadActivity::supervising:
+      return "The master of prestarted workers: the workers accept, it only watches over them.";
+    case ThreadActivity::waiting_client:
+      return "It sent its reply and is blocked in recv(), waiting for the client's next bytes.";
+    case ThreadActivity::working: return "Handling a request: between reading it and sending the reply.";
+    case ThreadActivity::burning_cpu: return "SITE WORK / /work: spinning on a CPU on purpose.";
+    case ThreadActivity::sleeping: return "SITE SLEEP / /sleep: asleep on purpose, holding its connection.";
+    case ThreadActivity::waiting_lock:
+      return "Blocked on the visitor counter's mutex: another thread holds it.";
+    case ThreadActivity::holding_lock: return "Holds the counter's mutex: every other thread that wants it waits.";
+    case ThreadActivity::race_window:
+      return "Read the shared counter and has not written it back yet: another thread's write in this window "
+             "is lost (a lost update).";
+    case ThreadActivity::idle_in_pool:
+      return "A pool worker with no connection: asleep on the queue until one is put on it.";
+    case ThreadActivity::closing: return "Closed its connection; about to end or go back for another.";
+    case ThreadActivity::exited: return "The thread has ended.";
+  }
+  return "";
+}
+
+const char* role_explanation(ThreadRole r) {
+  switch (r) {
+    case ThreadRole::main:
+      return "main: the process's first thread (tid = pid). It accepts in the thread and pool servers.";
+    case ThreadRole::handler: return "handler: a thread started for one connection (pthread_create), ending with it.";
+    case ThreadRole::worker:
+      return "worker: a pool thread started up front; it takes connections off the queue one after another.";
+    case ThreadRole::other: return "other: seen in /proc, but no event named it.";
+  }
+  return "";
+}
+
+constexpr const char* kConnTip =
+    "conn #N: the server's number for the connection this thread serves now, in accept order "
+    "(not the simulated client's number).";
+
+// `tip` on hover of the last item, wrapped.
+void tooltip(const char* tip) {
+  if (!ImGui::IsItemHovered()) return;
+  ImGui::BeginTooltip();
+  ImGui::PushTextWrapPos(ImGui::GetFontSize() * 28.0f);
+  ImGui::TextUnformatted(tip);
+  ImGui::PopTextWrapPos();
+  ImGui::EndTooltip();
+}
+
+// Wrapped text in a colour (nullptr: the text colour).
+void wrapped(const ImVec4* colour, const std::string& text) {
+  if (colour) ImGui::PushStyleColor(ImGuiCol_Text, *colour);
+  ImGui::PushTextWrapPos(0.0f);
+  ImGui::TextUnformatted(text.c_str());
+  ImGui::PopTextWrapPos();
+  if (colour) ImGui::PopStyleColor();
+}
+
+// Pieces of one sentence that wrap between them instead of running off the
+// right edge: SameLine() when the next piece still fits.
+void same_line_if_fits(const std::string& next) {
+  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + ImGui::CalcTextSize(next.c_str()).x < right)
+    ImGui::SameLine();
+}
+
+// A piece of such a sentence, with its tooltip.
+void piece(const std::string& text, const char* tip = nullptr, const ImVec4* colour = nullptr, bool first = false) {
+  if (!first) same_line_if_fits(text);
+  if (colour) style::text_colored(*colour, "%s", text.c_str());
+  else ImGui::TextUnformatted(text.c_str());
+  if (tip) tooltip(tip);
+}
+
+// The lanes table, one row per column: what a thread is and does comes
+// first, so a narrow window (which scrolls the rest sideways) still shows it.
+struct LaneCell {
+  const FrameContext& ctx;
+  const session::ProcessThreads& proc;
+  const ThreadLane& lane;
+};
+struct LaneColumn {
+  const char* header;
+  const char* tip;
+  void (*draw)(const LaneCell&);
+};
+constexpr LaneColumn kLaneColumns[] = {
+    {"tid",
+     "The thread's id (what ps -L and /proc/PID/task call it), in its colour: its lane in the flow, its cursor "
+     "in the code view.",
+     [](const LaneCell& c) {
+       style::MonoFont mono;
+       ImGui::PushStyleColor(ImGuiCol_Text, style::identity_colour(c.ctx.model, c.lane.pid, c.lane.tid));
+       ImGui::Text("%d", c.lane.tid);
+       ImGui::PopStyleColor();
+     }},
+    {"name", "The thread's name: conn-N (started for connection #N), worker-K (pool), or the program's.",
+     [](const LaneCell& c) { ImGui::TextUnformatted(c.lane.name.empty() ? "?" : c.lane.name.c_str()); }},
+    {"doing now", "What the thread is doing now, from its latest event. Hover a state for what it means.",
+     [](const LaneCell& c) {
+       style::text_colored(activity_colour(c.lane.activity), "%s",
+                           std::string(session::thread_activity_name(c.lane.activity)).c_str());
+       tooltip(activity_explanation(c.lane.activity));
+     }},
+    {"for", "How long it has been doing that.",
+     [](const LaneCell& c) {
+       const ThreadLane& l = c.lane;
+       if (l.activity_since_ns != 0 && c.ctx.now_ns >= l.activity_since_ns && l.alive())
+         ImGui::TextUnformatted(style::format_duration_ns(c.ctx.now_ns - l.activity_since_ns).c_str());
+     }},
+    {"conn", kConnTip,
+     [](const LaneCell& c) {
+       if (c.lane.conn == 0) return;
+       ImGui::Text("#%u", c.lane.conn);
+       tooltip(kConnTip);
+     }},
+    {"role", "main, handler or worker: how the thread came to be. Hover a role for more.",
+     [](const LaneCell& c) {
+       ImGui::TextUnformatted(std::string(session::thread_role_name(c.lane.role)).c_str());
+       tooltip(role_explanation(c.lane.role));
+     }},
+    {"process", "The server process (pid and its role) the thread belongs to.",
+     [](const LaneCell& c) {
+       ImGui::Text("%d %s", c.proc.pid, std::string(session::role_name(c.proc.role)).c_str());
+       if (ImGui::IsItemHovered())
+         ImGui::SetTooltip("%s: %d threads in /proc, %.2f s CPU (whole process)", c.proc.comm.c_str(),
+                           c.proc.threads_in_proc, c.proc.cpu_s);
+     }},
+    {"served / in /proc",
+     "served: connections this thread has finished. listed: /proc/PID/task lists it now; not sampled yet: it "
+     "is newer than the last /proc sample; gone: it has ended.",
+     [](const LaneCell& c) {
+       ImGui::Text("%u", c.lane.conns_served);
+       ImGui::SameLine();
+       if (c.lane.in_proc) style::text_colored(style::palette().ok, "listed");
+       else if (c.lane.alive()) style::text_colored(style::palette().warn, "not sampled yet");
+       else style::text_colored(style::palette().dim, "gone");
+     }},
+};
+constexpr int kLaneColumnCount = static_cast<int>(std::size(kLaneColumns));
 
 }  // namespace
 
@@ -80,72 +225,40 @@ void ThreadsView::draw(FrameContext& ctx) {
 
 void ThreadsView::draw_lanes(const FrameContext& ctx) {
   ImGui::Checkbox("Show exited threads", &show_exited);
-  ImGui::SameLine();
+  same_line_if_fits("(?)");
   style::help_marker(
       "One lane per thread, from /proc/PID/task joined with the threads' own events: "
       "what each is doing now and which connection it serves. Per-thread CPU time and "
       "scheduler state need per-task /proc sampling; the process line shows the total.");
   rows_ = compute_thread_rows(fold_, show_exited);
+  // ScrollX: in a narrow window the columns keep their widths and the table
+  // scrolls, rather than squeezing each column to a letter.
   const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_ScrollY |
-                                ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_Resizable;
-  float height = std::min(ImGui::GetTextLineHeightWithSpacing() * (static_cast<float>(rows_.size()) + 2.0f),
+                                ImGuiTableFlags_ScrollX | ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_Resizable;
+  float height = std::min(ImGui::GetTextLineHeightWithSpacing() * (static_cast<float>(rows_.size()) + 2.0f) +
+                              ImGui::GetStyle().ScrollbarSize,
                           ImGui::GetContentRegionAvail().y * 0.5f);
-  if (ImGui::BeginTable("##lanes", 8, flags, ImVec2(0.0f, std::max(height, 80.0f)))) {
+  if (ImGui::BeginTable("##lanes", kLaneColumnCount, flags, ImVec2(0.0f, std::max(height, ImGui::GetFontSize() * 5.0f)))) {
     ImGui::TableSetupScrollFreeze(0, 1);
-    ImGui::TableSetupColumn("process");
-    ImGui::TableSetupColumn("tid");
-    ImGui::TableSetupColumn("name");
-    ImGui::TableSetupColumn("role");
-    ImGui::TableSetupColumn("doing now");
-    ImGui::TableSetupColumn("for");
-    ImGui::TableSetupColumn("conn");
-    ImGui::TableSetupColumn("served / in /proc", ImGuiTableColumnFlags_WidthStretch);
-    ImGui::TableHeadersRow();
+    for (const LaneColumn& c : kLaneColumns) ImGui::TableSetupColumn(c.header);
+    ImGui::TableNextRow(ImGuiTableRowFlags_Headers);
+    for (int c = 0; c < kLaneColumnCount; ++c) {
+      ImGui::TableSetColumnIndex(c);
+      ImGui::TableHeader(kLaneColumns[c].header);
+      tooltip(kLaneColumns[c].tip);
+    }
     ImGuiListClipper clipper;
     clipper.Begin(static_cast<int>(rows_.size()));
     while (clipper.Step()) {
       for (int r = clipper.DisplayStart; r < clipper.DisplayEnd; ++r) {
         const ThreadRow& row = rows_[static_cast<std::size_t>(r)];
         const auto& proc = fold_.processes[row.process];
-        const ThreadLane& l = proc.lanes[row.lane];
+        const LaneCell cell{ctx, proc, proc.lanes[row.lane]};
         ImGui::PushID(static_cast<int>(row.process * 100000 + row.lane));
         ImGui::TableNextRow();
-        ImGui::TableNextColumn();
-        ImGui::Text("%d %s", proc.pid, std::string(session::role_name(proc.role)).c_str());
-        if (ImGui::IsItemHovered()) {
-          ImGui::SetTooltip("%s: %d threads in /proc, %.2f s CPU (whole process)", proc.comm.c_str(),
-                            proc.threads_in_proc, proc.cpu_s);
-        }
-        ImGui::TableNextColumn();
-        {
-          // In the thread's colour: its lane in the flow, its code cursor.
-          style::MonoFont mono;
-          ImGui::PushStyleColor(ImGuiCol_Text, style::identity_colour(ctx.model, l.pid, l.tid));
-          ImGui::Text("%d", l.tid);
-          ImGui::PopStyleColor();
-        }
-        ImGui::TableNextColumn();
-        ImGui::TextUnformatted(l.name.empty() ? "?" : l.name.c_str());
-        ImGui::TableNextColumn();
-        ImGui::TextUnformatted(std::string(session::thread_role_name(l.role)).c_str());
-        ImGui::TableNextColumn();
-        style::text_colored(activity_colour(l.activity), "%s",
-                            std::string(session::thread_activity_name(l.activity)).c_str());
-        ImGui::TableNextColumn();
-        if (l.activity_since_ns != 0 && ctx.now_ns >= l.activity_since_ns && l.alive()) {
-          ImGui::TextUnformatted(style::format_duration_ns(ctx.now_ns - l.activity_since_ns).c_str());
-        }
-        ImGui::TableNextColumn();
-        if (l.conn != 0) ImGui::Text("#%u", l.conn);
-        ImGui::TableNextColumn();
-        ImGui::Text("%u", l.conns_served);
-        ImGui::SameLine();
-        if (l.in_proc) {
-          style::text_colored(style::palette().ok, "listed");
-        } else if (l.alive()) {
-          style::text_colored(style::palette().warn, "not sampled yet");
-        } else {
-          style::text_colored(style::palette().dim, "gone");
+        for (const LaneColumn& c : kLaneColumns) {
+          ImGui::TableNextColumn();
+          c.draw(cell);
         }
         ImGui::PopID();
       }
@@ -160,9 +273,20 @@ void ThreadsView::draw_queues() {
   for (const auto& q : fold_.queues) {
     ImGui::PushID(q.pid);
     ImGui::Separator();
-    ImGui::Text("Pool queue (pid %d): %zu waiting / %lld capacity, workers busy %d of %d, refused %llu, peak %zu",
-                q.pid, q.waiting.size(), static_cast<long long>(q.capacity), q.busy, q.workers,
-                static_cast<unsigned long long>(q.refused), q.peak_depth);
+    // One sentence in pieces that wrap, each word explained on hover.
+    piece("Pool queue (pid " + std::to_string(q.pid) + "):",
+          "Connections the listener accepted and put on the queue, for a worker thread to take. (The "
+          "kernel's accept backlog, before accept(), is the listener's, in the process tree.)",
+          nullptr, true);
+    piece(std::to_string(q.waiting.size()) + " waiting",
+          "waiting: accepted connections on the queue that no worker has taken yet. Their clients are "
+          "connected but nobody serves them.");
+    piece(q.capacity >= 0 ? "of " + std::to_string(q.capacity) + " slots," : "of ? slots,",
+          "The queue's capacity (--queue). When it is full the listener refuses new connections.");
+    piece("workers busy " + std::to_string(q.busy) + " of " + std::to_string(q.workers) + ",",
+          "busy: workers serving a connection now; the others are idle in the pool, waiting on the queue.");
+    piece("refused " + std::to_string(q.refused) + ",", "refused: connections turned away because the queue was full.");
+    piece("peak " + std::to_string(q.peak_depth), "peak: the most connections that ever waited at once.");
     // One box per slot of the queue: filled slots name the waiting connection.
     const auto& pal = style::palette();
     ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -183,6 +307,8 @@ void ThreadsView::draw_queues() {
         char label[16];
         std::snprintf(label, sizeof label, "#%u", q.waiting[i]);
         dl->AddText(ImVec2(a.x + 4.0f, a.y + box * 0.3f), pal.pill_text, label);
+        if (ImGui::IsMouseHoveringRect(a, b) && ImGui::IsWindowHovered())
+          ImGui::SetTooltip("conn #%u waits in the queue (%zu ahead of it) for a free worker", q.waiting[i], i);
       }
       dl->AddRect(a, b, pal.node_border, 4.0f);
     }
@@ -209,24 +335,25 @@ void ThreadsView::draw_counters() {
   bool per_process = fold_.counters.size() > 1 ||
                      (fold_.counters.size() == 1 && fold_.counters[0].role == session::ProcessRole::child);
   if (per_process) {
-    style::text_colored(pal.warn,
-                        "%zu processes each counted on their own copy (%llu visits in all); the parent's counter "
-                        "never moved.",
-                        fold_.counters.size(), static_cast<unsigned long long>(fold_.counter_increments));
+    wrapped(&pal.warn, std::to_string(fold_.counters.size()) + " processes each counted on their own copy (" +
+                           std::to_string(fold_.counter_increments) + " visits in all); the parent's counter never moved.");
   }
   for (const auto& c : fold_.counters) {
     ImGui::PushID(c.pid);
     std::int64_t lost = c.lost_total();
-    ImGui::Text("pid %d (%s, %s): expected %lld, actual %lld,", c.pid,
-                std::string(session::role_name(c.role)).c_str(), c.mutex ? "mutex" : "unsafe",
-                static_cast<long long>(c.expected()), static_cast<long long>(c.actual));
-    ImGui::SameLine();
-    style::text_colored(lost > 0 ? pal.bad : pal.ok, "lost %lld", static_cast<long long>(lost));
-    if (c.mutex) {
-      ImGui::SameLine();
-      ImGui::TextDisabled("lock waits %llu, longest %s", static_cast<unsigned long long>(c.lock_waits),
-                          style::format_duration_ns(c.max_lock_wait_ns).c_str());
-    }
+    piece("pid " + std::to_string(c.pid) + " (" + std::string(session::role_name(c.role)) + ", " +
+              (c.mutex ? "mutex" : "unsafe") + "):",
+          c.mutex ? "mutex: each read-modify-write of the counter holds the lock." :
+                    "unsafe: threads read, add one and write back with no lock; two at once lose a visit.",
+          nullptr, true);
+    piece("expected " + std::to_string(c.expected()) + ",", "expected: the visits counted (one per counter write).");
+    piece("actual " + std::to_string(c.actual) + ",", "actual: the value the counter holds in memory.");
+    piece("lost " + std::to_string(lost), "lost: expected - actual, visits overwritten by a stale write.",
+          lost > 0 ? &pal.bad : &pal.ok);
+    if (c.mutex)
+      piece("lock waits " + std::to_string(c.lock_waits) + ", longest " + style::format_duration_ns(c.max_lock_wait_ns),
+            "How often a thread found the mutex held and slept until it was free, and the longest such wait.",
+            &pal.dim);
     if (!c.lost.empty() && ImGui::TreeNode("lost", "%zu stale writes", c.lost.size())) {
       const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_Borders | ImGuiTableFlags_ScrollY |
                                     ImGuiTableFlags_SizingFixedFit;
@@ -270,16 +397,23 @@ void ThreadsView::draw_memory(const FrameContext& ctx) {
   const auto& m = fold_.memory;
   if (m.processes == 0) return;
   ImGui::Separator();
-  ImGui::Text("Memory (%s): %d processes, %d threads, %llu connections open; PSS %s, RSS %s",
-              ctx.session.meta().architecture.empty() ? "server" : ctx.session.meta().architecture.c_str(),
-              m.processes, m.threads, static_cast<unsigned long long>(m.open_connections),
-              style::format_kb(m.pss_kb).c_str(), style::format_kb(m.rss_kb).c_str());
+  // In pieces that wrap: at a projector's text size the line is wider than the window.
+  piece("Memory (" + (ctx.session.meta().architecture.empty() ? std::string("server") : ctx.session.meta().architecture) +
+            "):",
+        nullptr, nullptr, true);
+  piece(std::to_string(m.processes) + " processes,");
+  piece(std::to_string(m.threads) + " threads,");
+  piece(std::to_string(m.open_connections) + " connections open;");
+  piece("PSS " + style::format_kb(m.pss_kb) + ",",
+        "PSS: each shared page charged to its sharers in proportion, summed over the server's processes.");
+  piece("RSS " + style::format_kb(m.rss_kb),
+        "RSS: every resident page counted in full in each process that maps it, shared or not.");
   if (m.open_connections > 0) {
-    ImGui::Text("Per connection: %s PSS (RSS would say %s)",
-                style::format_kb(static_cast<std::uint64_t>(m.pss_per_connection_kb)).c_str(),
-                style::format_kb(static_cast<std::uint64_t>(m.rss_per_connection_kb)).c_str());
+    piece("Per connection: " + style::format_kb(static_cast<std::uint64_t>(m.pss_per_connection_kb)) + " PSS",
+          "(PSS now - the listener's alone at the start) / open connections.", nullptr, true);
+    piece("(RSS would say " + style::format_kb(static_cast<std::uint64_t>(m.rss_per_connection_kb)) + ")");
   }
-  ImGui::SameLine();
+  same_line_if_fits("(?)");
   style::help_marker(
       "PSS charges each shared page to its sharers in proportion, so summing it over the server's "
       "processes gives what the server really costs. A forked child shares the parent's pages "

@@ -20,6 +20,12 @@ using trace::Kind;
 // connection then come from the model.
 constexpr std::size_t kMaxScan = 250'000;
 
+// The fork server's parent closing its copy of an accepted socket.
+constexpr const char* kParentCloseLabel = "close() its copy of the socket";
+constexpr const char* kParentCloseWhy =
+    "The parent closes its copy of the accepted socket: the connection now lives in the child alone, so the "
+    "client sees it close when the child is done, and the parent leaks no descriptor per client.";
+
 std::string event_text(const trace::Event& e) {
   return std::string(e.text, strnlen(e.text, sizeof e.text));
 }
@@ -189,7 +195,7 @@ class FlowBuilder {
     l.label = buf;
   }
 
-  void message(const trace::Event& e, int from, int to, std::uint32_t conn, std::string label) {
+  void message(const trace::Event& e, int from, int to, std::uint32_t conn, std::string label, std::string detail = {}) {
     if (from < 0 || to < 0) return;
     FlowMessage m;
     m.ts_ns = e.ts_ns;
@@ -200,6 +206,8 @@ class FlowBuilder {
     m.pid = static_cast<pid_t>(e.pid);
     m.tid = static_cast<pid_t>(e.tid);
     m.label = std::move(label);
+    m.detail = std::move(detail);
+    first_ts_.try_emplace(m.pid, e.ts_ns);
     d_.messages.push_back(std::move(m));
     drawn_at_.push_back(e.ts_ns);
   }
@@ -302,13 +310,48 @@ class FlowBuilder {
       case Kind::fork: {
         const int child = server_lane(static_cast<pid_t>(e.a), static_cast<pid_t>(e.a));
         serving_[conn] = child;
-        if (e.b > 0) message(e, self, child, conn, format("fork() for request %lld -> pid %lld", e.b, e.a));
-        else message(e, self, child, conn, format("fork() -> pid %lld", e.a));
+        // The parent logs the fork after fork() returned (and, for a
+        // connection, after closing its copy); the child may have logged its
+        // first line before that. Draw the fork no later than the child's first row.
+        const std::size_t first_row = d_.messages.size();
+        auto above_child = [&] {
+          auto f = first_ts_.find(static_cast<pid_t>(e.a));
+          if (f == first_ts_.end() || f->second > e.ts_ns) return;
+          for (std::size_t i = first_row; i < drawn_at_.size(); ++i) drawn_at_[i] = std::min(drawn_at_[i], f->second - 1);
+        };
+        if (e.b > 0) {
+          // shotgun: the connection's process forks per request and keeps its socket.
+          message(e, self, child, conn, format("fork() for request %lld -> pid %lld", e.b, e.a),
+                  "The request's child is a copy of the connection's process, its socket included; the "
+                  "parent keeps serving the connection and waits for this child.");
+          above_child();
+          return;
+        }
+        // Two steps, two rows. First the copy: from here the child holds the
+        // connection's socket (and the listener) as much as the parent does.
+        message(e, self, child, conn, format("fork() -> pid %lld: child holds a copy of the socket", e.a),
+                "fork() copies the whole process, its descriptors included: the child now holds a copy of "
+                "the connection's socket and of the listening socket (it closes the listener first thing).");
+        // Then the parent lets go of its copy, so that the child's close is the
+        // connection's end. No event of its own: the server closes its copy
+        // between fork() returning and logging the fork event (fork_server.cpp),
+        // so the row is drawn from that event, just after the fork.
+        message(e, self, self, conn, kParentCloseLabel,
+                std::string(kParentCloseWhy) +
+                    " (No event of its own: the server closes it between fork() returning and logging the "
+                    "fork, so this row is drawn from the fork event.)");
+        d_.messages.back().kind = Kind::close;
+        derived_close_[conn] = d_.messages.size() - 1;
+        above_child();
         return;
       }
       case Kind::child_start:
         serving_[conn] = self;
-        message(e, self, self, conn, e.b > 0 ? "request's child runs: fork() returned 0" : "child runs: fork() returned 0");
+        if (e.b > 0) message(e, self, self, conn, "request's child runs: fork() returned 0");
+        else
+          message(e, self, self, conn, "child runs: fork() returned 0",
+                  "The child's first line of its own. It has closed its copy of the listener (it must never "
+                  "accept) and serves this one client on its copy of the connection's socket.");
         return;
       case Kind::exec:
         serving_[conn] = self;
@@ -374,9 +417,22 @@ class FlowBuilder {
         message(e, self, self, conn, "unlock");
         return;
       case Kind::close:
-        // After a fork the parent closes only its copy of the socket.
-        if (serving(conn) != self) message(e, self, self, conn, "close() its copy of the socket");
-        else message(e, self, client, conn, "close()");
+        if (serving(conn) != self) {
+          // After a fork the parent closes only its copy of the socket. A
+          // session that logs that close (a recording made so) gets the row the
+          // fork drew for it moved to the event, not a second row.
+          if (auto it = derived_close_.find(conn);
+              it != derived_close_.end() && d_.messages[it->second].from == self) {
+            d_.messages[it->second].ts_ns = e.ts_ns;
+            d_.messages[it->second].detail = kParentCloseWhy;
+            drawn_at_[it->second] = e.ts_ns;
+            derived_close_.erase(it);
+          } else {
+            message(e, self, self, conn, kParentCloseLabel, kParentCloseWhy);
+          }
+        } else {
+          message(e, self, client, conn, "close()");
+        }
         return;
       case Kind::exit:
         message(e, self, self, conn, format("exit(%lld)", e.a));
@@ -467,6 +523,8 @@ class FlowBuilder {
   std::map<std::uint32_t, std::vector<std::pair<std::uint64_t, std::int64_t>>> client_replies_;
   std::map<std::uint32_t, std::vector<std::pair<std::size_t, std::int64_t>>> server_replies_;  // (message, code)
   std::map<std::uint32_t, std::size_t> pending_connect_;  // connect messages waiting for their accept
+  std::map<std::uint32_t, std::size_t> derived_close_;    // the parent's close rows drawn from a fork event
+  std::map<pid_t, std::uint64_t> first_ts_;               // each process's first row (its event's time)
   std::map<LaneKey, int> lane_index_;
 };
 

@@ -10,6 +10,11 @@
 //    enqueue → dequeue (the handoff to the handler), each request (client →
 //    handler) and reply (handler → client), close from either side, the
 //    handler's exit and the listener's reap;
+//  - a fork per connection is two rows: fork() (the child now holds a copy
+//    of the connection's socket, and of the listener), then the parent's
+//    close() of its own copy. That close has no event of its own: the fork
+//    server closes its copy between fork() returning and logging the fork
+//    event, so both rows come from that one event;
 //  - the newest step through a gate, and the message that step produced.
 // Only the connections asked for are drawn (by default the newest few): a
 // sequence diagram of a hundred connections teaches nothing.
@@ -56,6 +61,10 @@ struct FlowMessage {
   pid_t pid = 0;
   pid_t tid = 0;
   std::string label;       // "connect()", "fork() → pid 1240", "USER anonymous", "230", "close()"
+  // What the row means, for its tooltip, where the label alone does not say
+  // it (what a fork copies); and, for a row with no event of its own, where
+  // it comes from. "" = the label says it all.
+  std::string detail;
   bool operator==(const FlowMessage&) const = default;
 };
 

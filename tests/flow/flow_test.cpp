@@ -122,7 +122,8 @@ TEST(Flow, ForkServerDiagramHasALanePerClientListenerAndChildAndEverySyscallInOr
     expect_in_order(of_conn(d, conn),
                     {{Kind::client_connect, K, L, "connect()"},
                      {Kind::accept, L, L, "accept() -> fd"},
-                     {Kind::fork, L, C, "fork() -> pid " + std::to_string(child)},
+                     {Kind::fork, L, C, "fork() -> pid " + std::to_string(child) + ": child holds a copy"},
+                     {Kind::close, L, L, "close() its copy of the socket"},
                      {Kind::child_start, C, C, "child runs"},
                      {Kind::reply, C, K, "reply 220"},
                      {Kind::client_request, K, C, "USER anonymous"},
@@ -135,6 +136,24 @@ TEST(Flow, ForkServerDiagramHasALanePerClientListenerAndChildAndEverySyscallInOr
                      {Kind::reap, C, L, "reaped: waitpid() -> pid " + std::to_string(child)}},
                     conn);
   }
+  // The fork and the parent's close of its copy are two rows, one right
+  // after the other: the server logs no close of its own for that copy (it
+  // closes it between fork() and logging the fork), so both come from the
+  // fork event, and each row's tooltip says what it means.
+  for (std::size_t i = 0; i < d.messages.size(); ++i) {
+    const FlowMessage& m = d.messages[i];
+    if (m.kind != Kind::fork) continue;
+    ASSERT_LT(i + 1, d.messages.size()) << describe(d);
+    const FlowMessage& close = d.messages[i + 1];
+    EXPECT_EQ(close.kind, Kind::close) << describe(d);
+    EXPECT_EQ(close.conn, m.conn);
+    EXPECT_EQ(close.from, m.from);
+    EXPECT_EQ(close.to, m.from) << "a note on the parent's lane";
+    EXPECT_EQ(close.ts_ns, m.ts_ns);
+    EXPECT_NE(m.detail.find("copy of the connection's socket"), std::string::npos) << m.detail;
+    EXPECT_NE(close.detail.find("No event of its own"), std::string::npos) << close.detail;
+  }
+  EXPECT_EQ(test::count_of(lab, Kind::close), 2u) << "only the children log a close (the parent's copy has no event)";
   // Each thread's messages are in its own time order; a client's connect()
   // is drawn above the accept() it led to, whichever clock read came first.
   std::map<pid_t, std::uint64_t> last_ts;

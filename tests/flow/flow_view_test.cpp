@@ -175,3 +175,72 @@ TEST(FlowFold, LongSessionScansABoundedTailAndKeepsTheLanesRight) {
     }
   }
 }
+
+// The fork and the parent's close of its copy are two rows (issue 13). A
+// recording that logs the parent's close (the synthetic one does) moves the
+// row the fork drew to that event rather than drawing a second; a shotgun
+// fork per request draws no close, since its parent keeps the socket.
+TEST(FlowFold, ForkAndTheParentsCloseOfItsCopyAreTwoRows) {
+  const session::Session s = gui_test::make_recorded_session({});
+  const session::Model& model = s.model();
+  const session::FlowDiagram d = session::fold_flow(s, model, std::numeric_limits<std::uint64_t>::max());
+  ASSERT_FALSE(d.conns.empty());
+  for (std::uint32_t conn : d.conns) {
+    std::vector<const session::FlowMessage*> rows;
+    for (const auto& m : d.messages)
+      if (m.conn == conn) rows.push_back(&m);
+    int forks = 0, parent_closes = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i]->kind == trace::Kind::fork) {
+        ++forks;
+        EXPECT_TRUE(rows[i]->label.ends_with("child holds a copy of the socket")) << rows[i]->label;
+        ASSERT_LT(i + 1, rows.size());
+        EXPECT_EQ(rows[i + 1]->label, "close() its copy of the socket");
+      }
+      if (rows[i]->label.starts_with("close() its copy")) {
+        ++parent_closes;
+        EXPECT_EQ(rows[i]->kind, trace::Kind::close);
+        EXPECT_EQ(rows[i]->pid, gui_test::kServerPid);
+        EXPECT_EQ(rows[i]->detail.find("No event of its own"), std::string::npos)
+            << "this recording has the close event: " << rows[i]->detail;
+      }
+    }
+    EXPECT_EQ(forks, 1) << "conn " << conn;
+    EXPECT_EQ(parent_closes, 1) << "conn " << conn << ": one row for the parent's close, not two";
+  }
+
+  // shotgun: the connection's process forks per request and keeps its socket.
+  session::Session shot;
+  session::SessionMeta meta;
+  meta.architecture = "shotgun";
+  meta.server_pid = gui_test::kServerPid;
+  meta.start_ns = gui_test::kT0;
+  shot.set_meta(meta);
+  auto ev = [](std::uint64_t t, pid_t pid, trace::Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b) {
+    trace::Event e;
+    e.ts_ns = gui_test::kT0 + t;
+    e.pid = e.tid = static_cast<std::uint32_t>(pid);
+    e.kind = kind;
+    e.conn = conn;
+    e.a = a;
+    e.b = b;
+    return e;
+  };
+  const pid_t conn_proc = gui_test::kServerPid + 1, request_proc = gui_test::kServerPid + 2;
+  const std::vector<trace::Event> events = {
+      ev(1000, gui_test::kServerPid, trace::Kind::accept, 1, 50000, 4),
+      ev(2000, gui_test::kServerPid, trace::Kind::fork, 1, conn_proc, 0),
+      ev(3000, conn_proc, trace::Kind::child_start, 1, gui_test::kServerPid, 0),
+      ev(4000, conn_proc, trace::Kind::fork, 1, request_proc, 1),
+      ev(5000, request_proc, trace::Kind::child_start, 1, conn_proc, 1),
+  };
+  shot.add_events(events.data(), events.size());
+  const session::FlowDiagram sd = session::fold_flow(shot, shot.model(), std::numeric_limits<std::uint64_t>::max());
+  int closes = 0, request_forks = 0;
+  for (const auto& m : sd.messages) {
+    closes += m.label.starts_with("close() its copy") ? 1 : 0;
+    request_forks += m.label.starts_with("fork() for request 1") ? 1 : 0;
+  }
+  EXPECT_EQ(request_forks, 1);
+  EXPECT_EQ(closes, 1) << "only the connection's fork has the parent's close";
+}
