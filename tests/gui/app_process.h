@@ -105,6 +105,41 @@ inline std::string slurp(const std::filesystem::path& p) {
 
 inline bool process_exists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
 
+// Waits (up to `limit`, or until the app exits) for the app to write `file`.
+inline bool wait_for_file(Proc& app, const std::filesystem::path& file,
+                          std::chrono::seconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!std::filesystem::exists(file) && std::chrono::steady_clock::now() < deadline &&
+         !app.wait_for(std::chrono::milliseconds(50))) {
+  }
+  return std::filesystem::exists(file);
+}
+
+// ppid and state of a process from /proc/PID/stat; false when gone.
+inline bool proc_stat(pid_t pid, pid_t& ppid, char& state) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(text.substr(close + 2));
+  rest >> state >> ppid;
+  return static_cast<bool>(rest);
+}
+
+// The children of `parent` in the kernel's process table, with their state.
+inline std::map<pid_t, char> proc_children(pid_t parent) {
+  std::map<pid_t, char> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t ppid = 0;
+    char state = '?';
+    const auto pid = static_cast<pid_t>(std::stol(name));
+    if (proc_stat(pid, ppid, state) && ppid == parent) out[pid] = state;
+  }
+  return out;
+}
+
 // A PNG the app wrote, decoded: its size, how many distinct colours it has
 // (a blank or one-colour picture has few), and how many pixels are exactly
 // each of `count` (0xRRGGBB: a theme's fill, to find a node box).

@@ -26,6 +26,7 @@ using app::CodeRow;
 using app::TagBox;
 using trace::GateKind;
 using trace::Kind;
+using gui_test::make_event;
 
 namespace {
 
@@ -60,26 +61,12 @@ ImGuiWindow* window(const char* id) {
   return w && w->WasActive ? w : nullptr;
 }
 
-trace::Event ev(std::uint64_t t, pid_t pid, Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b = 0,
-                const char* text = "", std::uint16_t flags = 0) {
-  trace::Event e;
-  e.ts_ns = t;
-  e.pid = static_cast<std::uint32_t>(pid);
-  e.tid = static_cast<std::uint32_t>(pid);
-  e.kind = kind;
-  e.conn = conn;
-  e.a = a;
-  e.b = b;
-  e.set_text(text);
-  e.flags = flags;
-  return e;
-}
 
 // A gate_wait as trace::gate() logs it: b's high word the file, flags the line.
 trace::Event gate_wait(std::uint64_t t, pid_t pid, std::uint32_t conn, GateKind kind) {
   const auto loc = app::locate_gate(app::files_for_architecture("fork"), kind);
   const auto file = static_cast<std::int64_t>(trace::gate_file_hash(loc.file));
-  return ev(t, pid, Kind::gate_wait, conn, static_cast<std::int64_t>(kind), file << 32,
+  return make_event(t, pid, Kind::gate_wait, conn, static_cast<std::int64_t>(kind), file << 32,
             std::string(trace::gate_name(kind)).c_str(), static_cast<std::uint16_t>(loc.line));
 }
 
@@ -116,17 +103,17 @@ session::Session blocked_loop_session() {
   std::uint64_t t = gui_test::kT0;
   std::vector<trace::Event> events;
   std::int64_t id = 1;
-  events.push_back(ev(t += 1000, pid, Kind::handler_create, 0, id++, 3, "socket:async_accept"));
+  events.push_back(make_event(t += 1000, pid, Kind::handler_create, 0, id++, 3, "socket:async_accept"));
   for (std::uint32_t conn = 1; conn <= 40; ++conn) {
-    events.push_back(ev(t += 1000, pid, Kind::handler_create, conn, id++, 10 + conn, "socket:async_receive"));
-    events.push_back(ev(t += 1000, pid, Kind::handler_create, conn, id++, -static_cast<std::int64_t>(conn),
+    events.push_back(make_event(t += 1000, pid, Kind::handler_create, conn, id++, 10 + conn, "socket:async_receive"));
+    events.push_back(make_event(t += 1000, pid, Kind::handler_create, conn, id++, -static_cast<std::int64_t>(conn),
                         "timer:async_wait"));
   }
   // Connection 7's receive completes and its handler runs (SITE WORK) ...
-  events.push_back(ev(t += 1000, pid, Kind::completion, 7, 2 * 7, 0));
-  events.push_back(ev(t += 1000, pid, Kind::handler_begin, 7, 2 * 7, 0));
+  events.push_back(make_event(t += 1000, pid, Kind::completion, 7, 2 * 7, 0));
+  events.push_back(make_event(t += 1000, pid, Kind::handler_begin, 7, 2 * 7, 0));
   // ... while 30 other receives complete behind it.
-  for (std::uint32_t conn = 10; conn < 40; ++conn) events.push_back(ev(t += 1000, pid, Kind::completion, conn, 2 * conn, 0));
+  for (std::uint32_t conn = 10; conn < 40; ++conn) events.push_back(make_event(t += 1000, pid, Kind::completion, conn, 2 * conn, 0));
   s.add_events(events.data(), events.size());
   return s;
 }

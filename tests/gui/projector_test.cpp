@@ -27,6 +27,7 @@ using namespace std::chrono_literals;
 
 using sockscope::gui_test::Proc;
 using sockscope::gui_test::process_exists;
+using sockscope::gui_test::wait_for_file;
 using sockscope::gui_test::slurp;
 using sockscope::gui_test::TempDir;
 
@@ -36,32 +37,11 @@ Proc run_on_screen(const TempDir& dir, const std::string& screen, const fs::path
                      {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out", dir.path / "err");
 }
 
-bool wait_for_file(Proc& app, const fs::path& file, std::chrono::seconds limit = 90s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline && !app.wait_for(50ms)) {
-  }
-  return fs::exists(file);
-}
-
 // Live children of `parent` in the kernel's process table, and how many of
 // them are zombies.
 void kernel_children(pid_t parent, int& alive, int& zombies) {
   alive = zombies = 0;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(text.substr(close + 2));
-    char state = '?';
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != parent) continue;
-    if (state == 'Z') ++zombies;
-    else ++alive;
-  }
+  for (const auto& [pid, state] : sockscope::gui_test::proc_children(parent)) (state == 'Z' ? zombies : alive) += 1;
 }
 
 struct R {
@@ -107,7 +87,7 @@ TEST(Projector, ZombieLessonAt1280x720WithLargeText) {
                            "wait ms 2000\n"
                            "quit\n";
   Proc app = run_on_screen(dir, "1280x720", script, png);
-  ASSERT_TRUE(wait_for_file(app, model)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model, 90s)) << slurp(dir.path / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   const pid_t server = m.at("server_pid").get<pid_t>();
   ASSERT_GT(server, 0);
@@ -120,7 +100,7 @@ TEST(Projector, ZombieLessonAt1280x720WithLargeText) {
   EXPECT_TRUE(m.at("tree").at("folded").empty());
   EXPECT_EQ(m.at("counts").at("zombies_now").get<int>(), 3);
 
-  ASSERT_TRUE(wait_for_file(app, present_model)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, present_model, 90s)) << slurp(dir.path / "err");
   nlohmann::json p = nlohmann::json::parse(slurp(present_model));
   EXPECT_EQ(p.at("layout"), "present");
   const auto& shown = p.at("windows");

@@ -31,7 +31,9 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 using sockscope::gui_test::Proc;
+using sockscope::gui_test::proc_stat;
 using sockscope::gui_test::process_exists;
+using sockscope::gui_test::wait_for_file;
 using sockscope::gui_test::slurp;
 using sockscope::gui_test::TempDir;
 
@@ -43,38 +45,13 @@ Proc run_under_xvfb(const TempDir& dir, const fs::path& script, const fs::path& 
                      {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out", dir.path / "err");
 }
 
-// Waits (up to 60 s, or until the app exits) for the app to write `file`.
-bool wait_for_file(Proc& app, const fs::path& file) {
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline && !app.wait_for(50ms)) {
-  }
-  return fs::exists(file);
-}
-
-// ppid and state of a live process from /proc/PID/stat; false when gone.
-bool proc_stat(pid_t pid, pid_t& ppid, char& state) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return false;
-  std::istringstream rest(text.substr(close + 2));
-  rest >> state >> ppid;
-  return static_cast<bool>(rest);
-}
-
+// Live (not zombie) children of `parent`, from /proc.
 std::set<pid_t> proc_children_of(pid_t parent) {
   std::set<pid_t> out;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    pid_t ppid = 0;
-    char state = '?';
-    pid_t pid = static_cast<pid_t>(std::stol(name));
-    if (proc_stat(pid, ppid, state) && ppid == parent && state != 'Z') out.insert(pid);
-  }
+  for (const auto& [pid, state] : sockscope::gui_test::proc_children(parent))
+    if (state != 'Z') out.insert(pid);
   return out;
 }
-
 
 TEST(GuiBinary, WithoutADisplayItSaysSoInOneLine) {
   TempDir dir;
