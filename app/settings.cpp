@@ -20,11 +20,11 @@ bool parse_geometry(const std::string& text, int& w, int& h, std::string& error)
   int pw = 0, ph = 0;
   if (x == std::string::npos || !number(std::string_view(text).substr(0, x), pw) ||
       !number(std::string_view(text).substr(x + 1), ph)) {
-    error = "--geometry must be WIDTHxHEIGHT in pixels, e.g. 1280x720, not '" + text + "'";
+    error = "'" + text + "' is not WIDTHxHEIGHT in pixels, e.g. 1280x720";
     return false;
   }
   if (pw < kMinWindowW || ph < kMinWindowH || pw > 8192 || ph > 8192) {
-    error = "--geometry " + text + ": the window must be at least " + std::to_string(kMinWindowW) + "x" +
+    error = text + ": the window must be at least " + std::to_string(kMinWindowW) + "x" +
             std::to_string(kMinWindowH) + " and at most 8192x8192";
     return false;
   }
