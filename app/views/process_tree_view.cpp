@@ -136,11 +136,27 @@ const session::PoolQueueView* ProcessTreeView::pool_queue(const FrameContext& ct
   return pool_fold_.find_queue(ctx.session.meta().server_pid);
 }
 
-// A badge to the right of a node: `text`, then one square per item waiting
-// (up to 12) under it; its tooltip on hover. Returns its bottom edge.
-static float draw_badge(ImDrawList* dl, ImVec2 at, const char* text, unsigned waiting, const char* tip, float fs) {
+// A badge beside the node from `left` to `right` at height `y`: `text`, then
+// one square per item waiting (up to 12) under it; its tooltip on hover. On
+// the node's right, or its left when the window ends first. Returns its
+// bottom edge.
+static float draw_badge(ImDrawList* dl, float left, float right, float y, const char* text, unsigned waiting,
+                        const char* tip, float fs) {
   const float pad = fs * 0.4f;
+  const float gap = fs * 0.4f;
+  const float x0 = ImGui::GetWindowPos().x, x1 = x0 + ImGui::GetWindowWidth();
+  auto width = [&](const char* t) {
+    return std::max(ImGui::CalcTextSize(t).x + pad * 2.0f, fs * 0.8f * static_cast<float>(std::min(waiting, 12u)));
+  };
+  // Neither side has room (a narrow window): the count alone, "backlog 3";
+  // the limit stays in the tooltip.
+  std::string shown = text;
+  if (right + gap + width(text) > x1 && left - gap - width(text) < x0)
+    if (auto slash = shown.find(" /"); slash != std::string::npos) shown.resize(slash);
+  text = shown.c_str();
+  const float w = width(text);
   const ImVec2 sz = ImGui::CalcTextSize(text);
+  const ImVec2 at(right + gap + w <= x1 || left - gap - w < x0 ? right + gap : left - gap - w, y);
   const ImVec2 bb(at.x + sz.x + pad * 2.0f, at.y + fs * 1.2f + pad);
   const ImU32 colour = waiting > 0 ? IM_COL32(200, 120, 40, 255) : IM_COL32(90, 100, 115, 255);
   dl->AddRectFilled(at, bb, colour, fs * 0.35f);
@@ -175,8 +191,9 @@ void ProcessTreeView::draw(FrameContext& ctx) {
     else if (p.alive()) ++alive_children;
   }
   char title[192];
-  std::snprintf(title, sizeof title, "Process tree: %d children, %d zombies \xc2\xb7 %d processes, %d threads, %s PSS###process_tree",
-                alive_children, zombies, processes, threads, style::format_kb(pss_kb).c_str());
+  std::snprintf(title, sizeof title, "Process tree: %d %s, %d %s \xc2\xb7 %d processes, %d threads, %s PSS###process_tree",
+                alive_children, alive_children == 1 ? "child" : "children", zombies, zombies == 1 ? "zombie" : "zombies",
+                processes, threads, style::format_kb(pss_kb).c_str());
   drawn_nodes_ = 0;
   drawn_folds_.clear();
   if (!ImGui::Begin(title)) {
@@ -424,7 +441,7 @@ void ProcessTreeView::draw(FrameContext& ctx) {
                     "%u connection(s) completed the TCP handshake and wait for someone to call accept();\n"
                     "%u is the most it holds (listen()'s backlog). No process runs for them yet.",
                     l.depth, l.limit);
-      badge_y = draw_badge(dl, ImVec2(b.x + fs * 0.4f, badge_y), buf, l.depth, tip, fs);
+      badge_y = draw_badge(dl, a.x, b.x, badge_y, buf, l.depth, tip, fs);
     }
     // A pool's own queue: accepted connections waiting for a worker thread.
     if (p->pid == root && pool && !p->zombie) {
@@ -437,7 +454,7 @@ void ProcessTreeView::draw(FrameContext& ctx) {
                       "user space for one of %d worker threads (%d busy). Their clients are connected and\n"
                       "hear nothing until a worker takes them.",
                       q->depth(), q->workers, q->busy);
-        draw_badge(dl, ImVec2(b.x + fs * 0.4f, badge_y + fs * 0.3f), buf, static_cast<unsigned>(q->depth()), tip, fs);
+        draw_badge(dl, a.x, b.x, badge_y + fs * 0.3f, buf, static_cast<unsigned>(q->depth()), tip, fs);
       }
     }
     if (ImGui::IsWindowHovered() && ImGui::IsMouseHoveringRect(a, b)) hovered = p;

@@ -77,7 +77,7 @@ TEST_F(HeadlessImGui, RecordedSessionShowsTheTreeAndCounts) {
   // Titles carry the live counts: the tree saw 3 live children and 1 zombie.
   ImGuiWindow* tree = window("###process_tree");
   ASSERT_NE(tree, nullptr);
-  EXPECT_NE(std::string(tree->Name).find("3 children, 1 zombies"), std::string::npos) << tree->Name;
+  EXPECT_NE(std::string(tree->Name).find("3 children, 1 zombie "), std::string::npos) << tree->Name;
   ImGuiWindow* conns = window("###connections");
   ASSERT_NE(conns, nullptr);
   EXPECT_NE(std::string(conns->Name).find("3 open, 6 total"), std::string::npos) << conns->Name;
