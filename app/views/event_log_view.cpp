@@ -80,12 +80,6 @@ void EventLogView::refresh_index(const session::Session& s) {
 }
 
 namespace {
-// SameLine() when `width` more fits on this line, else a new line.
-void same_line_if_fits(float width) {
-  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
-  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + width <= right) ImGui::SameLine();
-}
-
 // The values column's width: the widest any kind's row can be with ten-digit
 // numbers in both fields, so that no row is ever cut off at the column's edge.
 float widest_values_width() {
@@ -148,7 +142,7 @@ void EventLogView::draw(FrameContext& ctx) {
     const float gap = ImGui::GetStyle().ItemSpacing.x;
     const float frame = ImGui::GetStyle().FramePadding.x * 2.0f;
     auto labelled = [&](const char* label, const char* id, int& value, float width) {
-      same_line_if_fits(ImGui::CalcTextSize(label).x + gap + width);
+      style::same_line_if_fits(ImGui::CalcTextSize(label).x + gap + width);
       ImGui::TextUnformatted(label);
       ImGui::SameLine();
       ImGui::SetNextItemWidth(width);
@@ -159,9 +153,9 @@ void EventLogView::draw(FrameContext& ctx) {
     labelled("conn", "##conn", filter.conn, ImGui::GetFontSize() * 3.5f);
     if (ImGui::IsItemHovered())
       ImGui::SetTooltip("Server connection number (conn #N); on client_* events, the client's number");
-    same_line_if_fits(ImGui::CalcTextSize("Clear").x + frame);
+    style::same_line_if_fits(ImGui::CalcTextSize("Clear").x + frame);
     if (ImGui::Button("Clear")) filter = EventFilter{};
-    same_line_if_fits(ImGui::CalcTextSize("Follow").x + frame + ImGui::GetFrameHeight());
+    style::same_line_if_fits(ImGui::CalcTextSize("Follow").x + frame + ImGui::GetFrameHeight());
     ImGui::Checkbox("Follow", &follow);
 
     const std::uint64_t t0 = ctx.session.meta().start_ns != 0 ? ctx.session.meta().start_ns : ctx.session.first_ns();

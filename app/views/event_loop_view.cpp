@@ -67,12 +67,6 @@ void wrapped(const ImVec4& colour, const std::string& text) {
   ImGui::PopStyleColor();
 }
 
-// SameLine() when an item `width` wide still fits after the last one; else a new line.
-void same_line_if_fits(float width) {
-  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
-  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + width < right) ImGui::SameLine();
-}
-
 }  // namespace
 
 // ---- 1. picture and ring layout ---------------------------------------------------------
@@ -307,16 +301,16 @@ void EventLoopView::draw_loop(const LoopPicture& pic, std::uint64_t now_ns) {
                                 : std::to_string(st.ready.size()) + " ready";
   term(ready.c_str(), kReadyTip);
   const std::string waiting = std::to_string(st.pending.size()) + " waiting";
-  same_line_if_fits(ImGui::CalcTextSize(waiting.c_str()).x);
+  style::same_line_if_fits(ImGui::CalcTextSize(waiting.c_str()).x);
   term(waiting.c_str(), kWaitingTip);
   const std::string run = std::to_string(st.handlers_run) + " handlers run";
-  same_line_if_fits(ImGui::CalcTextSize(run.c_str()).x);
+  style::same_line_if_fits(ImGui::CalcTextSize(run.c_str()).x);
   term(run.c_str(), kHandlersRunTip);
 
   wrapped(pal.dim, "max ready queue " + std::to_string(st.max_ready) + "   longest handler " +
                        style::format_duration_ns(st.longest_run_ns) + "   unseen completions " +
                        std::to_string(st.unseen_completions));
-  same_line_if_fits(ImGui::CalcTextSize("(?)").x);
+  style::same_line_if_fits(ImGui::CalcTextSize("(?)").x);
   style::help_marker(
       "What the Asio hooks cannot see is shown as unknown: a timer that fired but has not run looks "
       "like a waiting one; close/cancel queue aborted handlers without a hook; a handler dispatched "

@@ -67,12 +67,6 @@ std::string lane_explanation(const FlowLane& lane) {
   return {};
 }
 
-// Pieces of a line that wrap between them instead of running off the right edge.
-void same_line_if_fits(float width) {
-  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
-  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + width < right) ImGui::SameLine();
-}
-
 }  // namespace
 
 LabelPlace place_note_label(float dot_x, float gap, float text_w, float min_x, float max_x) {
@@ -140,7 +134,7 @@ void FlowView::draw(FrameContext& ctx) {
   char calls[64];
   std::snprintf(calls, sizeof calls, "%zu calls%s", diagram_.messages.size(),
                 diagram_.messages_dropped || diagram_.history_cut ? " (older ones left out)" : "");
-  same_line_if_fits(ImGui::CalcTextSize(calls).x);
+  style::same_line_if_fits(ImGui::CalcTextSize(calls).x);
   style::text_colored(style::palette().dim, "%s", calls);
   draw_step();
   draw_diagram(ctx);

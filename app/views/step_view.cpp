@@ -96,13 +96,6 @@ std::string step_mode_text(GateMode mode, std::optional<trace::RunTarget> target
 }
 
 namespace {
-// SameLine() when `width` more fits on this line, else a new line: the
-// stepping layout docks this window narrow, and a control cut off at the
-// right edge is a control the teacher cannot find.
-void same_line_if_fits(float width) {
-  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
-  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + width <= right) ImGui::SameLine();
-}
 }  // namespace
 
 void StepView::command(trace::GateTable& gates, StepCommand cmd) {
@@ -147,7 +140,7 @@ void StepView::draw_toolbar(FrameContext& ctx, trace::GateTable& gates) {
   ImGui::SameLine();
   mode_button("Step", false, StepCommand::step,
               "Let the earliest arrival take one step to its next gate; pauses first when running (Space)");
-  same_line_if_fits(ImGui::CalcTextSize("Step stage").x + ImGui::GetStyle().FramePadding.x * 2.0f);
+  style::same_line_if_fits(ImGui::CalcTextSize("Step stage").x + ImGui::GetStyle().FramePadding.x * 2.0f);
   {
     const bool running = stage_.running();
     if (running) ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
@@ -164,12 +157,12 @@ void StepView::draw_toolbar(FrameContext& ctx, trace::GateTable& gates) {
           who.c_str());
     }
   }
-  same_line_if_fits(ImGui::CalcTextSize("Pause").x + ImGui::GetStyle().FramePadding.x * 2.0f);
+  style::same_line_if_fits(ImGui::CalcTextSize("Pause").x + ImGui::GetStyle().FramePadding.x * 2.0f);
   mode_button("Pause", mode == GateMode::step, StepCommand::pause,
               "Stop every process and thread at its next gate (P)");
-  same_line_if_fits(ImGui::CalcTextSize("Slow").x + ImGui::GetStyle().FramePadding.x * 2.0f);
+  style::same_line_if_fits(ImGui::CalcTextSize("Slow").x + ImGui::GetStyle().FramePadding.x * 2.0f);
   mode_button("Slow", mode == GateMode::slow, StepCommand::slow, "Slow motion: every gate waits the delay on the right");
-  same_line_if_fits(ImGui::GetFontSize() * 9.0f);
+  style::same_line_if_fits(ImGui::GetFontSize() * 9.0f);
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 9.0f);
   if (ImGui::SliderInt("##slow", &slow_ms, 20, 2000, "%d ms per gate") && mode == GateMode::slow)
     gates.set_mode(GateMode::slow, static_cast<std::uint32_t>(slow_ms));
@@ -185,7 +178,7 @@ void StepView::draw_mode(trace::GateTable& gates) {
   ImGui::PopTextWrapPos();
   // Step stage: what the run is doing, or how the last one ended.
   if (const std::string stage = stage_.status_text(); !stage.empty()) {
-    same_line_if_fits(ImGui::CalcTextSize(stage.c_str()).x);
+    style::same_line_if_fits(ImGui::CalcTextSize(stage.c_str()).x);
     ImGui::PushTextWrapPos(0.0f);
     style::text_colored(stage_.running()      ? style::palette().warn
                         : stage_.succeeded() ? style::palette().dim
@@ -200,7 +193,7 @@ void StepView::draw_mode(trace::GateTable& gates) {
     std::string who = w.tid == w.pid ? "pid " + std::to_string(w.pid) : "tid " + std::to_string(w.tid);
     std::string sentence = "stopped where " + who + " reached " + std::string(trace::gate_name(w.kind));
     if (w.conn) sentence += " (connection " + std::to_string(w.conn) + ")";
-    same_line_if_fits(ImGui::CalcTextSize(sentence.c_str()).x);
+    style::same_line_if_fits(ImGui::CalcTextSize(sentence.c_str()).x);
     ImGui::PushTextWrapPos(0.0f);
     style::text_colored(style::palette().warn, "%s", sentence.c_str());
     ImGui::PopTextWrapPos();
@@ -244,7 +237,7 @@ void StepView::draw_run_to(FrameContext& ctx, trace::GateTable& gates) {
         "Whoever already stands at a %s gate goes on past it first.",
         who.c_str(), kind_name.c_str(), kind_name.c_str());
   }
-  same_line_if_fits(ImGui::GetFontSize() * 7.5f);
+  style::same_line_if_fits(ImGui::GetFontSize() * 7.5f);
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 7.5f);
   if (ImGui::BeginCombo("##run_to_gate", kind_name.c_str())) {
     for (std::size_t i = 0; i < trace::kGateNames.size(); ++i) {
@@ -260,7 +253,7 @@ void StepView::draw_run_to(FrameContext& ctx, trace::GateTable& gates) {
     }
     ImGui::EndCombo();
   }
-  same_line_if_fits(ImGui::CalcTextSize("conn").x + ImGui::GetFontSize() * 4.5f);
+  style::same_line_if_fits(ImGui::CalcTextSize("conn").x + ImGui::GetFontSize() * 4.5f);
   ImGui::TextUnformatted("conn");
   ImGui::SameLine();
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 4.0f);
@@ -294,9 +287,9 @@ void StepView::draw_waiters(FrameContext& ctx, trace::GateTable& gates) {
   ImGui::Text("%zu waiting", waiters_.size());
   if (chosen_conn != 0) {
     const std::string chosen = "Step stage moves connection " + std::to_string(chosen_conn);
-    same_line_if_fits(ImGui::CalcTextSize(chosen.c_str()).x);
+    style::same_line_if_fits(ImGui::CalcTextSize(chosen.c_str()).x);
     style::text_colored(style::palette().warn, "%s", chosen.c_str());
-    same_line_if_fits(ImGui::CalcTextSize("any").x + ImGui::GetStyle().FramePadding.x * 2.0f);
+    style::same_line_if_fits(ImGui::CalcTextSize("any").x + ImGui::GetStyle().FramePadding.x * 2.0f);
     if (ImGui::SmallButton("any")) chosen_conn = 0;
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("Step stage moves the earliest arrival's connection again");
   }

@@ -96,6 +96,13 @@ void copyable_command(const char* id, const std::string& command) {
   ImGui::PopID();
 }
 
+void same_line_if_fits(float width) {
+  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + width <= right) ImGui::SameLine();
+}
+
+void same_line_if_fits(const std::string& next) { same_line_if_fits(ImGui::CalcTextSize(next.c_str()).x); }
+
 void help_marker(const char* text) {
   ImGui::TextDisabled("(?)");
   if (ImGui::IsItemHovered()) {

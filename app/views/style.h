@@ -72,6 +72,11 @@ void text_colored(const ImVec4& colour, const char* fmt, ...) IM_FMTARGS(2);
 void copyable_command(const char* id, const std::string& command);
 // "(?)" that shows `text` on hover.
 void help_marker(const char* text);
+// SameLine() when an item `width` wide (or the text `next`) still fits after
+// the last item, else a new line: controls and sentences wrap in a narrow
+// window (a projector's layout) instead of running off its right edge.
+void same_line_if_fits(float width);
+void same_line_if_fits(const std::string& next);
 
 // Human sizes and durations: "3.1 MB", "820 KB", "4.2 s", "310 ms".
 std::string format_kb(std::uint64_t kb);

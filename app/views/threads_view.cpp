@@ -101,17 +101,9 @@ void wrapped(const ImVec4* colour, const std::string& text) {
   if (colour) ImGui::PopStyleColor();
 }
 
-// Pieces of one sentence that wrap between them instead of running off the
-// right edge: SameLine() when the next piece still fits.
-void same_line_if_fits(const std::string& next) {
-  const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
-  if (ImGui::GetItemRectMax().x + ImGui::GetStyle().ItemSpacing.x + ImGui::CalcTextSize(next.c_str()).x < right)
-    ImGui::SameLine();
-}
-
 // A piece of such a sentence, with its tooltip.
 void piece(const std::string& text, const char* tip = nullptr, const ImVec4* colour = nullptr, bool first = false) {
-  if (!first) same_line_if_fits(text);
+  if (!first) style::same_line_if_fits(text);
   if (colour) style::text_colored(*colour, "%s", text.c_str());
   else ImGui::TextUnformatted(text.c_str());
   if (tip) tooltip(tip);
@@ -225,7 +217,7 @@ void ThreadsView::draw(FrameContext& ctx) {
 
 void ThreadsView::draw_lanes(const FrameContext& ctx) {
   ImGui::Checkbox("Show exited threads", &show_exited);
-  same_line_if_fits("(?)");
+  style::same_line_if_fits("(?)");
   style::help_marker(
       "One lane per thread, from /proc/PID/task joined with the threads' own events: "
       "what each is doing now and which connection it serves. Per-thread CPU time and "
@@ -413,7 +405,7 @@ void ThreadsView::draw_memory(const FrameContext& ctx) {
           "(PSS now - the listener's alone at the start) / open connections.", nullptr, true);
     piece("(RSS would say " + style::format_kb(static_cast<std::uint64_t>(m.rss_per_connection_kb)) + ")");
   }
-  same_line_if_fits("(?)");
+  style::same_line_if_fits("(?)");
   style::help_marker(
       "PSS charges each shared page to its sharers in proportion, so summing it over the server's "
       "processes gives what the server really costs. A forked child shares the parent's pages "
