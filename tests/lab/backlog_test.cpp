@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "lab/lab.h"
+#include "lab_steps.h"
 #include "observe/proc_sampler.h"
 #include "session/threads_fold.h"
 #include "session/timeline.h"
@@ -34,21 +35,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-lab::LabOptions test_options() {
-  lab::LabOptions o;
-  o.self_exe = SOCKSCOPE_BIN;
-  return o;
-}
+using test::eventually;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 // Client sockets, closed on scope exit whatever happens.
 struct HeldClients {
@@ -162,7 +150,7 @@ void expect_master_supervises(const session::Session& s, pid_t master, int accep
 }  // namespace
 
 TEST(PreforkBacklog, MasterNeverAcceptsAndTheWaitingClientsAreTheKernels) {
-  lab::Lab lab(test_options());
+  lab::Lab lab(test::lab_options());
   lab::ServerSpec spec;
   spec.arch = "prefork";
   spec.settings.set(servers::SettingId::workers, 2);
@@ -256,7 +244,7 @@ TEST(PreforkBacklog, MasterNeverAcceptsAndTheWaitingClientsAreTheKernels) {
 // and registers the listener with it, then forks workers that run the loop
 // and accept; it never does.
 TEST(PreforkBacklog, HybridMasterSupervisesToo) {
-  lab::Lab lab(test_options());
+  lab::Lab lab(test::lab_options());
   lab::ServerSpec spec;
   spec.arch = "hybrid";
   spec.settings.set(servers::SettingId::workers, 2);
