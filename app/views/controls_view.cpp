@@ -24,9 +24,9 @@ void draw_recorded(const FrameContext& ctx) {
   for (const auto& [k, v] : meta.options) ImGui::BulletText("%s = %s", k.c_str(), v.c_str());
 }
 
-// The width of a field whose label sits at its right: 8 characters' worth,
-// less when the column is narrow (large text, a projector), so the longest
-// label of the settings table still fits beside it.
+// The width of a field whose label (and "(?)") sits at its right: 8
+// characters' worth, less when the column is narrow (large text, a
+// projector), so the longest label of the settings table still fits beside it.
 float field_width() {
   static std::string longest = [] {
     std::string l = "architecture";
@@ -35,8 +35,10 @@ float field_width() {
     return l;
   }();
   const float fs = ImGui::GetFontSize();
+  // The label, then its "(?)" help marker on the same line.
   const float room = ImGui::GetContentRegionAvail().x - ImGui::CalcTextSize(longest.c_str()).x -
-                     ImGui::GetStyle().ItemInnerSpacing.x;
+                     ImGui::GetStyle().ItemInnerSpacing.x - ImGui::GetStyle().ItemSpacing.x -
+                     ImGui::CalcTextSize("(?)").x;
   return std::clamp(room, fs * 4.0f, fs * 8.0f);
 }
 
