@@ -53,6 +53,15 @@ CLI::Option* field(CLI::App* sub, ClientsFlags& f, const std::string& name, T Sc
   return opt;
 }
 
+// A yes/no field: "--NAME" sets it, "--no-NAME" clears it (either overrides
+// the preset, so to_args can spell out both values).
+CLI::Option* flag_field(CLI::App* sub, ClientsFlags& f, const std::string& name, bool Scenario::*member,
+                        const std::string& help) {
+  CLI::Option* opt = sub->add_flag("--" + name + ",!--no-" + name, f.given.*member, help);
+  f.overrides.emplace_back(opt, [member](Scenario& out, const Scenario& in) { out.*member = in.*member; });
+  return opt;
+}
+
 CLI::App* add_clients_options(CLI::App& app, ClientsFlags& f) {
   CLI::App* sub = app.add_subcommand(
       "clients",
@@ -62,6 +71,9 @@ CLI::App* add_clients_options(CLI::App& app, ClientsFlags& f) {
       "A --scenario sets every value above; a flag given on its own overrides it.\n"
       "Default FTP script: USER anonymous, PASS x, PWD, EPSV, LIST, TYPE I, PASV, RETR hello.txt, QUIT.\n"
       "Default HTTP script: GET / then GET /hello.txt on one keep-alive connection.\n"
+      "Load (--repeat, as keepalive and close do): the run lasts until --deadline-ms (those presets: " +
+      std::to_string(kLoadDeadlineMs) +
+      ");\na client that has had an answer ends there cleanly, one still waiting for its first was starved.\n"
       "Exit status: 0 when every client succeeded, 1 when one failed or was refused, 2 for bad flags.");
 
   field(sub, f, "--port", &Scenario::port, "Server port (required)")->required()->check(CLI::Range(1, 65535));
@@ -104,6 +116,11 @@ CLI::App* add_clients_options(CLI::App& app, ClientsFlags& f) {
   field(sub, f, "--deadline-ms", &Scenario::deadline_ms,
         "Limit for the whole run (0 = last arrival + hold + 2 minutes)")
       ->check(CLI::Range(0, 86400000));
+  flag_field(sub, f, "repeat", &Scenario::repeat,
+             "Load: run the script again and again until the deadline (FTP: the steps between login and "
+             "QUIT, on one connection); the deadline is then the normal end");
+  flag_field(sub, f, "reconnect", &Scenario::reconnect,
+             "A new connection per HTTP request (Connection: close) or per pass of the FTP script");
   // One --step per command, in order, instead of the default script.
   field(sub, f, "--step", &Scenario::script,
         "A script step, repeatable: an FTP command (\"RETR data.bin\") or \"GET /path\" / \"HEAD /path\"")

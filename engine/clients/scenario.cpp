@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 namespace sockscope::clients {
 namespace {
@@ -36,6 +38,17 @@ bool picked(int k, double share) {
   return std::floor((k + 1) * share + 0.5 + eps) > std::floor(k * share + 0.5 + eps);
 }
 
+// Which steps a repeating client runs again and again (ClientPlan::loop_begin,
+// loop_end). On one FTP connection the login is done once and a final QUIT
+// would end the conversation, so the loop is what lies between them.
+std::pair<std::size_t, std::size_t> loop_of(const std::vector<std::string>& steps, bool http, bool reconnect) {
+  if (http || reconnect) return {0, steps.size()};
+  std::size_t begin = 0, end = steps.size();
+  while (begin < end && is_login(steps[begin])) ++begin;
+  if (end > begin && upper_verb(steps[end - 1]) == "QUIT") --end;
+  return {begin, end};
+}
+
 }  // namespace
 
 std::vector<std::string> default_script(protocol::Protocol p) {
@@ -50,6 +63,9 @@ constexpr PresetInfo kPresets[] = {
     {"slow", "some clients send and read byte by byte, holding their connection"},
     {"heavy", "half the clients ask the server to burn CPU (SITE WORK / GET /work)"},
     {"counter", "every client asks for the visitor count once (SITE COUNT / GET /count), all at once"},
+    {"held", "every client connects at once and holds its connection idle: the cost of N open connections"},
+    {"keepalive", "load: each client asks again and again on one connection until the deadline"},
+    {"close", "load: the same with a new connection for every request (HTTP Connection: close; FTP connect, QUIT)"},
     {"custom", "every client sends the lines you typed, in order"},
 };
 }  // namespace
@@ -75,6 +91,26 @@ std::vector<std::string> counter_script(protocol::Protocol p) {
   if (p == protocol::Protocol::http) return {"GET /count"};
   return {"USER anonymous", "PASS x", "SITE COUNT", "QUIT"};
 }
+
+namespace {
+
+// The lines of the held, keepalive and close presets.
+std::vector<std::string> held_script(protocol::Protocol p) {
+  if (p == protocol::Protocol::http) return {"GET /hello.txt"};
+  return {"USER anonymous", "PASS x", "QUIT"};
+}
+
+std::vector<std::string> keepalive_script(protocol::Protocol p) {
+  if (p == protocol::Protocol::http) return {"GET /hello.txt"};
+  return {"USER anonymous", "PASS x", "PWD", "NOOP", "QUIT"};
+}
+
+std::vector<std::string> close_script(protocol::Protocol p) {
+  if (p == protocol::Protocol::http) return {"GET /hello.txt"};
+  return {"QUIT"};
+}
+
+}  // namespace
 
 bool is_count_step(std::string_view step) {
   std::string upper(step);
@@ -116,6 +152,37 @@ Scenario preset(std::string_view name, protocol::Protocol p) {
     s.spacing_ms = 0;
     s.think_ms = 0;
     s.script = counter_script(p);
+  } else if (name == "held") {
+    // Everyone connects, logs in (FTP) or asks once (HTTP, keep-alive), then
+    // says nothing until the hold ends: what N open, idle connections cost each
+    // architecture (a process, a thread, a worker taken, or a few bytes of an
+    // event loop). The script, not idle_count, makes them idle, so a caller
+    // that changes count keeps every client idle.
+    s.count = 5;
+    s.spacing_ms = 0;
+    s.think_ms = 0;
+    s.hold_ms = 3000;
+    s.script = held_script(p);
+  } else if (name == "keepalive") {
+    // Closed-loop load: every client asks again as soon as it has its answer,
+    // on one connection, until the deadline. Requests per second, no
+    // connection setup in the way.
+    s.count = 10;
+    s.spacing_ms = 0;
+    s.think_ms = 0;
+    s.repeat = true;
+    s.deadline_ms = kLoadDeadlineMs;
+    s.script = keepalive_script(p);
+  } else if (name == "close") {
+    // The same loop with a connection per request: accept, fork or spawn, and
+    // close on every round, which keep-alive saves.
+    s.count = 10;
+    s.spacing_ms = 0;
+    s.think_ms = 0;
+    s.repeat = true;
+    s.reconnect = true;
+    s.deadline_ms = kLoadDeadlineMs;
+    s.script = close_script(p);
   } else if (name == "custom") {
     // Steady timing; the lines are the caller's (the default script until then).
     s.script = default_script(p);
@@ -151,6 +218,8 @@ std::vector<std::string> Scenario::to_args() const {
       "--hold-ms",     std::to_string(hold_ms),
       "--timeout-ms",  std::to_string(timeout_ms),
       "--deadline-ms", std::to_string(deadline_ms),
+      repeat ? "--repeat" : "--no-repeat",
+      reconnect ? "--reconnect" : "--no-reconnect",
   };
   for (const auto& step : script) {
     a.push_back("--step");
@@ -182,6 +251,12 @@ std::string Scenario::validate() const {
   if (!(e = range("hold ms", hold_ms, 0, 3600000)).empty()) return e;
   if (!(e = range("timeout ms", timeout_ms, 1, 600000)).empty()) return e;
   if (!(e = range("deadline ms", deadline_ms, 0, 86400000)).empty()) return e;
+  if (repeat && !reconnect && protocol == protocol::Protocol::ftp) {
+    auto [begin, end] = loop_of(effective_script(), false, false);
+    if (begin >= end)
+      return "repeat needs an FTP step between the login and QUIT to repeat on the connection "
+             "(or reconnect, to repeat the whole script on new connections)";
+  }
   for (const auto& step : script) {
     if (step.empty()) return "a script step is empty";
     if (step.find_first_of("\r\n") != std::string::npos) return "a script step contains CR or LF: '" + redacted(step) + "'";
@@ -231,6 +306,11 @@ std::vector<ClientPlan> plan(const Scenario& s) {
           p.steps.insert(at, "SITE WORK " + std::to_string(s.work_ms));
         }
       }
+    }
+    if (!p.idle) {
+      p.repeat = s.repeat;
+      p.reconnect = s.reconnect;
+      std::tie(p.loop_begin, p.loop_end) = loop_of(p.steps, http, s.reconnect);
     }
     plans.push_back(std::move(p));
   }

@@ -10,6 +10,12 @@
 // shares evenly over the client ids (share 0.5 of 4 = clients 1 and 3; the
 // number is rounded: 0.4 of 2 is one), and the idle clients are the last
 // `idle_count` ids.
+//
+// Load mode: with `repeat` each client runs its script over and over until the
+// run's deadline (a closed loop: the next request goes out as soon as the
+// answer is in, plus think time), and the deadline is its normal end. With
+// `reconnect` every request (HTTP) or pass of the script (FTP) gets a new
+// connection. plan() says which steps repeat (ClientPlan::loop_begin/end).
 #pragma once
 
 #include <cstdint>
@@ -38,6 +44,15 @@ struct Scenario {
   int hold_ms = 0;                 // each client stays connected at least this long
   int timeout_ms = 10000;          // per reply (and per data transfer)
   int deadline_ms = 0;             // whole run; 0 = derived (see run_deadline_ms)
+  // Load mode. repeat: run the script again and again until the deadline, on
+  // the same connection (FTP: the steps between login and QUIT; HTTP: all of
+  // them, keep-alive); the deadline then ends the client cleanly, unless it is
+  // still waiting for its first reply (starved: an error, as without repeat).
+  bool repeat = false;
+  // A new connection per HTTP request ("Connection: close", read to the
+  // server's close, connect again) or per pass of the FTP script (login to
+  // QUIT). Without repeat: HTTP once per step, FTP one pass as usual.
+  bool reconnect = false;
   std::vector<std::string> script; // empty = default_script(protocol)
   bool trace = true;               // false = --no-trace
 
@@ -51,6 +66,7 @@ struct Scenario {
   // The script every ordinary client runs (script, or the default one).
   std::vector<std::string> effective_script() const;
   // The global deadline in ms: deadline_ms, or the last arrival + hold_ms + 2 min.
+  // A repeating run lasts until it: give one (the load presets do).
   long run_deadline_ms() const;
 };
 
@@ -66,6 +82,9 @@ struct PresetInfo {
   std::string_view help;  // one line: what the clients do and what it shows
 };
 std::span<const PresetInfo> presets();
+// The deadline of the load presets (keepalive, close): a run given no other
+// deadline still ends.
+inline constexpr int kLoadDeadlineMs = 3000;
 
 // A preset by name. Throws std::invalid_argument naming the valid names for
 // anything else. "custom" is steady timing with the default script as the
@@ -88,6 +107,15 @@ struct ClientPlan {
   bool slow = false;
   bool idle = false;
   std::vector<std::string> steps;  // commands (FTP) or "GET /path" (HTTP)
+  // Load mode (never for idle clients). With repeat, steps [loop_begin,
+  // loop_end) run again and again until the deadline: on one connection the
+  // FTP steps between the login and a final QUIT (SITE WORK included), all
+  // HTTP steps; with reconnect, all steps, on a new connection each pass
+  // (FTP) or each step (HTTP).
+  bool repeat = false;
+  bool reconnect = false;
+  std::size_t loop_begin = 0;
+  std::size_t loop_end = 0;
 };
 std::vector<ClientPlan> plan(const Scenario& s);
 

@@ -1,14 +1,25 @@
 // The client simulator. Index:
-//   1. helpers: error mapping, reply parsing (FTP codes, 229/227, HTTP head)
-//   2. Client: one connection's life as a chain of asynchronous steps
+//   1. helpers: error mapping, the steps prepared once per client
+//   2. Client: one client's life as a chain of asynchronous steps
 //        start → connect → [FTP greeting] → for each step: think → send →
 //        reply (FTP data commands: data connect, 1xx, read data to EOF, final
 //        reply; HTTP: head, body) → hold → QUIT/close
+//      load mode: repeat goes round the plan's loop until the deadline;
+//      reconnect ends each connection (read to the server's close) and
+//      connects again for the next request (HTTP) or pass (FTP)
 //   3. simulate(): the io_context, the deadline, the signals, the result
+// Parsing what the servers answer is protocol/client_replies.h (no I/O).
 //
 // Single thread, so no handler ever races another; every handler still starts
 // with `if (done_) return;` because a closed socket's pending operations
 // complete (aborted) after the client has finished.
+//
+// A repeating client may send hundreds of thousands of requests, so the
+// per-request path allocates nothing of its own: each step's bytes, trace
+// text and verb are prepared once (Step), a reply line is read into a buffer
+// that keeps its capacity, and what follows a reply is an enum, not a
+// std::function. What remains per reply is one entry in ClientResult's codes
+// and latencies (amortised vector growth).
 #include "clients/simulator.h"
 
 #include <asio.hpp>
@@ -24,7 +35,9 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 
+#include "protocol/client_replies.h"
 #include "trace/ring.h"
 
 namespace sockscope::clients {
@@ -61,99 +74,37 @@ std::string upper_verb(std::string_view command) {
   return verb;
 }
 
-// "229 Entering Extended Passive Mode (|||50123|)" → 50123 (RFC 2428: any
-// delimiter character, three of them, the port, one more).
-std::optional<std::uint16_t> parse_epsv(std::string_view text) {
-  auto open = text.find('(');
-  if (open == std::string_view::npos || open + 5 >= text.size()) return std::nullopt;
-  char d = text[open + 1];
-  if (text[open + 2] != d || text[open + 3] != d) return std::nullopt;
-  unsigned long port = 0;
-  std::size_t i = open + 4, digits = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) port = port * 10 + (text[i] - '0');
-  if (digits == 0 || digits > 5 || i >= text.size() || text[i] != d || port == 0 || port > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(port);
-}
-
-// "227 Entering Passive Mode (127,0,0,1,195,149)" → 195*256+149. The
-// parentheses are optional in practice (RFC 1123 says scan for the digits).
-std::optional<std::uint16_t> parse_pasv(std::string_view text) {
-  std::size_t i = text.find('(');
-  if (i == std::string_view::npos) {
-    i = 3;
-    while (i < text.size() && !(text[i] >= '0' && text[i] <= '9')) ++i;
-  } else {
-    ++i;
-  }
-  unsigned long v[6] = {};
-  for (int k = 0; k < 6; ++k) {
-    std::size_t digits = 0;
-    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) v[k] = v[k] * 10 + (text[i] - '0');
-    if (digits == 0 || digits > 3 || v[k] > 255) return std::nullopt;
-    if (k < 5) {
-      if (i >= text.size() || text[i] != ',') return std::nullopt;
-      ++i;
-    }
-  }
-  unsigned long port = v[4] * 256 + v[5];
-  if (port == 0) return std::nullopt;
-  return static_cast<std::uint16_t>(port);
-}
-
-bool iequals_prefix(std::string_view line, std::string_view name) {
-  if (line.size() < name.size()) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    char a = line[i], b = name[i];
-    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a + 32);
-    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b + 32);
-    if (a != b) return false;
-  }
-  return true;
-}
-
-struct HttpHead {
-  int code = 0;
-  std::optional<std::uint64_t> content_length;
-  bool close = false;
+// One step of a client's plan, prepared once: a repeating client sends the
+// same bytes again without building them again.
+struct Step {
+  std::string wire;     // the bytes on the wire: "PWD\r\n", or the whole HTTP request
+  std::string shown;    // for the trace: never the password (redacted)
+  std::string verb;     // upper case: "RETR", "GET", "QUIT"
+  bool data = false;    // FTP: needs the passive data connection
+  bool count = false;   // asks for the visitor count
 };
 
-std::optional<HttpHead> parse_http_head(std::string_view head) {
-  HttpHead h;
-  auto eol = head.find("\r\n");
-  std::string_view status = head.substr(0, eol);
-  // "HTTP/1.1 200 OK"
-  if (status.size() < 12 || !iequals_prefix(status, "HTTP/1.") || status[8] != ' ') return std::nullopt;
-  for (int k = 9; k < 12; ++k) {
-    if (status[k] < '0' || status[k] > '9') return std::nullopt;
-    h.code = h.code * 10 + (status[k] - '0');
-  }
-  h.close = status.substr(0, 8) == "HTTP/1.0";  // 1.0 closes unless told otherwise
-  std::size_t at = eol == std::string_view::npos ? head.size() : eol + 2;
-  while (at < head.size()) {
-    auto end = head.find("\r\n", at);
-    if (end == std::string_view::npos) end = head.size();
-    std::string_view line = head.substr(at, end - at);
-    at = end + 2;
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    std::string_view name = line.substr(0, colon);
-    if (name.size() == 14 && iequals_prefix(name, "content-length")) {
-      std::uint64_t n = 0;
-      if (value.empty()) return std::nullopt;
-      for (char c : value) {
-        if (c < '0' || c > '9') return std::nullopt;
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
-      }
-      h.content_length = n;
-    } else if (name.size() == 10 && iequals_prefix(name, "connection")) {
-      if (iequals_prefix(value, "close")) h.close = true;
-      if (iequals_prefix(value, "keep-alive")) h.close = false;
+std::vector<Step> prepare_steps(const ClientPlan& plan, const Scenario& sc, bool http) {
+  std::vector<Step> steps;
+  steps.reserve(plan.steps.size());
+  for (const std::string& cmd : plan.steps) {
+    Step st;
+    st.verb = upper_verb(cmd);
+    st.shown = redacted(cmd);
+    st.count = is_count_step(cmd);
+    if (http) {
+      // A reconnecting client asks the server to close after the answer: one
+      // request per connection, the way HTTP/1.0 clients work.
+      st.wire = st.verb + cmd.substr(cmd.find(' ')) + " HTTP/1.1\r\nHost: " + sc.host + ":" +
+                std::to_string(sc.port) + "\r\nUser-Agent: sockscope-clients\r\nAccept: */*\r\n" +
+                (plan.reconnect ? "Connection: close\r\n" : "") + "\r\n";
+    } else {
+      st.wire = cmd + "\r\n";
+      st.data = is_data_command(cmd);
     }
+    steps.push_back(std::move(st));
   }
-  return h;
+  return steps;
 }
 
 // Shared by every Client of one run.
@@ -178,6 +129,7 @@ class Client : public std::enable_shared_from_this<Client> {
         plan_(std::move(plan)),
         r_(result),
         http_(sc_.protocol == protocol::Protocol::http),
+        steps_(prepare_steps(plan_, sc_, http_)),
         socket_(run.io),
         data_socket_(run.io),
         timer_(run.io),
@@ -191,10 +143,19 @@ class Client : public std::enable_shared_from_this<Client> {
     });
   }
 
-  // The run is over (deadline or signal): give up, say where.
-  void cancel(const char* where) { fail(asio::error::operation_aborted, where); }
+  // The run is over (deadline or signal). A repeating client that has had an
+  // answer ends here: that is how a load run ends. Any other client gives up
+  // and says where; one still waiting for its first reply was starved.
+  void stop(const char* where) {
+    if (done_) return;
+    if (plan_.repeat && r_.replies > 0) return finish();
+    fail(asio::error::operation_aborted, where);
+  }
 
  private:
+  // What comes after a complete FTP reply.
+  enum class AfterReply { greeting, command, transfer };
+
   // ---- connect --------------------------------------------------------------
   void connect() {
     connect_started_ = Clock::now();
@@ -207,6 +168,10 @@ class Client : public std::enable_shared_from_this<Client> {
     disarm_timeout();
     if (ec) return fail(ec, "connect");
     connected_at_ = Clock::now();
+    conn_open_ = true;
+    conn_requests_ = 0;
+    server_closing_ = false;
+    ++r_.connections;
     std::error_code lec;
     tcp::endpoint local = socket_.local_endpoint(lec);
     r_.connected = true;
@@ -216,14 +181,15 @@ class Client : public std::enable_shared_from_this<Client> {
     // glue a slow client's single bytes back together and hide the lesson.
     socket_.set_option(tcp::no_delay(true), lec);
     // The local port is how the session joins this client to the server's
-    // accept (which sees it as the peer port).
+    // accept (which sees it as the peer port). A reconnecting client says so
+    // for every connection, under the same client id.
     trace::emit(trace::Kind::client_connect, plan_.id, r_.local_port, r_.connect_ns);
     if (http_) return next_step();
     // The greeting's latency runs from the connect: on a busy serial server it
     // is the time spent waiting in the listen backlog.
     sent_at_ = connected_at_;
     verb_ = "greeting";
-    read_reply([self = shared_from_this()](int code, const std::string&) { self->on_greeting(code); });
+    read_reply(AfterReply::greeting);
   }
 
   void on_greeting(int code) {
@@ -240,21 +206,26 @@ class Client : public std::enable_shared_from_this<Client> {
   // ---- the script -----------------------------------------------------------
   void next_step() {
     if (done_) return;
-    if (step_ >= plan_.steps.size()) {
+    // Round the loop on the same connection: FTP without its login and QUIT,
+    // HTTP all of it.
+    if (plan_.repeat && !plan_.reconnect && step_ == plan_.loop_end) step_ = plan_.loop_begin;
+    if (step_ >= steps_.size()) {
+      // A repeating FTP pass without QUIT: the client closes, then the next pass.
+      if (plan_.repeat && plan_.reconnect) return after_hold([self = shared_from_this()] { self->end_connection(); });
       return after_hold([self = shared_from_this()] { self->finish(); });
     }
-    const std::string& cmd = plan_.steps[step_];
-    auto go = [self = shared_from_this()] { self->think_then_send(); };
     // Hold the connection before saying goodbye, so N clients are alive at once.
-    if (!http_ && upper_verb(cmd) == "QUIT") return after_hold(go);
-    go();
+    if (!http_ && steps_[step_].verb == "QUIT")
+      return after_hold([self = shared_from_this()] { self->think_then_send(); });
+    think_then_send();
   }
 
-  void after_hold(std::function<void()> then) {
+  template <class Then>
+  void after_hold(Then then) {
     auto until = connected_at_ + milliseconds(sc_.hold_ms);
     if (sc_.hold_ms <= 0 || Clock::now() >= until) return then();
     timer_.expires_at(until);
-    timer_.async_wait([self = shared_from_this(), then = std::move(then)](std::error_code ec) {
+    timer_.async_wait([self = shared_from_this(), then = std::move(then)](std::error_code ec) mutable {
       if (self->done_ || ec) return;
       then();
     });
@@ -270,9 +241,9 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   void send_step() {
-    const std::string& cmd = plan_.steps[step_];
-    verb_ = upper_verb(cmd);
-    if (!http_ && is_data_command(cmd) && passive_port_) {
+    const Step& st = steps_[step_];
+    verb_ = st.verb;
+    if (st.data && passive_port_) {
       // The server is already listening on the passive port: connect first,
       // then ask for the transfer (the order every real client uses).
       tcp::endpoint data_ep(run_.endpoint.address(), *passive_port_);
@@ -281,7 +252,7 @@ class Client : public std::enable_shared_from_this<Client> {
       data_socket_.async_connect(data_ep, [self = shared_from_this()](std::error_code ec) {
         if (self->done_) return;
         self->disarm_timeout();
-        if (ec) return self->fail(ec, "data connect " + self->verb_);
+        if (ec) return self->fail(ec, self->where("data connect "));
         self->write_command();
       });
       return;
@@ -290,20 +261,15 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   void write_command() {
-    const std::string& cmd = plan_.steps[step_];
-    if (http_) {
-      auto sp = cmd.find(' ');
-      out_ = upper_verb(cmd) + cmd.substr(sp) + " HTTP/1.1\r\nHost: " + sc_.host + ":" + std::to_string(sc_.port) +
-             "\r\nUser-Agent: sockscope-clients\r\nAccept: */*\r\n\r\n";
-    } else {
-      out_ = cmd + "\r\n";
-    }
+    const Step& st = steps_[step_];
+    ++r_.requests;
+    ++conn_requests_;
     // Never the password: the trace is exported and shown to a class.
-    trace::emit(trace::Kind::client_request, plan_.id, 0, 0, redacted(cmd));
+    trace::emit(trace::Kind::client_request, plan_.id, 0, 0, st.shown);
     if (plan_.slow) return write_slowly(0);
-    asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](std::error_code ec, std::size_t) {
+    asio::async_write(socket_, asio::buffer(st.wire), [self = shared_from_this()](std::error_code ec, std::size_t) {
       if (self->done_) return;
-      if (ec) return self->fail(ec, "write " + self->verb_);
+      if (ec) return self->fail(ec, self->where("write "));
       self->on_sent();
     });
   }
@@ -311,11 +277,12 @@ class Client : public std::enable_shared_from_this<Client> {
   // A slow client: one byte, a pause, the next byte. A server that blocks on
   // this one connection (serial) makes everybody else wait meanwhile.
   void write_slowly(std::size_t i) {
-    asio::async_write(socket_, asio::buffer(out_.data() + i, 1),
+    const std::string& wire = steps_[step_].wire;
+    asio::async_write(socket_, asio::buffer(wire.data() + i, 1),
                       [self = shared_from_this(), i](std::error_code ec, std::size_t) {
                         if (self->done_) return;
-                        if (ec) return self->fail(ec, "write " + self->verb_);
-                        if (i + 1 >= self->out_.size()) return self->on_sent();
+                        if (ec) return self->fail(ec, self->where("write "));
+                        if (i + 1 >= self->steps_[self->step_].wire.size()) return self->on_sent();
                         self->timer_.expires_after(milliseconds(self->sc_.slow_byte_ms));
                         self->timer_.async_wait([self, i](std::error_code ec2) {
                           if (self->done_ || ec2) return;
@@ -327,50 +294,51 @@ class Client : public std::enable_shared_from_this<Client> {
   void on_sent() {
     sent_at_ = Clock::now();  // latency runs from the command's last byte
     if (http_) return read_http_head();
-    read_reply([self = shared_from_this()](int code, const std::string& line) { self->on_ftp_reply(code, line); });
+    read_reply(AfterReply::command);
   }
 
   // ---- FTP replies ----------------------------------------------------------
-  // Reads one complete reply: "123 text", or "123-first" ... "123 last".
-  using ReplyHandler = std::function<void(int code, const std::string& final_line)>;
-
-  void read_reply(ReplyHandler then) {
+  // Reads one complete reply: "123 text", or "123-first" ... "123 last"; its
+  // final line stays in line_ for whoever comes next.
+  void read_reply(AfterReply next) {
     arm_timeout();
     multi_code_ = 0;
-    read_reply_line(std::move(then));
+    after_reply_ = next;
+    read_reply_line();
   }
 
-  void read_reply_line(ReplyHandler then) {
-    asio::async_read_until(
-        socket_, asio::dynamic_buffer(in_, kMaxReplyLine), '\n',
-        [self = shared_from_this(), then = std::move(then)](std::error_code ec, std::size_t n) mutable {
-          if (self->done_) return;
-          if (ec) return self->fail(ec, "reply " + self->verb_);
-          std::string line = self->in_.substr(0, n);
-          self->in_.erase(0, n);
-          self->r_.bytes += n;
-          while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-          int code = 0;
-          bool numbered = line.size() >= 3;
-          for (std::size_t k = 0; numbered && k < 3; ++k) {
-            if (line[k] < '0' || line[k] > '9') numbered = false;
-            else code = code * 10 + (line[k] - '0');
-          }
-          char sep = line.size() > 3 ? line[3] : ' ';
-          if (numbered && sep != ' ' && sep != '-') numbered = false;
-          if (self->multi_code_ != 0) {
-            // Inside a multi-line reply, only "<same code><space>" ends it.
-            if (!(numbered && code == self->multi_code_ && sep == ' ')) return self->read_reply_line(std::move(then));
-          } else if (!numbered || code < 100) {
-            return self->fail(asio::error::invalid_argument, "bad reply " + self->verb_);
-          } else if (sep == '-') {
-            self->multi_code_ = code;
-            return self->read_reply_line(std::move(then));
-          }
-          self->disarm_timeout();
-          self->record_reply(code, self->counting() && code / 100 == 2 ? count_in(line) : std::nullopt);
-          then(code, line);
-        });
+  void read_reply_line() {
+    asio::async_read_until(socket_, asio::dynamic_buffer(in_, kMaxReplyLine), '\n',
+                           [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                             self->on_reply_line(ec, n);
+                           });
+  }
+
+  void on_reply_line(std::error_code ec, std::size_t n) {
+    if (done_) return;
+    if (ec) return fail(ec, where("reply "));
+    line_.assign(in_, 0, n);  // keeps its capacity: no allocation per reply
+    in_.erase(0, n);
+    r_.bytes += n;
+    while (!line_.empty() && (line_.back() == '\n' || line_.back() == '\r')) line_.pop_back();
+    auto line = protocol::parse_ftp_reply_line(line_);
+    if (multi_code_ != 0) {
+      // Inside a multi-line reply, only "<same code><space>" ends it.
+      if (!(line && line->code == multi_code_ && !line->continued)) return read_reply_line();
+    } else if (!line || line->code < 100) {
+      return fail(asio::error::invalid_argument, where("bad reply "));
+    } else if (line->continued) {
+      multi_code_ = line->code;
+      return read_reply_line();
+    }
+    disarm_timeout();
+    const int code = line->code;
+    record_reply(code, counting() && code / 100 == 2 ? protocol::parse_count(line_) : std::nullopt);
+    switch (after_reply_) {
+      case AfterReply::greeting: return on_greeting(code);
+      case AfterReply::command: return on_ftp_reply(code);
+      case AfterReply::transfer: return on_transfer_reply(code);
+    }
   }
 
   // A reply to a visitor-count step carries the count the server told us;
@@ -391,31 +359,28 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   // The step now running asks for the visitor count.
-  bool counting() const { return step_ < plan_.steps.size() && is_count_step(plan_.steps[step_]); }
+  bool counting() const { return step_ < steps_.size() && steps_[step_].count; }
 
-  // The first number in a reply: "200 Visitor count: 7." after its code, or an HTTP body "7\n".
-  static std::optional<std::int64_t> count_in(std::string_view text, bool skip_code = true) {
-    std::size_t i = skip_code && text.size() > 3 ? 3 : 0;
-    while (i < text.size() && !(text[i] >= '0' && text[i] <= '9')) ++i;
-    if (i == text.size()) return std::nullopt;
-    std::int64_t v = 0;
-    for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && v < (std::int64_t{1} << 56); ++i)
-      v = v * 10 + (text[i] - '0');
-    return v;
-  }
-
-  void on_ftp_reply(int code, const std::string& line) {
+  void on_ftp_reply(int code) {
     if (code == 229 || code == 227) {
-      passive_port_ = code == 229 ? parse_epsv(line) : parse_pasv(line);
+      passive_port_ = code == 229 ? protocol::parse_epsv(line_) : protocol::parse_pasv(line_);
       // The 227 address is ignored on purpose: the data connection goes to the
       // control connection's server address (what curl does by default), so a
       // reply can never send us anywhere else.
-      if (!passive_port_) return fail(asio::error::invalid_argument, "bad reply " + verb_);
+      if (!passive_port_) return fail(asio::error::invalid_argument, where("bad reply "));
     }
     bool data_open = data_socket_.is_open();
     if (data_open && code / 100 == 1) return read_data();
     if (data_open) close_data();  // 425/550 instead of 150: no transfer comes
-    if (code == 421 || verb_ == "QUIT") return finish();  // the server is closing
+    if (code == 421) return finish();  // the server is closing
+    if (verb_ == "QUIT") {
+      // The server closes after 221. A reconnecting client reads to that
+      // close, then starts its next pass on a new connection.
+      if (!(plan_.repeat && plan_.reconnect)) return finish();
+      ++step_;
+      server_closing_ = true;
+      return end_connection();
+    }
     ++step_;
     next_step();
   }
@@ -433,13 +398,9 @@ class Client : public std::enable_shared_from_this<Client> {
           if (ec == asio::error::eof) {
             self->disarm_timeout();
             self->close_data();
-            return self->read_reply([self](int code, const std::string&) {
-              if (code == 421) return self->finish();
-              ++self->step_;
-              self->next_step();
-            });
+            return self->read_reply(AfterReply::transfer);
           }
-          if (ec) return self->fail(ec, "data " + self->verb_);
+          if (ec) return self->fail(ec, self->where("data "));
           if (!self->plan_.slow) return self->read_data();
           self->disarm_timeout();
           self->timer_.expires_after(milliseconds(self->sc_.slow_byte_ms));
@@ -448,6 +409,12 @@ class Client : public std::enable_shared_from_this<Client> {
             self->read_data();
           });
         });
+  }
+
+  void on_transfer_reply(int code) {
+    if (code == 421) return finish();
+    ++step_;
+    next_step();
   }
 
   void close_data() {
@@ -462,11 +429,11 @@ class Client : public std::enable_shared_from_this<Client> {
         socket_, asio::dynamic_buffer(in_, kMaxHttpHead), "\r\n\r\n",
         [self = shared_from_this()](std::error_code ec, std::size_t n) {
           if (self->done_) return;
-          if (ec) return self->fail(ec, "reply " + self->verb_);
-          auto head = parse_http_head(std::string_view(self->in_).substr(0, n));
+          if (ec) return self->fail(ec, self->where("reply "));
+          auto head = protocol::parse_http_head(std::string_view(self->in_).substr(0, n));
           self->in_.erase(0, n);
           self->r_.bytes += n;
-          if (!head) return self->fail(asio::error::invalid_argument, "bad reply " + self->verb_);
+          if (!head) return self->fail(asio::error::invalid_argument, self->where("bad reply "));
           // A count's number is in the body: its reply is recorded once the
           // body is in, with the latency of the head.
           self->count_body_.clear();
@@ -509,7 +476,7 @@ class Client : public std::enable_shared_from_this<Client> {
                                 self->http_close_ = true;
                                 return self->on_http_response();
                               }
-                              if (ec) return self->fail(ec, "body " + self->verb_);
+                              if (ec) return self->fail(ec, self->where("body "));
                               if (!self->plan_.slow) return self->read_body();
                               self->disarm_timeout();
                               self->timer_.expires_after(milliseconds(self->sc_.slow_byte_ms));
@@ -521,17 +488,77 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   void on_http_response() {
-    if (counting() && http_code_ / 100 == 2) record_reply(http_code_, count_in(count_body_, false), head_latency_ns_);
-    if (http_code_ == 503 && step_ == 0) {
+    if (counting() && http_code_ / 100 == 2)
+      record_reply(http_code_, protocol::parse_count(count_body_, false), head_latency_ns_);
+    if (http_code_ == 503 && conn_requests_ == 1) {
       refused_ = true;  // the connection cap's answer (HTTP's 421)
       return finish();
     }
     ++step_;
+    if (plan_.reconnect || (plan_.repeat && http_close_)) {
+      // One request per connection (we asked for the close), or a server
+      // that ends keep-alive connections on its own: a repeating client
+      // goes on with a new connection, as browsers and load tools do.
+      server_closing_ = http_close_;
+      return end_connection();
+    }
     if (http_close_) {
-      if (step_ < plan_.steps.size()) return fail(asio::error::eof, "closed " + verb_);
+      if (step_ < steps_.size()) return fail(asio::error::eof, where("closed "));
       return after_hold([self = shared_from_this()] { self->finish(); });
     }
     next_step();
+  }
+
+  // ---- a new connection (reconnect) -------------------------------------------
+  // When the server said it closes (HTTP Connection: close, FTP 221), read to
+  // its close before closing ours: the server closes first, as it does for a
+  // real client, so the TIME_WAIT it leaves is the server's, and the client
+  // never runs out of local ports however many connections it makes.
+  void end_connection() {
+    if (server_closing_) return read_to_close();
+    close_connection();
+    connect_next();
+  }
+
+  void read_to_close() {
+    arm_timeout();
+    socket_.async_read_some(asio::buffer(run_.scratch), [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      if (self->done_) return;
+      self->r_.bytes += n;
+      if (ec == asio::error::eof) {
+        self->disarm_timeout();
+        self->close_connection();
+        return self->connect_next();
+      }
+      if (ec) return self->fail(ec, self->where("close after "));
+      self->read_to_close();
+    });
+  }
+
+  // The next connection: the next step (HTTP), or the script again from the
+  // top when the pass is done and the client repeats; else the client is done.
+  void connect_next() {
+    if (step_ >= steps_.size()) {
+      if (!plan_.repeat) return finish();
+      step_ = 0;
+    }
+    connect();
+  }
+
+  // Closes the control (and data) connection and says so in the trace; the
+  // client may connect again.
+  void close_connection() {
+    std::error_code ig;
+    socket_.shutdown(tcp::socket::shutdown_both, ig);
+    socket_.close(ig);
+    data_socket_.close(ig);
+    passive_port_.reset();
+    r_.bytes += in_.size();  // read from the socket, never looked at
+    in_.clear();
+    if (conn_open_) {
+      conn_open_ = false;
+      trace::emit(trace::Kind::client_close, plan_.id, static_cast<std::int64_t>(r_.bytes));
+    }
   }
 
   // ---- timeouts and the end -------------------------------------------------
@@ -554,6 +581,9 @@ class Client : public std::enable_shared_from_this<Client> {
     timeout_.cancel();
   }
 
+  // "reply RETR": where a failure happened (built only when one does).
+  std::string where(const char* what) const { return std::string(what) + std::string(verb_); }
+
   void fail(std::error_code ec, const std::string& where) {
     if (done_) return;
     int err = timed_out_ ? ETIMEDOUT : errno_of(ec);
@@ -568,16 +598,11 @@ class Client : public std::enable_shared_from_this<Client> {
   void finish() {
     if (done_) return;
     done_ = true;
-    std::error_code ig;
     timer_.cancel();
     timeout_.cancel();
-    socket_.shutdown(tcp::socket::shutdown_both, ig);
-    socket_.close(ig);
-    data_socket_.close(ig);
-    r_.bytes += in_.size();  // read from the socket, never looked at
+    close_connection();
     r_.refused = refused_;
     r_.ok = !failed_ && !refused_ && r_.negative_replies == 0;
-    if (r_.connected) trace::emit(trace::Kind::client_close, plan_.id, static_cast<std::int64_t>(r_.bytes));
     if (--run_.remaining == 0 && run_.all_done) run_.all_done();
   }
 
@@ -586,16 +611,18 @@ class Client : public std::enable_shared_from_this<Client> {
   ClientPlan plan_;
   ClientResult& r_;
   const bool http_;
+  const std::vector<Step> steps_;  // plan_.steps, ready to send
   tcp::socket socket_;
   tcp::socket data_socket_;
   asio::steady_timer timer_;    // spacing, think, hold, slow pauses (one at a time)
   asio::steady_timer timeout_;  // the current network operation's limit
   std::uint64_t timeout_gen_ = 0;
-  std::string in_;   // control bytes read but not yet consumed
-  std::string out_;  // the command being written
-  std::string verb_;
+  std::string in_;    // control bytes read but not yet consumed
+  std::string line_;  // the FTP reply line just read (its final line, once complete)
+  std::string_view verb_;  // of the step being run, or "greeting"
   std::size_t step_ = 0;
   int multi_code_ = 0;
+  AfterReply after_reply_ = AfterReply::command;
   std::optional<std::uint16_t> passive_port_;
   int http_code_ = 0;
   bool http_close_ = false;
@@ -603,8 +630,11 @@ class Client : public std::enable_shared_from_this<Client> {
   std::uint64_t body_left_ = 0;
   std::string count_body_;           // a count step's body (the number)
   std::int64_t head_latency_ns_ = 0;  // ... and its head's latency
+  int conn_requests_ = 0;             // requests sent on this connection
   Clock::time_point connect_started_{}, connected_at_{}, sent_at_{};
   bool done_ = false, failed_ = false, refused_ = false, timed_out_ = false;
+  bool conn_open_ = false;       // connected, and its client_close not yet emitted
+  bool server_closing_ = false;  // the server said it closes this connection
 };
 
 }  // namespace
@@ -630,6 +660,12 @@ std::size_t RunResult::reply_count() const {
   return n;
 }
 
+int RunResult::connection_count() const {
+  int n = 0;
+  for (const auto& c : clients) n += c.connections;
+  return n;
+}
+
 std::int64_t RunResult::latency_percentile_ns(double p) const {
   std::vector<std::int64_t> all;
   for (const auto& c : clients) all.insert(all.end(), c.latencies_ns.begin(), c.latencies_ns.end());
@@ -645,12 +681,14 @@ std::int64_t RunResult::latency_percentile_ns(double p) const {
 std::string RunResult::summary() const {
   std::uint64_t bytes = 0;
   for (const auto& c : clients) bytes += c.bytes;
-  char buf[256];
+  const double seconds = static_cast<double>(elapsed_ns) / 1e9;
+  const double per_s = seconds > 0 ? static_cast<double>(reply_count()) / seconds : 0.0;
+  char buf[320];
   std::snprintf(buf, sizeof buf,
-                "%zu clients: %d ok, %d refused, %d failed; %zu replies, %llu bytes received; "
-                "latency p50 %.3f ms, p99 %.3f ms%s",
-                clients.size(), ok_count(), refused_count(), failed_count(), reply_count(),
-                static_cast<unsigned long long>(bytes), latency_percentile_ns(0.50) / 1e6,
+                "%zu clients: %d ok, %d refused, %d failed; %zu replies on %d connections (%.0f/s), "
+                "%llu bytes received; latency p50 %.3f ms, p99 %.3f ms%s",
+                clients.size(), ok_count(), refused_count(), failed_count(), reply_count(), connection_count(),
+                per_s, static_cast<unsigned long long>(bytes), latency_percentile_ns(0.50) / 1e6,
                 latency_percentile_ns(0.99) / 1e6, deadline_hit ? " (deadline reached)" : "");
   std::string out = buf;
   std::vector<std::int64_t> counts;
@@ -697,7 +735,7 @@ RunResult simulate(const Scenario& scenario, const SimulateOptions& options) {
   std::vector<std::shared_ptr<Client>> clients;
   clients.reserve(plans.size());
   auto cancel_all = [&clients](const char* why) {
-    for (auto& c : clients) c->cancel(why);
+    for (auto& c : clients) c->stop(why);
   };
   run.all_done = [&] {
     deadline.cancel();

@@ -1,20 +1,25 @@
 // The client simulator against real (minimal, in-test) FTP and HTTP servers on
 // 127.0.0.1, with a real trace ring as the process ring: what the servers saw
 // (peer ports, commands, concurrency) must match what the simulator says it
-// did, event by event. Plus the scenario's pure parts: presets, the plan, and
-// the to_args → parse round trip the lab relies on.
+// did, event by event. Load mode (repeat, reconnect) and the held preset run
+// against real `sockscope serve` processes of the architectures they are
+// about. Plus the scenario's pure parts: presets, the plan, and the to_args →
+// parse round trip the lab relies on.
 #include <gtest/gtest.h>
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "clients/clients_command.h"
 #include "clients/scenario.h"
 #include "clients/simulator.h"
+#include "servers/server_harness.h"
 #include "test_server.h"
 #include "trace/ring.h"
 
@@ -22,6 +27,7 @@ namespace sockscope {
 namespace {
 
 using clients::Scenario;
+using test::ServerProcess;
 using test::TestServer;
 using K = trace::Kind;
 
@@ -367,6 +373,263 @@ TEST_F(ClientsTest, Http503IsARefusal) {
   EXPECT_TRUE(of(events, K::client_error).empty());
 }
 
+// ---- load mode against the in-test servers -----------------------------------
+
+TEST_F(ClientsTest, FtpRepeatRunsTheStepsBetweenLoginAndQuitUntilTheDeadline) {
+  TestServer server(TestServer::Mode::ftp);
+  Scenario s = quick(server.port());
+  s.count = 2;
+  s.script = {"USER anonymous", "PASS x", "EPSV", "RETR hello.txt", "QUIT"};
+  s.repeat = true;
+  s.deadline_ms = 400;
+  clients::RunResult r = clients::simulate(s);
+  EXPECT_TRUE(r.deadline_hit);
+  EXPECT_TRUE(r.all_ok()) << "the deadline is a repeating client's normal end: " << r.summary();
+  EXPECT_EQ(server.accepted(), 2) << "one connection per client";
+  auto events = drain();
+  EXPECT_TRUE(of(events, K::client_error).empty());
+  auto seen = server.commands();
+  for (const auto& c : r.clients) {
+    SCOPED_TRACE("client " + std::to_string(c.id));
+    EXPECT_EQ(c.connections, 1);
+    const auto& cmds = seen[c.local_port];
+    ASSERT_GE(cmds.size(), 6u) << "at least two rounds";
+    EXPECT_EQ(cmds[0], "USER anonymous");
+    EXPECT_EQ(cmds[1], "PASS x");
+    // Then only the loop, never the login again and never QUIT: the data
+    // connection is made afresh every round.
+    std::size_t rounds = 0;
+    for (std::size_t i = 2; i < cmds.size(); ++i) {
+      EXPECT_EQ(cmds[i], (i % 2 == 0 ? "EPSV" : "RETR hello.txt")) << i;
+      rounds += cmds[i] == "RETR hello.txt";
+    }
+    EXPECT_EQ(c.data_bytes % test::kHello.size(), 0u);
+    EXPECT_GE(c.data_bytes / test::kHello.size(), rounds > 0 ? rounds - 1 : 0);
+    // The server may not have read the last command before the run ended.
+    EXPECT_GE(static_cast<std::size_t>(c.requests), cmds.size());
+    EXPECT_LE(static_cast<std::size_t>(c.requests), cmds.size() + 1);
+    EXPECT_EQ(of(events, K::client_connect, c.id).size(), 1u);
+    EXPECT_EQ(of(events, K::client_close, c.id).size(), 1u) << "closed cleanly at the deadline";
+  }
+}
+
+TEST_F(ClientsTest, HttpReconnectWithoutRepeatUsesAConnectionPerStep) {
+  // The in-test server ignores "Connection: close" and keeps the connection:
+  // the client then closes it itself before the next step.
+  TestServer server(TestServer::Mode::http);
+  Scenario s = quick(server.port(), protocol::Protocol::http);
+  s.count = 2;
+  s.reconnect = true;
+  clients::RunResult r = clients::simulate(s);
+  EXPECT_TRUE(r.all_ok()) << r.summary();
+  EXPECT_FALSE(r.deadline_hit);
+  EXPECT_EQ(server.accepted(), 4) << "two steps, two connections, per client";
+  auto events = drain();
+  EXPECT_EQ(local_ports(of(events, K::client_connect)), server.peer_ports());
+  auto seen = server.commands();
+  for (const auto& c : r.clients) {
+    SCOPED_TRACE("client " + std::to_string(c.id));
+    EXPECT_EQ(c.connections, 2);
+    EXPECT_EQ(c.codes, (std::vector<int>{200, 200}));
+    auto connects = of(events, K::client_connect, c.id);
+    ASSERT_EQ(connects.size(), 2u);
+    EXPECT_NE(connects[0].a, connects[1].a) << "a new local port";
+    EXPECT_EQ(seen[static_cast<std::uint16_t>(connects[0].a)], (std::vector<std::string>{"GET /"}));
+    EXPECT_EQ(seen[static_cast<std::uint16_t>(connects[1].a)], (std::vector<std::string>{"GET /hello.txt"}));
+    EXPECT_EQ(of(events, K::client_close, c.id).size(), 2u) << "one close per connection";
+  }
+}
+
+// ---- load mode and held clients against the real servers ------------------------
+
+// A load run makes far more events than a test ring holds: this drains the
+// ring on its own thread (the ring's one consumer) while the run goes on.
+class RingDrainer {
+ public:
+  explicit RingDrainer(trace::TraceRing& ring) : ring_(ring), thread_([this] { loop(); }) {}
+  ~RingDrainer() { stop(); }
+  std::vector<trace::Event> stop() {
+    if (thread_.joinable()) {
+      stop_ = true;
+      thread_.join();
+      trace::Event e;
+      while (ring_.pop(e)) events_.push_back(e);
+    }
+    return events_;
+  }
+
+ private:
+  void loop() {
+    trace::Event e;
+    while (!stop_) {
+      bool any = false;
+      while (ring_.pop(e)) {
+        events_.push_back(e);
+        any = true;
+      }
+      if (!any) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  trace::TraceRing& ring_;
+  std::vector<trace::Event> events_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+class LoadTest : public ClientsTest {
+ protected:
+  // The preset as the lab would run it, shortened.
+  static Scenario load(const char* preset, protocol::Protocol p, std::uint16_t port, int count, int deadline_ms) {
+    Scenario s = clients::preset(preset, p);
+    s.port = port;
+    s.count = count;
+    s.deadline_ms = deadline_ms;
+    s.timeout_ms = 5000;
+    return s;
+  }
+
+  // Runs it with the ring drained meanwhile; every event of the run is kept.
+  clients::RunResult run(const Scenario& s, std::vector<trace::Event>& events) {
+    RingDrainer drainer(ring_);
+    clients::RunResult r = clients::simulate(s);
+    events = drainer.stop();
+    EXPECT_EQ(ring_.drops(), 0u) << "every event of the run was kept";
+    return r;
+  }
+};
+
+TEST_F(LoadTest, KeepaliveOnTheEventLoopManyRequestsOnOneConnectionEach) {
+  ServerProcess server({"--arch", "evloop", "--port", "0", "--protocol", "http"});
+  const std::string hello = test::read_file(test::assets_root() / "hello.txt");
+  Scenario s = load("keepalive", protocol::Protocol::http, server.port(), 4, 1000);
+  std::vector<trace::Event> events;
+  clients::RunResult r = run(s, events);
+  EXPECT_TRUE(r.deadline_hit) << "a load run ends at its deadline";
+  EXPECT_TRUE(r.all_ok()) << r.summary();
+  EXPECT_EQ(r.failed_count(), 0);
+  EXPECT_TRUE(of(events, K::client_error).empty());
+  for (const auto& c : r.clients) {
+    SCOPED_TRACE("client " + std::to_string(c.id));
+    EXPECT_TRUE(c.error.empty()) << c.error;
+    EXPECT_EQ(c.connections, 1);
+    EXPECT_EQ(of(events, K::client_connect, c.id).size(), 1u) << "exactly one connection";
+    EXPECT_EQ(of(events, K::client_close, c.id).size(), 1u);
+    EXPECT_GT(c.replies, 10) << "a closed loop, not one request";
+    EXPECT_EQ(of(events, K::client_reply, c.id).size(), static_cast<std::size_t>(c.replies));
+    EXPECT_EQ(of(events, K::client_request, c.id).size(), static_cast<std::size_t>(c.requests));
+    EXPECT_EQ(c.negative_replies, 0);
+    // Every reply is hello.txt, whole (the last body may have been cut by the deadline).
+    EXPECT_LE(c.data_bytes, static_cast<std::uint64_t>(c.replies) * hello.size());
+    EXPECT_GE(c.data_bytes, static_cast<std::uint64_t>(c.replies - 1) * hello.size());
+  }
+  EXPECT_EQ(r.connection_count(), 4);
+}
+
+TEST_F(LoadTest, CloseOnTheForkServerANewConnectionPerRequest) {
+  ServerProcess server({"--arch", "fork", "--port", "0", "--protocol", "http"});
+  Scenario s = load("close", protocol::Protocol::http, server.port(), 3, 1000);
+  std::vector<trace::Event> events;
+  clients::RunResult r = run(s, events);
+  EXPECT_TRUE(r.deadline_hit);
+  EXPECT_TRUE(r.all_ok()) << r.summary();
+  EXPECT_TRUE(of(events, K::client_error).empty());
+  auto connects = of(events, K::client_connect);
+  EXPECT_GT(connects.size(), r.clients.size()) << "several connections per client";
+  EXPECT_EQ(static_cast<int>(connects.size()), r.connection_count());
+  for (const auto& c : r.clients) {
+    SCOPED_TRACE("client " + std::to_string(c.id));
+    EXPECT_GT(c.connections, 2);
+    // One request per connection; the last may have been cut by the deadline.
+    EXPECT_GE(c.replies, c.connections - 1);
+    EXPECT_LE(c.replies, c.connections);
+    EXPECT_EQ(c.negative_replies, 0);
+    auto closes = of(events, K::client_close, c.id);
+    EXPECT_EQ(closes.size(), static_cast<std::size_t>(c.connections)) << "a close for every connect";
+  }
+}
+
+TEST_F(LoadTest, FtpKeepaliveOnTheThreadServer) {
+  ServerProcess server({"--arch", "thread", "--port", "0", "--protocol", "ftp"});
+  Scenario s = load("keepalive", protocol::Protocol::ftp, server.port(), 3, 800);
+  std::vector<trace::Event> events;
+  clients::RunResult r = run(s, events);
+  EXPECT_TRUE(r.deadline_hit);
+  EXPECT_TRUE(r.all_ok()) << r.summary();
+  EXPECT_TRUE(of(events, K::client_error).empty());
+  for (const auto& c : r.clients) {
+    SCOPED_TRACE("client " + std::to_string(c.id));
+    EXPECT_EQ(c.connections, 1);
+    EXPECT_GT(c.replies, 10);
+    EXPECT_EQ(c.negative_replies, 0);
+    ASSERT_GE(c.codes.size(), 5u);
+    EXPECT_EQ((std::vector<int>(c.codes.begin(), c.codes.begin() + 5)), (std::vector<int>{220, 331, 230, 257, 200}))
+        << "greeting, login once, then PWD and NOOP";
+    auto requests = of(events, K::client_request, c.id);
+    ASSERT_GE(requests.size(), 4u);
+    std::size_t logins = 0, quits = 0;
+    for (const auto& e : requests) {
+      logins += e.text_view() == "USER anonymous" || e.text_view() == "PASS ***";
+      quits += e.text_view() == "QUIT";
+    }
+    EXPECT_EQ(logins, 2u) << "the login is not repeated";
+    EXPECT_EQ(quits, 0u) << "the deadline ends the loop, not QUIT";
+  }
+}
+
+TEST_F(LoadTest, FtpCloseReconnectsForEveryPass) {
+  ServerProcess server({"--arch", "thread", "--port", "0", "--protocol", "ftp"});
+  Scenario s = load("close", protocol::Protocol::ftp, server.port(), 2, 800);
+  std::vector<trace::Event> events;
+  clients::RunResult r = run(s, events);
+  EXPECT_TRUE(r.deadline_hit);
+  EXPECT_TRUE(r.all_ok()) << r.summary();
+  EXPECT_TRUE(of(events, K::client_error).empty());
+  for (const auto& c : r.clients) {
+    SCOPED_TRACE("client " + std::to_string(c.id));
+    EXPECT_GT(c.connections, 2);
+    // Each pass: the greeting, QUIT, 221.
+    for (std::size_t i = 0; i + 1 < c.codes.size(); i += 2) {
+      EXPECT_EQ(c.codes[i], 220) << i;
+      EXPECT_EQ(c.codes[i + 1], 221) << i;
+    }
+    EXPECT_EQ(of(events, K::client_connect, c.id).size(), static_cast<std::size_t>(c.connections));
+  }
+}
+
+TEST_F(LoadTest, HeldOnAPoolOfTwoServesTwoAndStarvesThree) {
+  ServerProcess server({"--arch", "pool", "--port", "0", "--protocol", "ftp", "--workers", "2"});
+  Scenario s = clients::preset("held", protocol::Protocol::ftp);
+  ASSERT_GT(s.hold_ms, 1000);
+  s.port = server.port();
+  s.count = 5;
+  s.deadline_ms = 1000;  // before the hold ends: the two served never let go
+  s.timeout_ms = 5000;
+  std::vector<trace::Event> events;
+  clients::RunResult r = run(s, events);
+  EXPECT_TRUE(r.deadline_hit);
+  int served = 0, starved = 0;
+  for (const auto& c : r.clients) {
+    SCOPED_TRACE("client " + std::to_string(c.id));
+    EXPECT_TRUE(c.connected) << "the kernel and the pool's queue accepted everyone";
+    EXPECT_EQ(of(events, K::client_connect, c.id).size(), 1u);
+    if (c.replies > 0) {
+      ++served;
+      EXPECT_EQ(c.codes, (std::vector<int>{220, 331, 230})) << "logged in, then held";
+      continue;
+    }
+    ++starved;
+    EXPECT_FALSE(c.ok);
+    EXPECT_NE(c.error.find("deadline"), std::string::npos) << c.error;
+    auto errors = of(events, K::client_error, c.id);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].a, ECANCELED);
+    EXPECT_EQ(errors[0].text_view(), "deadline");
+    EXPECT_TRUE(of(events, K::client_reply, c.id).empty()) << "never even greeted";
+  }
+  EXPECT_EQ(served, 2) << "one per worker";
+  EXPECT_EQ(starved, 3);
+}
+
 // ---- the command, in process -----------------------------------------------
 
 int run_command(const std::vector<std::string>& args) {
@@ -407,6 +670,27 @@ TEST(Scenario, PresetsDifferAndUnknownNamesAreErrors) {
   EXPECT_GT(clients::preset("slow").slow_share, 0.0);
   EXPECT_GT(clients::preset("heavy").work_share, 0.0);
   EXPECT_EQ(clients::preset("steady", protocol::Protocol::http).protocol, protocol::Protocol::http);
+  for (auto p : {protocol::Protocol::ftp, protocol::Protocol::http}) {
+    Scenario held = clients::preset("held", p);
+    EXPECT_EQ(held.spacing_ms, 0);
+    EXPECT_EQ(held.hold_ms, 3000);
+    EXPECT_FALSE(held.repeat);
+    const std::vector<std::string> want =
+        p == protocol::Protocol::http ? std::vector<std::string>{"GET /hello.txt"}
+                                      : std::vector<std::string>{"USER anonymous", "PASS x", "QUIT"};
+    // Every client: log in (FTP) or one request (HTTP), then hold.
+    for (const auto& plan : clients::plan(held)) EXPECT_EQ(plan.steps, want);
+    for (const char* name : {"keepalive", "close"}) {
+      SCOPED_TRACE(name);
+      Scenario load = clients::preset(name, p);
+      EXPECT_TRUE(load.repeat);
+      EXPECT_EQ(load.reconnect, std::string_view(name) == "close");
+      EXPECT_EQ(load.spacing_ms, 0);
+      EXPECT_EQ(load.think_ms, 0);
+      EXPECT_EQ(load.deadline_ms, clients::kLoadDeadlineMs) << "a run given no deadline still ends";
+      EXPECT_EQ(load.run_deadline_ms(), clients::kLoadDeadlineMs);
+    }
+  }
   try {
     clients::preset("stampede");
     FAIL() << "an unknown preset was accepted";
@@ -453,6 +737,48 @@ TEST(Scenario, PlanSpreadsRolesEvenly) {
   EXPECT_EQ(slow5, 2);
 }
 
+TEST(Scenario, PlanSaysWhichStepsRepeat) {
+  Scenario ftp;
+  ftp.repeat = true;
+  ftp.count = 3;
+  ftp.idle_count = 1;
+  ftp.work_share = 0.5;
+  auto plans = clients::plan(ftp);
+  ASSERT_EQ(plans.size(), 3u);
+  // Default script: USER, PASS, PWD ... RETR, QUIT: the loop is PWD .. RETR.
+  EXPECT_TRUE(plans[1].repeat && !plans[1].reconnect);
+  EXPECT_EQ(plans[1].loop_begin, 2u);
+  EXPECT_EQ(plans[1].loop_end, plans[1].steps.size() - 1);
+  EXPECT_EQ(plans[1].steps[plans[1].loop_begin], "PWD");
+  EXPECT_EQ(plans[1].steps[plans[1].loop_end], "QUIT");
+  // A work client's SITE WORK comes after the login, inside the loop.
+  ASSERT_TRUE(plans[0].work);
+  EXPECT_EQ(plans[0].steps[plans[0].loop_begin], "SITE WORK 100");
+  EXPECT_EQ(plans[0].loop_end, plans[0].steps.size() - 1);
+  EXPECT_FALSE(plans[2].repeat) << "idle clients hold; they do not repeat";
+
+  // Reconnect: the whole script is a pass, on its own connection.
+  ftp.reconnect = true;
+  for (const auto& p : clients::plan(ftp)) {
+    if (p.idle) continue;
+    EXPECT_EQ(p.loop_begin, 0u);
+    EXPECT_EQ(p.loop_end, p.steps.size());
+  }
+  // HTTP repeats all of it, on one connection or one per request.
+  Scenario http = clients::preset("keepalive", protocol::Protocol::http);
+  for (const auto& p : clients::plan(http)) {
+    EXPECT_EQ(p.loop_begin, 0u);
+    EXPECT_EQ(p.loop_end, p.steps.size());
+  }
+  // FTP with nothing between login and QUIT cannot repeat on one connection.
+  Scenario empty = clients::preset("held");
+  empty.port = 4481;
+  empty.repeat = true;
+  EXPECT_NE(empty.validate().find("repeat"), std::string::npos) << empty.validate();
+  empty.reconnect = true;
+  EXPECT_EQ(empty.validate(), "");
+}
+
 TEST(Scenario, ToArgsParsesBackToTheSameScenario) {
   std::vector<Scenario> cases;
   for (auto p : {protocol::Protocol::ftp, protocol::Protocol::http})
@@ -483,6 +809,16 @@ TEST(Scenario, ToArgsParsesBackToTheSameScenario) {
   http.protocol = protocol::Protocol::http;
   http.script = {"GET /", "HEAD /data.bin", "GET /sleep?ms=5"};
   cases.push_back(http);
+  // Load mode: both flags, each way, away from the presets' values.
+  Scenario load = http;
+  load.repeat = true;
+  load.reconnect = true;
+  cases.push_back(load);
+  load.reconnect = false;
+  cases.push_back(load);
+  Scenario reconnect_only = custom;
+  reconnect_only.reconnect = true;
+  cases.push_back(reconnect_only);
 
   for (const auto& s : cases) {
     Scenario back = clients::parse_clients_args(s.to_args());
@@ -496,6 +832,13 @@ TEST(Scenario, FlagsOverrideThePresetAndBadFlagsAreUsageErrors) {
   EXPECT_EQ(s.work_share, clients::preset("heavy").work_share);
   EXPECT_EQ(s.port, 4481);
   EXPECT_EQ(s.host, "127.0.0.1");
+  // A load preset's flags can be turned off again, and on for any preset.
+  Scenario once = clients::parse_clients_args({"--port", "4481", "--scenario", "keepalive", "--no-repeat"});
+  EXPECT_FALSE(once.repeat);
+  EXPECT_EQ(once.deadline_ms, clients::kLoadDeadlineMs);
+  Scenario steady = clients::parse_clients_args({"--port", "4481", "--repeat", "--reconnect", "--deadline-ms", "500"});
+  EXPECT_TRUE(steady.repeat && steady.reconnect);
+  EXPECT_EQ(steady.deadline_ms, 500);
 
   auto rejects = [](std::vector<std::string> args) {
     EXPECT_THROW(clients::parse_clients_args(args), CLI::ParseError) << testing::PrintToString(args);
@@ -508,6 +851,7 @@ TEST(Scenario, FlagsOverrideThePresetAndBadFlagsAreUsageErrors) {
   rejects({"--port", "4481", "--count", "2", "--idle", "3"});  // idle clients are part of count
   rejects({"--port", "4481", "--protocol", "http", "--step", "LIST"});
   rejects({"--port", "4481", "--no-such-flag"});
+  rejects({"--port", "4481", "--scenario", "held", "--repeat"});  // nothing between login and QUIT
   EXPECT_THROW(clients::parse_clients_args({"--port", "4481", "--count", "2", "--idle", "3"}), CLI::ValidationError);
 }
 
