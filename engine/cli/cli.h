@@ -4,6 +4,7 @@
 //   sockscope serve ...       one real server, for real clients
 //   sockscope clients ...     the client simulator
 //   sockscope run ...         a headless run: server + clients + export
+//   sockscope compare ...     the same clients against every architecture, one table
 //
 // Each part of the engine registers its own subcommand; this file only wires
 // them together and turns CLI11's errors into usage text and exit code 2.

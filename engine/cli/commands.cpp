@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "clients/clients_command.h"
+#include "compare/compare_command.h"
 #include "lab/run_command.h"
 #include "servers/serve_command.h"
 
@@ -12,6 +13,7 @@ void register_headless_commands(CLI::App& app, int& exit_code) {
   servers::add_serve_command(app, exit_code);
   clients::add_clients_command(app, exit_code);
   lab::add_run_command(app, exit_code);
+  compare::add_compare_command(app, exit_code);
 }
 
 int run_default_lesson() {

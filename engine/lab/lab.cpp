@@ -151,14 +151,17 @@ bool drain_fd(int fd, std::string& buf) {
   }
 }
 
-// Waits up to `timeout` for `pid` to exit; true when reaped.
-bool wait_exit(pid_t pid, std::chrono::milliseconds timeout, int* status = nullptr) {
+// Waits up to `timeout` for `pid` to exit; true when reaped. `usage` gets
+// wait4's resource usage of the child when it was reaped here.
+bool wait_exit(pid_t pid, std::chrono::milliseconds timeout, int* status = nullptr, struct rusage* usage = nullptr) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   int st = 0;
   for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
+    struct rusage ru {};
+    pid_t r = wait4(pid, &st, WNOHANG, &ru);
     if (r == pid || (r < 0 && errno == ECHILD)) {
       if (status) *status = st;
+      if (usage && r == pid) *usage = ru;
       return true;
     }
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -185,6 +188,10 @@ struct Lab::Impl {
   std::mutex mutex;  // guards the fields below (not the session)
   Child server;
   std::string server_output;
+  ServerExit last_exit;
+  // The server died on its own and server_died() reaped it: stop_server()
+  // only finishes the bookkeeping.
+  bool server_reaped = false;
   std::vector<ClientProc> clients;
   std::deque<observe::ProcSnapshot> pending_snapshots;
 
@@ -381,14 +388,31 @@ void Lab::stop_server() {
   // Stop sampling it: a server between exit and our waitpid is our zombie,
   // not a lesson, and must not show up as one.
   server_pid_ = 0;
-  // SIGTERM first: the server's shutdown path signals its children and reaps
-  // them, and its last events say so. SIGKILL to the group only as backstop.
-  kill(child.pid, SIGTERM);
+  ServerExit exit;
+  bool reaped = false;
   int status = 0;
-  bool reaped = wait_exit(child.pid, 3s, &status);
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->server_reaped) {
+      exit = impl_->last_exit;
+      reaped = true;
+      status = exit.status;
+      impl_->server_reaped = false;
+    }
+  }
   if (!reaped) {
-    kill(-child.pid, SIGKILL);
-    reaped = wait_exit(child.pid, 2s, &status);
+    // SIGTERM first: the server's shutdown path signals its children and
+    // reaps them, and its last events say so. SIGKILL to the group only as
+    // backstop.
+    exit.by_lab = true;
+    kill(child.pid, SIGTERM);
+    reaped = wait_exit(child.pid, 3s, &status, &exit.usage);
+    if (!reaped) {
+      kill(-child.pid, SIGKILL);
+      reaped = wait_exit(child.pid, 2s, &status, &exit.usage);
+    }
+    exit.reaped = reaped;
+    exit.status = status;
   }
   kill(-child.pid, SIGKILL);  // stragglers that outlived the server (none when it is correct)
   if (reaped) {
@@ -407,6 +431,69 @@ void Lab::stop_server() {
   close(child.out_fd);
   std::lock_guard lock(impl_->mutex);
   impl_->server_output += tail;
+  impl_->last_exit = exit;
+}
+
+ServerExit Lab::last_server_exit() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->last_exit;
+}
+
+std::string Lab::server_died() {
+  pid_t pid;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->server_reaped) return impl_->last_exit.text();
+    pid = impl_->server.pid;
+  }
+  if (pid <= 0 || server_running()) return {};
+  ServerExit exit;
+  exit.reaped = wait_exit(pid, 1s, &exit.status, &exit.usage);
+  if (!exit.reaped) return {};
+  std::lock_guard lock(impl_->mutex);
+  impl_->last_exit = exit;
+  impl_->server_reaped = true;
+  return exit.text();
+}
+
+void Lab::watch_server(pid_t pid, std::uint16_t port, const std::string& name, const std::string& protocol) {
+  if (server_running()) throw std::runtime_error("a server is already running; stop it first");
+  session::SessionMeta meta;
+  meta.stamp_start();
+  meta.architecture = name;
+  meta.protocol = protocol;
+  meta.port = port;
+  meta.server_pid = pid;
+  meta.options = {{"bind", "127.0.0.1"}, {"reference", "true"}};
+  session_->write([&](session::Session& s) {
+    s.clear();
+    s.set_meta(meta);
+  });
+  spec_ = {};
+  spec_.arch = name;
+  spec_.protocol = protocol;
+  spec_.port = port;
+  server_port_ = port;
+  server_pid_ = pid;
+}
+
+void Lab::unwatch_server() {
+  pid_t pid = server_pid_.exchange(0);
+  if (pid <= 0) return;
+  observe::ProcSnapshot snap = observe::sample_subtree(pid);
+  std::lock_guard lock(impl_->mutex);
+  impl_->pending_snapshots.push_back(std::move(snap));
+}
+
+std::string ServerExit::text() const {
+  if (!reaped) return "not reaped";
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char* name = sigdescr_np(sig);
+    return "killed by signal " + std::to_string(sig) + (name ? std::string(" (") + name + ")" : "");
+  }
+  return "status " + std::to_string(status);
 }
 
 pid_t Lab::start_clients(clients::Scenario scenario) {

@@ -17,6 +17,7 @@
 // UI thread, or main in the headless run).
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -49,6 +50,16 @@ struct ServerSpec {
   std::vector<std::pair<std::string, std::string>> setting_options() const;
 };
 
+// How the last server ended, as the lab's waitpid saw it.
+struct ServerExit {
+  bool reaped = false;       // false: none was stopped yet, or it could not be reaped
+  int status = 0;            // waitpid's status word
+  bool by_lab = false;       // the lab stopped it (SIGTERM / SIGKILL) rather than it dying on its own
+  struct rusage usage {};    // wait4's: all its threads, ended ones too, and every child it reaped
+  // "exit 0", "exit status 1", "killed by signal 9 (Killed)".
+  std::string text() const;
+};
+
 struct LabOptions {
   std::size_t ring_capacity = 1u << 16;
   std::chrono::milliseconds sample_period{100};
@@ -70,6 +81,20 @@ class Lab {
   // the process group after a grace period. Safe to call when stopped.
   void stop_server();
   bool server_running() const;
+  // How the last stopped server ended (see ServerExit).
+  ServerExit last_server_exit() const;
+  // When the server died on its own (not stopped by the lab): how, e.g.
+  // "killed by signal 9 (Killed)"; empty while it runs or when none ran.
+  // Reaps it, so call stop_server() afterwards to finish the bookkeeping.
+  std::string server_died();
+
+  // Samples a server the lab did not start (a reference nginx or Apache, our
+  // own child from elsewhere): the session is cleared and names it, and the
+  // /proc sampler follows `pid`'s tree as it does a server of ours, so the
+  // tree, totals and timeline show it. The caller starts and stops it;
+  // unwatch() takes a last sample and stops following it.
+  void watch_server(pid_t pid, std::uint16_t port, const std::string& name, const std::string& protocol);
+  void unwatch_server();
   // Reaping turned on while a fork-family server runs: SIGUSR1 makes it reap
   // its zombies now and every child from then on. False when none runs.
   bool reap_now();

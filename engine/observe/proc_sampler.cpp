@@ -426,9 +426,12 @@ bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>
   // PSS shares each page among the processes mapping it: the honest cost of
   // a forked child that still shares most pages with its parent. Zombies have
   // no mm (the file is empty) and other users' processes are unreadable: 0.
-  out.pss_kb = 0;
+  out.pss_kb = out.pss_anon_kb = 0;
   std::snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
-  if (read_file(path, text)) out.pss_kb = field_kb(text, "\nPss:");
+  if (read_file(path, text)) {
+    out.pss_kb = field_kb(text, "\nPss:");
+    out.pss_anon_kb = field_kb(text, "\nPss_Anon:");
+  }
 
   links.clear();
   out.sockets.clear();

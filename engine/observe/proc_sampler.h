@@ -88,6 +88,11 @@ struct ProcInfo {
   std::vector<pid_t> tids;   // sorted
   std::uint64_t rss_kb = 0;  // resident set size
   std::uint64_t pss_kb = 0;  // proportional set size (smaps_rollup); 0 when unreadable (zombies, other users)
+  // Its anonymous part (Pss_Anon): heap, stacks, copy-on-write data. Not the
+  // program's text, which every process of the same binary shares (the
+  // client simulator too), nor shared memory (the trace ring): what a
+  // connection really adds.
+  std::uint64_t pss_anon_kb = 0;
   int fds = 0;               // entries in /proc/PID/fd; 0 for zombies or when unreadable
   // Its TCP sockets (by fd). Unix sockets and other descriptors are counted
   // in `fds` only. Empty when the fds are unreadable (zombies, other users).

@@ -52,6 +52,8 @@ std::filesystem::path default_handler() {
 
 }  // namespace
 
+std::filesystem::path default_root() { return SOCKSCOPE_DEFAULT_ROOT; }
+
 int serve(ServerConfig config, bool trace) {
   const Architecture* arch = find_architecture(config.arch);
   if (!arch) {
@@ -60,7 +62,7 @@ int serve(ServerConfig config, bool trace) {
     return 2;
   }
   std::error_code ec;
-  if (config.root.empty()) config.root = SOCKSCOPE_DEFAULT_ROOT;
+  if (config.root.empty()) config.root = default_root();
   if (!std::filesystem::is_directory(config.root, ec)) {
     std::cerr << "sockscope serve: root directory '" << config.root.string()
               << "' does not exist or is not a directory (use --root DIR)\n";

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <filesystem>
 #include <string>
 
 #include "servers/server.h"
@@ -23,6 +24,9 @@ void add_serve_command(CLI::App& app, int& exit_code);
 //   sockscope serve: <arch> <protocol> server listening on <addr>:<port> (pid <pid>)
 // and otherwise only errors (stderr). `trace` false = --no-trace.
 int serve(ServerConfig config, bool trace);
+
+// The directory `serve` serves when no --root is given: the sample files.
+std::filesystem::path default_root();
 
 // One option per row of the settings table (--max-children N, --reap on|off,
 // --counter unsafe|mutex, ...) and its one-word aliases (--no-reap, --mutex),

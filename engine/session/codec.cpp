@@ -161,6 +161,7 @@ ojson snapshot_to_json(const ProcSnapshot& s) {
                 {"tids", p.tids},
                 {"rss_kb", p.rss_kb},
                 {"pss_kb", p.pss_kb},
+                {"pss_anon_kb", p.pss_anon_kb},
                 {"fds", p.fds},
                 {"start_ticks", p.start_ticks},
                 {"cpu_s", p.cpu_s}};
@@ -339,7 +340,8 @@ bool snapshot_from_json(const json& j, ProcSnapshot& s, std::string& why) {
     if (!get(pj, "pid", p.pid, why) || !get(pj, "ppid", p.ppid, why) || !get(pj, "state", state, why) ||
         !get(pj, "comm", p.comm, why) || !get(pj, "cmdline", p.cmdline, why) ||
         !get(pj, "threads", p.threads, why) || !get(pj, "rss_kb", p.rss_kb, why) ||
-        !get(pj, "pss_kb", p.pss_kb, why) || !get(pj, "fds", p.fds, why) ||
+        !get(pj, "pss_kb", p.pss_kb, why) || !get(pj, "pss_anon_kb", p.pss_anon_kb, why, false) ||
+        !get(pj, "fds", p.fds, why) ||
         !get(pj, "start_ticks", p.start_ticks, why) || !get(pj, "cpu_s", p.cpu_s, why)) {
       why = "snapshot proc: " + why;
       return false;

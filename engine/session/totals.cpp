@@ -15,6 +15,7 @@ TotalsPoint totals_of(const ProcSnapshot& snap, std::uint16_t port) {
     if (p.state == 'Z') ++t.zombies;
     t.threads += static_cast<std::uint32_t>(p.threads);
     t.pss_kb += p.pss_kb;
+    t.pss_anon_kb += p.pss_anon_kb;
     t.rss_kb += p.rss_kb;
     for (const auto& sock : p.sockets) {
       if (sock.state != observe::TcpState::listen && sock.local_port == port && sock.inode != 0)
@@ -56,6 +57,7 @@ TotalsPoint TotalsSeries::peak(std::uint64_t t) const {
     m.threads = std::max(m.threads, p.threads);
     m.connections = std::max(m.connections, p.connections);
     m.pss_kb = std::max(m.pss_kb, p.pss_kb);
+    m.pss_anon_kb = std::max(m.pss_anon_kb, p.pss_anon_kb);
     m.rss_kb = std::max(m.rss_kb, p.rss_kb);
   }
   return m;

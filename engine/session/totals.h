@@ -24,6 +24,7 @@ struct TotalsPoint {
   std::uint32_t threads = 0;      // all processes' threads
   std::uint32_t connections = 0;  // distinct TCP connections on the server's port held by the tree
   std::uint64_t pss_kb = 0;       // sum of PSS (shared pages counted once in all)
+  std::uint64_t pss_anon_kb = 0;  // its anonymous part (see observe::ProcInfo::pss_anon_kb)
   std::uint64_t rss_kb = 0;       // sum of RSS (shared pages counted in every process)
 };
 
