@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "compare/report.h"
+#include "compare_run.h"
 #include "lab_controller.h"
 #include "servers/architecture.h"
 #include "views/status_bar.h"
@@ -29,6 +31,8 @@ AppUi::AppUi() {
   row(WindowId::flow, false, false, [this](FrameContext& c) { flow_.draw(c); });
   // Its range runs to the newest data, whatever instant the others show.
   row(WindowId::timeline, true, true, [this](FrameContext& c) { timeline_.draw(c); });
+  // A comparison runs on the live lab, whatever instant is shown.
+  row(WindowId::compare, false, true, [this](FrameContext& c) { compare_.draw(c, c.lab ? compare_run_ : nullptr); });
 }
 
 void AppUi::change_font(float delta) { set_font(font_px + delta); }
@@ -73,6 +77,8 @@ void AppUi::draw_menu(FrameContext& ctx) {
     ImGui::Separator();
     if (ImGui::MenuItem("Overview layout", nullptr, layout_ == Layout::overview)) set_layout(Layout::overview);
     if (ImGui::MenuItem("Stepping layout", nullptr, layout_ == Layout::stepping)) set_layout(Layout::stepping);
+    if (ctx.lab != nullptr && ImGui::MenuItem("Compare layout", nullptr, layout_ == Layout::compare))
+      set_layout(Layout::compare);
     ImGui::Separator();
     for (const auto& w : kWindows) {
       if (w.id == WindowId::controls || (w.live_only && ctx.lab == nullptr)) continue;
@@ -100,10 +106,16 @@ void AppUi::set_layout(Layout layout) {
   // connections list, the log and the timeline; the View menu brings any of
   // them back.
   for (const auto& w : kWindows) {
-    const Slot slot = layout == Layout::stepping ? w.stepping : w.overview;
+    const Slot slot = layout == Layout::stepping ? w.stepping : layout == Layout::compare ? w.compare : w.overview;
     bool& on = windows_[index_of(w.id)].shown;
+    if (layout == Layout::compare) {
+      // The comparison beside the server it is measuring, nothing else.
+      on = slot != Slot::none;
+      continue;
+    }
     switch (w.id) {
       case WindowId::controls: case WindowId::stepping: case WindowId::tree: on = true; break;
+      case WindowId::compare: on = false; break;
       case WindowId::code: case WindowId::flow: on = layout == Layout::stepping; break;
       case WindowId::connections: case WindowId::events: case WindowId::timeline: case WindowId::totals:
         on = layout == Layout::overview;
@@ -208,7 +220,7 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
   // appears (the table says which have something to show), and stay under
   // the user's control afterwards.
   const std::string& arch = ctx.session.meta().architecture;
-  if (arch != auto_opened_for_) {
+  if (arch != auto_opened_for_ && layout_ != Layout::compare) {
     auto_opened_for_ = arch;
     if (const servers::Architecture* a = servers::find_architecture(arch)) {
       show(WindowId::event_loop, a->opens(servers::kViewEventLoop));
@@ -277,7 +289,23 @@ nlohmann::json AppUi::drawn_json() const {
   for (const auto& w : kWindows) {
     if (const auto& r = drawn_[index_of(w.id)]) windows[std::string(w.key)] = {r->x, r->y, r->w, r->h};
   }
+  // The comparisons of this session: each run's rows as measured.
+  nlohmann::json runs = nlohmann::json::array();
+  if (compare_run_ != nullptr) {
+    for (const auto& r : compare_run_->results()) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (const auto& row : r.rows) {
+        nlohmann::json j = {{"server", row.server}, {"reference", row.reference}, {"clients", row.clients},
+                            {"status", row.status}};
+        for (const auto& c : compare::columns())
+          if (auto v = c.value(row)) j[std::string(c.key)] = *v;
+        rows.push_back(j);
+      }
+      runs.push_back({{"complete", r.complete}, {"rows", rows}});
+    }
+  }
   return {{"layout", std::string(layout_name(layout_))},
+          {"compare_runs", runs},
           {"presented", std::string(window_spec(presented_).key)},
           {"controls_collapsed", controls_collapsed_},
           {"font_px", font_px},

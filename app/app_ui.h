@@ -14,6 +14,7 @@
 #include "frame.h"
 #include "layout.h"
 #include "views/code_view.h"
+#include "views/compare_view.h"
 #include "views/connections_view.h"
 #include "views/controls_view.h"
 #include "views/event_log_view.h"
@@ -59,6 +60,16 @@ class AppUi {
   bool return_to_lab_requested = false;
 
   TimelineView& timeline() { return timeline_; }
+
+  // The live lab's comparison runner (owned by the shell, outliving this
+  // AppUi's use of it); nullptr on a recording.
+  void set_compare_run(CompareRun* run) { compare_run_ = run; }
+  CompareRun* compare_run() { return compare_run_; }
+  CompareView& compare_view() { return compare_; }
+  // The Compare window's PNG of its charts: what to write now (the shell
+  // crops the frame to it), and the shell's report.
+  std::optional<CompareView::PngRequest> due_compare_png() { return compare_.due_png(); }
+  void compare_png_written(bool ok, const std::string& message) { compare_.png_written(ok, message); }
   // The fold instant (Model::at_ns) every view was given in the last frame.
   std::uint64_t shown_at_ns() const { return shown_at_ns_; }
 
@@ -132,6 +143,8 @@ class AppUi {
   TotalsView totals_;
   FlowView flow_;
   TimelineView timeline_;
+  CompareView compare_;
+  CompareRun* compare_run_ = nullptr;
   ExportView export_;
   OpenSessionDialog open_dialog_;
   std::array<WindowRow, kWindowCount> windows_;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "app_ui.h"
+#include "compare_run.h"
 #include "fonts.h"
 #include "lab_controller.h"
 #include "script.h"
@@ -208,18 +209,35 @@ class Window {
     ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
   }
 
-  // Reads the back buffer just rendered and writes it as PNG.
-  bool write_png(const std::string& path, std::string& error) {
-    int w = 0, h = 0;
-    glfwGetFramebufferSize(window_, &w, &h);
-    if (w <= 0 || h <= 0) {
+  // Reads the back buffer just rendered and writes it as PNG: the whole
+  // window, or `crop` (window coordinates) of it.
+  bool write_png(const std::string& path, std::string& error, const Rect* crop = nullptr) {
+    int fw = 0, fh = 0;
+    glfwGetFramebufferSize(window_, &fw, &fh);
+    if (fw <= 0 || fh <= 0) {
       error = "the window has no framebuffer";
       return false;
+    }
+    int x = 0, y = 0, w = fw, h = fh;
+    if (crop) {
+      int ww = 0, wh = 0;
+      glfwGetWindowSize(window_, &ww, &wh);
+      const float sx = ww > 0 ? static_cast<float>(fw) / static_cast<float>(ww) : 1.0f;
+      const float sy = wh > 0 ? static_cast<float>(fh) / static_cast<float>(wh) : 1.0f;
+      x = std::clamp(static_cast<int>(crop->x * sx), 0, fw);
+      const int top = std::clamp(static_cast<int>(crop->y * sy), 0, fh);
+      w = std::clamp(static_cast<int>(crop->w * sx), 0, fw - x);
+      h = std::clamp(static_cast<int>(crop->h * sy), 0, fh - top);
+      y = fh - top - h;  // GL counts rows from the bottom
+      if (w <= 0 || h <= 0) {
+        error = "nothing to write: the charts are not on screen";
+        return false;
+      }
     }
     std::vector<unsigned char> pixels(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 4);
     glPixelStorei(GL_PACK_ALIGNMENT, 1);
     glReadBuffer(GL_BACK);
-    glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, pixels.data());
+    glReadPixels(x, y, w, h, GL_RGBA, GL_UNSIGNED_BYTE, pixels.data());
     // GL's origin is bottom-left, PNG's top-left; and the window is opaque.
     std::vector<unsigned char> rgb(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
     for (int y = 0; y < h; ++y) {
@@ -368,6 +386,11 @@ int frame_loop(Window& window, AppUi& ui, Prepared& p, LabController* lab, DrawF
       bool ok = window.write_png(png, error);
       ui.png_written(ok, ok ? png : error);
     }
+    if (auto png = ui.due_compare_png()) {
+      std::string error;
+      bool ok = window.write_png(png->path, error, &png->crop);
+      ui.compare_png_written(ok, ok ? png->path : error);
+    }
     if (p.script && !p.script->screenshot_request().empty()) {
       std::string error;
       bool ok = window.write_png(p.script->screenshot_request(), error);
@@ -438,6 +461,9 @@ int run_gui(const GuiOptions& o) {
     lab::Lab lab;
     LabController controller(lab);
     controller.spec().port = port;
+    // Destroyed before the controller: it cancels a comparison in flight.
+    CompareRun compare_run(controller);
+    ui.set_compare_run(&compare_run);
     std::uint64_t last_generation = ~std::uint64_t{0};
     // File → Open shows a recording in place of the lab (which keeps running)
     // until File → Back to the live lab.
@@ -469,6 +495,8 @@ int run_gui(const GuiOptions& o) {
       });
       return hot;
     });
+    ui.set_compare_run(nullptr);
+    compare_run.cancel();
     controller.stop();
   }
   save_on_exit(window, ui, p, script_mode);

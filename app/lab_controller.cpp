@@ -49,6 +49,10 @@ LabController::~LabController() { stop(); }
 
 bool LabController::start() {
   last_error_.clear();
+  if (!busy_.empty()) {
+    last_error_ = busy_;
+    return false;
+  }
   if (lab_.server_running()) return true;
   try {
     std::uint16_t port = lab_.start_server(spec_);
@@ -62,6 +66,10 @@ bool LabController::start() {
 }
 
 void LabController::stop() {
+  if (!busy_.empty()) {
+    last_error_ = busy_;
+    return;
+  }
   lab_.stop_clients();
   lab_.stop_server();
 }
@@ -70,7 +78,7 @@ bool LabController::running() const { return lab_.server_pid() > 0; }
 
 bool LabController::set_setting(servers::SettingId id, int value) {
   spec_.settings.set(id, value);
-  if (!running() || id != servers::SettingId::reap || !spec_.settings.on(id)) return false;
+  if (!busy_.empty() || !running() || id != servers::SettingId::reap || !spec_.settings.on(id)) return false;
   const servers::Architecture* a = servers::find_architecture(lab_.server_spec().arch);
   if (a == nullptr || !a->uses(id) || lab_.server_spec().settings.on(id)) return false;
   return lab_.reap_now();
@@ -78,7 +86,7 @@ bool LabController::set_setting(servers::SettingId id, int value) {
 
 std::vector<servers::SettingId> LabController::pending_settings() const {
   std::vector<servers::SettingId> out;
-  if (!running()) return out;
+  if (!busy_.empty() || !running()) return out;
   const servers::Architecture* a = servers::find_architecture(lab_.server_spec().arch);
   if (a == nullptr || spec_.arch != lab_.server_spec().arch) return out;
   for (servers::SettingId id : a->settings)
@@ -93,6 +101,10 @@ std::uint16_t LabController::port() const {
 
 bool LabController::add_clients(const ClientRequest& request) {
   last_error_.clear();
+  if (!busy_.empty()) {
+    last_error_ = busy_;
+    return false;
+  }
   if (!running()) {
     last_error_ = "Start the server first: clients need something to connect to.";
     return false;

@@ -66,11 +66,18 @@ class LabController {
   lab::Lab& lab() { return lab_; }
   const lab::Lab& lab() const { return lab_; }
 
+  // Someone else drives the lab (a comparison, on its own thread): start(),
+  // stop(), add_clients() and set_setting() refuse with `why` until it is
+  // cleared, and views read nothing of the lab's server spec meanwhile.
+  void set_busy(std::string why) { busy_ = std::move(why); }
+  const std::string& busy() const { return busy_; }
+
  private:
   lab::Lab& lab_;
   lab::ServerSpec spec_;
   std::string last_error_;
   std::uint32_t next_client_id_ = 1;
+  std::string busy_;
 };
 
 }  // namespace sockscope::app

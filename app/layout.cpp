@@ -24,13 +24,14 @@ std::string_view layout_name(LayoutKind k) {
   switch (k) {
     case LayoutKind::overview: return "overview";
     case LayoutKind::stepping: return "stepping";
+    case LayoutKind::compare: return "compare";
     case LayoutKind::present: return "present";
   }
   return "overview";
 }
 
 std::optional<LayoutKind> layout_from_name(std::string_view name) {
-  for (auto k : {LayoutKind::overview, LayoutKind::stepping, LayoutKind::present})
+  for (auto k : {LayoutKind::overview, LayoutKind::stepping, LayoutKind::compare, LayoutKind::present})
     if (layout_name(k) == name) return k;
   return std::nullopt;
 }
@@ -85,9 +86,26 @@ LayoutResult compute_layout(const LayoutInput& in) {
   std::array<std::vector<WindowId>, 8> slots;
   for (const auto& w : kWindows) {
     if (!in.shown[index_of(w.id)]) continue;
-    slots[static_cast<std::size_t>(stepping ? w.stepping : w.overview)].push_back(w.id);
+    const Slot slot = in.kind == LayoutKind::compare ? w.compare : stepping ? w.stepping : w.overview;
+    slots[static_cast<std::size_t>(slot)].push_back(w.id);
   }
   auto in_slot = [&](Slot s) -> std::vector<WindowId>& { return slots[static_cast<std::size_t>(s)]; };
+
+  if (in.kind == LayoutKind::compare) {
+    // The live column (the tree over the totals) as wide as the tree needs
+    // for the server and a child or two, at most a third; the Compare
+    // window, which holds the results, gets the rest.
+    const bool column = !in_slot(Slot::left).empty() || !in_slot(Slot::left_lower).empty();
+    const float col_w =
+        column ? px(std::clamp(tree_window_min_width(fs, TreeDetail::compact, 2), a.w * 0.26f, a.w * 0.34f)) : 0.0f;
+    const bool both = !in_slot(Slot::left).empty() && !in_slot(Slot::left_lower).empty();
+    const float top_h = both ? px(a.h * 0.55f) : a.h;
+    split(out, in_slot(Slot::left), Rect{a.x, a.y, col_w, top_h}, false);
+    split(out, in_slot(Slot::left_lower), Rect{a.x, a.y + (both ? top_h : 0.0f), col_w, both ? a.h - top_h : a.h},
+          false);
+    split(out, in_slot(Slot::main), Rect{a.x + col_w, a.y, a.w - col_w, a.h}, true);
+    return out;
+  }
 
   // The controls column: a quarter of the width at most, enough for its
   // widgets at this font at least, or a strip when collapsed.

@@ -17,6 +17,9 @@
 //    the code (with the event loop, threads and any list the user turned on
 //    under it) side by side on top; the connection flow, the largest, across
 //    the whole width below them;
+//  - compare: the Compare window takes everything right of a column that
+//    holds the process tree over the totals chart (the server being
+//    measured, live);
 //  - present: one window fills everything; nothing else is placed.
 // The controls column can be collapsed to a narrow strip (Tab); the Stepping
 // panel goes with it.
@@ -31,7 +34,7 @@
 namespace sockscope::app {
 
 enum class WindowId : std::uint8_t {
-  controls, stepping, tree, event_loop, threads, code, connections, events, totals, flow, timeline,
+  controls, stepping, tree, event_loop, threads, code, connections, events, totals, flow, timeline, compare,
   count_
 };
 inline constexpr std::size_t kWindowCount = static_cast<std::size_t>(WindowId::count_);
@@ -57,22 +60,24 @@ struct WindowSpec {
   std::string_view imgui_id;  // "###..." (titles change, ids do not)
   Slot overview;
   Slot stepping;
+  Slot compare;      // the compare layout: left (the live column) or main
   char present_key;  // '1'... : shows it in presentation mode; 0 = never presented
   bool live_only;    // only with a live lab (nothing to show on a recording)
 };
 
 inline constexpr std::array<WindowSpec, kWindowCount> kWindows = {{
-    {WindowId::controls, "controls", "Controls", "###controls", Slot::left, Slot::left, 0, false},
-    {WindowId::stepping, "stepping", "Stepping", "###stepping", Slot::left_lower, Slot::left_lower, 0, true},
-    {WindowId::tree, "tree", "Process tree", "###process_tree", Slot::main, Slot::side, '1', false},
-    {WindowId::event_loop, "event_loop", "Event loop", "###event_loop", Slot::side, Slot::right, '3', false},
-    {WindowId::threads, "threads", "Threads", "###threads", Slot::side, Slot::right, '4', false},
-    {WindowId::code, "code", "Code", "###code_view", Slot::side, Slot::right, '5', false},
-    {WindowId::connections, "connections", "Connections", "###connections", Slot::lower, Slot::right, 0, false},
-    {WindowId::events, "events", "Event log", "###event_log", Slot::lower, Slot::right, 0, false},
-    {WindowId::totals, "totals", "Totals over time", "###totals", Slot::lower, Slot::right, '7', false},
-    {WindowId::flow, "flow", "Connection flow", "###flow", Slot::lower, Slot::main, '2', false},
-    {WindowId::timeline, "timeline", "Timeline", "###timeline", Slot::bottom, Slot::right, '6', false},
+    {WindowId::controls, "controls", "Controls", "###controls", Slot::left, Slot::left, Slot::none, 0, false},
+    {WindowId::stepping, "stepping", "Stepping", "###stepping", Slot::left_lower, Slot::left_lower, Slot::none, 0, true},
+    {WindowId::tree, "tree", "Process tree", "###process_tree", Slot::main, Slot::side, Slot::left, '1', false},
+    {WindowId::event_loop, "event_loop", "Event loop", "###event_loop", Slot::side, Slot::right, Slot::none, '3', false},
+    {WindowId::threads, "threads", "Threads", "###threads", Slot::side, Slot::right, Slot::none, '4', false},
+    {WindowId::code, "code", "Code", "###code_view", Slot::side, Slot::right, Slot::none, '5', false},
+    {WindowId::connections, "connections", "Connections", "###connections", Slot::lower, Slot::right, Slot::none, 0, false},
+    {WindowId::events, "events", "Event log", "###event_log", Slot::lower, Slot::right, Slot::none, 0, false},
+    {WindowId::totals, "totals", "Totals over time", "###totals", Slot::lower, Slot::right, Slot::left_lower, '7', false},
+    {WindowId::flow, "flow", "Connection flow", "###flow", Slot::lower, Slot::main, Slot::none, '2', false},
+    {WindowId::timeline, "timeline", "Timeline", "###timeline", Slot::bottom, Slot::right, Slot::none, '6', false},
+    {WindowId::compare, "compare", "Compare", "###compare", Slot::none, Slot::none, Slot::main, '8', true},
 }};
 
 constexpr const WindowSpec& window_spec(WindowId id) { return kWindows[index_of(id)]; }
@@ -81,7 +86,7 @@ std::optional<WindowId> window_for_key(char key);
 // The window the script calls `key` ("tree", "flow", ...), if any.
 std::optional<WindowId> window_from_key(std::string_view key);
 
-enum class LayoutKind : std::uint8_t { overview, stepping, present };
+enum class LayoutKind : std::uint8_t { overview, stepping, compare, present };
 std::string_view layout_name(LayoutKind k);
 std::optional<LayoutKind> layout_from_name(std::string_view name);
 

@@ -18,7 +18,7 @@
 //   wait ms MS
 //   theme dark|light
 //   font-size PX
-//   layout overview|stepping         the View menu's layouts
+//   layout overview|stepping|compare the View menu's layouts
 //   present VIEW|off                 presentation mode (F5): VIEW fills the window
 //                                    (tree, flow, event_loop, threads, code,
 //                                    timeline, totals); off leaves it
@@ -40,6 +40,15 @@
 //                                    stage, and waits until that run ends
 //                                    (fails if it ends without reaching the
 //                                    next stage; default 10 s)
+//   compare [archs=A,B] [references=R,S] [clients=N,M] [scenario=NAME]
+//           [protocol=http|ftp] [duration=S] [trace=on|off] [timeout=S]
+//                                    the Compare window's Run: switches to the
+//                                    compare layout, measures each server in
+//                                    turn and waits until the run ends (default
+//                                    timeout: each row's duration + 30 s)
+//   compare export FILE [timeout=S]  the Compare window's Export (.md, .csv,
+//                                    .json, or .png of its charts); waits until
+//                                    the file is written and fails if it is not
 //   quit
 //
 // A bad line is refused before anything runs: "FILE:LINE: reason", exit 2.
@@ -51,6 +60,7 @@
 #include <string>
 #include <vector>
 
+#include "compare/compare.h"
 #include "lab_controller.h"
 #include "stage_step.h"
 #include "views/export_view.h"
@@ -61,7 +71,7 @@ class AppUi;
 
 struct ScriptCommand {
   enum class Op { start, set, stop, lines, clients, wait_children, wait_connections, wait_ms, theme, font_size,
-                  dump_model, screenshot, step, export_session, layout, quit };
+                  dump_model, screenshot, step, export_session, layout, compare, compare_export, quit };
   Op op = Op::quit;
   int line = 0;
   std::string text;        // arch, theme, or file; layout: its verb (layout, present, controls)
@@ -74,6 +84,7 @@ struct ScriptCommand {
   ClientRequest clients;   // clients
   trace::RunTarget until;  // step until
   ExportFormat format = ExportFormat::jsonl;  // export
+  compare::CompareOptions compare;             // compare
 };
 
 // Parses a whole script. On the first bad line returns nullopt and sets
@@ -110,6 +121,7 @@ class ScriptRunner {
   int settle_frames_ = 0;
   std::string capture_path_;
   std::uint64_t export_ticket_ = 0;
+  std::uint64_t compare_mark_ = 0;  // compare: runs finished / exports done when it began
   StageStepper stage_;        // step stage
   bool stage_started_ = false;
   bool finished_ = false;

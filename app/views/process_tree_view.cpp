@@ -138,7 +138,8 @@ const session::PoolQueueView* ProcessTreeView::pool_queue(const FrameContext& ct
 
 // A badge beside the node from `left` to `right` at height `y`: `text`, then
 // one square per item waiting (up to 12) under it; its tooltip on hover. On
-// the node's right, or its left when the window ends first. Returns its
+// the node's right, or its left when the window ends first; shortened to
+// its count, then to the bare number, when neither side has room. Returns its
 // bottom edge.
 static float draw_badge(ImDrawList* dl, float left, float right, float y, const char* text, unsigned waiting,
                         const char* tip, float fs) {
@@ -151,8 +152,13 @@ static float draw_badge(ImDrawList* dl, float left, float right, float y, const 
   // Neither side has room (a narrow window): the count alone, "backlog 3";
   // the limit stays in the tooltip.
   std::string shown = text;
-  if (right + gap + width(text) > x1 && left - gap - width(text) < x0)
+  auto fits = [&](const char* t) { return right + gap + width(t) <= x1 || left - gap - width(t) >= x0; };
+  if (!fits(text))
     if (auto slash = shown.find(" /"); slash != std::string::npos) shown.resize(slash);
+  // Narrower still (the compare layout's column): the number alone; the
+  // tooltip says what it counts.
+  if (!fits(shown.c_str()))
+    if (auto space = shown.rfind(' '); space != std::string::npos) shown.erase(0, space + 1);
   text = shown.c_str();
   const float w = width(text);
   const ImVec2 sz = ImGui::CalcTextSize(text);
@@ -200,16 +206,18 @@ void ProcessTreeView::draw(FrameContext& ctx) {
     ImGui::End();
     return;
   }
+  // The toolbar wraps in a narrow window (the compare layout's column).
+  auto box_w = [](const char* label) { return ImGui::GetFrameHeight() * 1.3f + ImGui::CalcTextSize(label).x; };
   ImGui::Checkbox("Show exited", &show_exited);
-  ImGui::SameLine();
+  style::same_line_if_fits(box_w("Sockets"));
   ImGui::Checkbox("Sockets", &show_sockets);
   if (ImGui::IsItemHovered())
     ImGui::SetTooltip("Each process's TCP sockets from /proc/PID/fd: the listening socket, its connections, and "
                       "\"copy\" where another process holds the same socket (a forked child inherits its "
                       "parent's descriptors until one of them closes its own).");
-  ImGui::SameLine();
+  style::same_line_if_fits(box_w("Compact"));
   ImGui::Checkbox("Compact", &compact);
-  ImGui::SameLine();
+  style::same_line_if_fits("(?)");
   style::help_marker(
       "Each box is a real process, read from /proc every 100 ms and joined with the "
       "server's trace events. Lines are parent -> child (fork). Pills under a box are the "

@@ -3,6 +3,7 @@
 #include <imgui.h>
 
 #include "lab_controller.h"
+#include "session/totals.h"
 #include "views/style.h"
 
 namespace sockscope::app {
@@ -21,15 +22,39 @@ void draw_status_bar(FrameContext& ctx) {
   const auto& meta = ctx.session.meta();
   if (ImGui::Begin("##status_bar", nullptr, flags)) {
     if (ctx.lab != nullptr) {
-      if (ctx.lab->running()) {
-        style::text_colored(pal.ok, "%s server on 127.0.0.1:%u, pid %d", ctx.lab->spec().arch.c_str(),
-                            ctx.lab->port(), ctx.lab->server_pid());
+      // What really runs: the session names it (a comparison's server, a
+      // reference nginx), not the controls' form.
+      const std::string& arch = meta.architecture.empty() ? ctx.lab->spec().arch : meta.architecture;
+      const bool reference = meta.option("reference") == "true";
+      if (!ctx.lab->busy().empty() && ctx.lab->lab().server_pid() > 0) {
+        style::text_colored(pal.warn, "comparing: %s%s on 127.0.0.1:%u, pid %d", arch.c_str(),
+                            reference ? " (reference)" : "", meta.port, ctx.lab->lab().server_pid());
+      } else if (ctx.lab->running()) {
+        style::text_colored(pal.ok, "%s server on 127.0.0.1:%u, pid %d", arch.c_str(), ctx.lab->port(),
+                            ctx.lab->server_pid());
       } else {
         ImGui::TextDisabled("server stopped (%s, port %u)", ctx.lab->spec().arch.c_str(), ctx.lab->port());
       }
     } else {
       ImGui::Text("recording: %s on port %u", meta.architecture.empty() ? "-" : meta.architecture.c_str(),
                   meta.port);
+    }
+    // The server's tree at its latest /proc sample: what this run costs now.
+    const auto& snaps = ctx.session.snapshots();
+    // Only while it runs (or in a recording): a stopped server costs nothing.
+    const bool live_run = ctx.lab == nullptr || ctx.lab->lab().server_pid() > 0;
+    for (auto it = snaps.rbegin(); live_run && it != snaps.rend() && meta.server_pid != 0; ++it) {
+      if (it->root != meta.server_pid) continue;
+      if (it->ts_ns > ctx.now_ns) continue;  // a past instant shows that instant's totals
+      const session::TotalsPoint t = session::totals_of(*it, meta.port);
+      if (t.processes == 0) break;
+      ImGui::SameLine(0, ImGui::GetFontSize() * 2.0f);
+      ImGui::Text("%u %s, %u %s, %s PSS", t.processes, t.processes == 1 ? "process" : "processes", t.threads,
+                  t.threads == 1 ? "thread" : "threads", style::format_kb(t.pss_kb).c_str());
+      if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("The server's whole process tree at the latest /proc sample: processes (zombies "
+                          "included), their threads, and the sum of their PSS.");
+      break;
     }
     ImGui::SameLine(0, ImGui::GetFontSize() * 2.0f);
     ImGui::Text("events %zu", ctx.session.events().size());

@@ -154,6 +154,12 @@ ImU32 identity_colour(const session::Model& model, pid_t pid, pid_t tid) {
   return current_theme() == Theme::dark ? ImColor::HSV(hue, 0.60f, 0.98f) : ImColor::HSV(hue, 0.80f, 0.68f);
 }
 
+ImU32 series_colour(std::size_t index) {
+  const double turns = 0.58 + static_cast<double>(index) * 0.6180339887498949;
+  const float hue = static_cast<float>(turns - std::floor(turns));
+  return current_theme() == Theme::dark ? ImColor::HSV(hue, 0.55f, 0.95f) : ImColor::HSV(hue, 0.80f, 0.70f);
+}
+
 ImVec4 state_colour(char state) {
   const Palette& p = palette();
   switch (state) {

@@ -90,6 +90,10 @@ std::string format_duration_ns(std::uint64_t ns);
 // its process by its tid's distance from the pid. The brightness suits the
 // theme's background.
 ImU32 identity_colour(const session::Model& model, pid_t pid, pid_t tid);
+// A steady colour per series (an architecture's bars and lines in the
+// Compare window): golden-ratio hues by index, bright enough for the theme.
+ImU32 series_colour(std::size_t index);
+
 // Colour for a /proc state letter (R S D Z T X ...).
 ImVec4 state_colour(char state);
 // "running", "sleeping", "disk wait", "ZOMBIE", "gone" ...

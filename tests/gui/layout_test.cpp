@@ -4,6 +4,8 @@
 // window lies inside the screen, and no two overlap. Pure: no ImGui context.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <string>
 #include <vector>
 
@@ -119,6 +121,29 @@ TEST(Layout, SteppingGivesTheFlowTheLargestArea) {
         EXPECT_GE(r[WindowId::tree].w, tree_window_min_width(fs, TreeDetail::compact, 2)) << at;
         EXPECT_GE(r[WindowId::tree].h, tree_window_min_height(fs, TreeDetail::compact)) << at;
       }
+    }
+  }
+}
+
+// The compare layout: the Compare window, the largest, beside a column with
+// the tree (over the totals) wide enough for the server and a child.
+TEST(Layout, CompareGivesTheCompareWindowTheLargestAreaBesideTheLiveTree) {
+  for (Screen s : kScreens) {
+    for (float fs : kFonts) {
+      LayoutInput in;
+      in.area = area_of(s, fs);
+      in.font_px = fs;
+      in.kind = LayoutKind::compare;
+      for (const auto& w : kWindows) in.shown[index_of(w.id)] = w.compare != Slot::none;
+      const std::string at = where(s, fs, in) + "\n  ";
+      const LayoutResult r = compute_layout(in);
+      expect_sound(in, r, at);
+      const Rect& cmp = r[WindowId::compare];
+      for (const auto& w : kWindows)
+        if (w.id != WindowId::compare) EXPECT_GT(cmp.area(), r[w.id].area()) << at << w.key << " is larger";
+      EXPECT_GE(r[WindowId::tree].w, std::min(tree_window_min_width(fs, TreeDetail::compact, 2), in.area.w * 0.34f) - 0.5f)
+          << at;
+      EXPECT_EQ(cmp.x + cmp.w, in.area.x + in.area.w) << at;
     }
   }
 }
