@@ -12,7 +12,8 @@
 //   lines LINE | LINE | ...          the custom preset's protocol lines
 //   clients N [preset=NAME] [hold_ms=MS] [work_ms=MS]
 //                                    NAME: a client preset (steady, burst, slow,
-//                                    heavy, counter, custom)
+//                                    heavy, counter, held, keepalive, close,
+//                                    custom: clients::presets())
 //   wait children N [timeout=S]      live children of the server in /proc
 //   wait connections N [timeout=S]   open connections
 //   wait ms MS

@@ -232,6 +232,7 @@ void fold_samples(const session::Session& s, std::uint64_t from_ns, Row& row) {
   const session::TotalsPoint* most = nullptr;
   for (const auto& p : series.points()) {
     if (p.ts_ns < from_ns || p.processes == 0) continue;
+    ++row.samples;
     row.peak_processes = std::max(row.peak_processes, static_cast<int>(p.processes));
     row.peak_threads = std::max(row.peak_threads, static_cast<int>(p.threads));
     // The memory that counts is the memory while the most were open (the

@@ -78,6 +78,10 @@ struct Row {
   std::uint64_t errors = 0;        // client errors other than the run's end
   std::uint64_t starved = 0;       // connected, not answered within the run's duration
 
+  // How many /proc samples of the server's tree fell in the measured time.
+  // 0: the sampler could not finish a pass in time (heavy fork churn), and
+  // the /proc columns are empty rather than zero.
+  int samples = 0;
   int peak_processes = 0;          // /proc, the server's tree, zombies included
   int peak_threads = 0;
   std::uint32_t peak_open = 0;     // connections the tree held at once (kernel sockets)

@@ -24,6 +24,8 @@ V opt(const std::optional<std::uint64_t>& v) { return v ? V(static_cast<double>(
 
 // A row that never ran has nothing to show but its status.
 bool ran(const Row& r) { return r.seconds > 0 || r.peak_processes > 0; }
+// The /proc columns need a sample of the tree in the measured time.
+bool sampled(const Row& r) { return r.samples > 0; }
 
 const Column kColumns[] = {
     {"replies_per_s", "req/s", "replies the clients read per second (an FTP greeting is one)", 0, true, false,
@@ -42,13 +44,13 @@ const Column kColumns[] = {
     {"starved", "starved", "connected, but no answer within the run's duration (waiting in a queue or the backlog)", 0, false, true,
      [](const Row& r) { return ran(r) ? num(r.starved) : V(); }},
     {"peak_processes", "procs", "most processes in the server's tree at once (/proc)", 0, true, true,
-     [](const Row& r) { return ran(r) ? num(r.peak_processes) : V(); }},
+     [](const Row& r) { return sampled(r) ? num(r.peak_processes) : V(); }},
     {"peak_threads", "threads", "most threads in the server's tree at once (/proc)", 0, true, true,
-     [](const Row& r) { return ran(r) ? num(r.peak_threads) : V(); }},
+     [](const Row& r) { return sampled(r) ? num(r.peak_threads) : V(); }},
     {"peak_open", "open", "most connections the server held at once (its sockets in /proc)", 0, false, false,
-     [](const Row& r) { return ran(r) ? num(r.peak_open) : V(); }},
+     [](const Row& r) { return sampled(r) ? num(r.peak_open) : V(); }},
     {"pss_mb", "PSS MB", "the tree's PSS when the most connections were open", 1, false, true,
-     [](const Row& r) { return ran(r) ? V(static_cast<double>(r.pss_kb) / 1024.0) : V(); }},
+     [](const Row& r) { return sampled(r) ? V(static_cast<double>(r.pss_kb) / 1024.0) : V(); }},
     {"pss_per_conn_kb", "PSS/conn KB", "anonymous PSS (heap, stacks, copied pages) then minus before the clients, per open connection", 1, true, true,
      [](const Row& r) { return r.peak_open ? num(r.pss_per_conn_kb) : V(); }},
     {"rss_per_conn_kb", "RSS/conn KB", "the same with RSS, which counts shared pages in every process", 1, false,
@@ -111,6 +113,7 @@ nlohmann::ordered_json row_json(const Row& row) {
   j["status"] = row.status;
   j["complete"] = row.complete;
   j["seconds"] = row.seconds;
+  j["samples"] = row.samples;
   j["replies"] = row.replies;
   j["connections"] = row.connections;
   for (const auto& c : columns()) {

@@ -85,6 +85,7 @@ TEST(CompareColumns, EveryColumnIsNamedExplainedAndReadsARow) {
   r.seconds = 1.0;
   r.peak_processes = 4;
   r.peak_open = 3;
+  r.samples = 20;
   r.forks = 3;
   r.execs = 0;
   r.threads_created = 0;
