@@ -3,7 +3,10 @@
 // session's events of one kind, and quick scripted clients.
 #pragma once
 
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -14,6 +17,19 @@
 #include "trace/gate.h"
 
 namespace sockscope::test {
+
+// Runs SOCKSCOPE_BIN with `args`; returns its exit status and stdout+stderr.
+inline std::pair<int, std::string> run_bin(const std::vector<std::string>& args) {
+  std::string cmd = std::string("'") + SOCKSCOPE_BIN + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
 
 inline lab::LabOptions lab_options() {
   lab::LabOptions o;

@@ -30,27 +30,15 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using sockscope::test::run_bin;
 
-lab::LabOptions testing_lab_options() { return sockscope::test::lab_options(); }
+using sockscope::test::lab_options;
 
 std::filesystem::path temp_dir(const std::string& what) {
   auto dir = std::filesystem::temp_directory_path() / ("sockscope-compare-" + what + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
-}
-
-// Runs SOCKSCOPE_BIN with args; returns exit status and stdout+stderr.
-std::pair<int, std::string> run_bin(const std::vector<std::string>& args) {
-  std::string cmd = std::string("'") + SOCKSCOPE_BIN + "'";
-  for (const auto& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
 json read_json(const std::filesystem::path& p) {
@@ -207,7 +195,7 @@ TEST(CompareCommand, HeldConnectionsCostWhatEachArchitectureSays) {
 // A server SIGKILLed mid-run: its row says so, the next row still runs, and
 // nothing of either is left.
 TEST(CompareRun, AServerKilledMidRunIsReportedAndTheOthersComplete) {
-  lab::Lab lab(testing_lab_options());
+  lab::Lab lab(lab_options());
   CompareOptions o;
   o.archs = {"fork", "thread"};
   o.clients = {4};
@@ -246,7 +234,7 @@ TEST(CompareReference, NginxIsMeasuredAndNothingOfItIsLeft) {
   const Reference* nginx = find_reference("nginx-1");
   ASSERT_NE(nginx, nullptr);
   if (std::string why = unavailable_reason(*nginx); !why.empty()) GTEST_SKIP() << why;
-  lab::Lab lab(testing_lab_options());
+  lab::Lab lab(lab_options());
   CompareOptions o;
   o.archs = {};
   o.references = {"nginx-1"};

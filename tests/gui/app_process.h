@@ -172,4 +172,14 @@ inline PngSummary summarize_png(const std::filesystem::path& path, const std::ve
   return out;
 }
 
+// The real binary under its own Xvfb screen ("1280x720") running `script`,
+// its --screenshot going to `png`, its settings in the temp dir, stdout and
+// stderr in dir/out and dir/err.
+inline Proc run_on_screen(const TempDir& dir, const std::string& screen, const std::filesystem::path& script,
+                          const std::filesystem::path& png) {
+  return Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 " + screen + "x24", SOCKSCOPE_BIN, "--script",
+                      script.string(), "--screenshot", png.string()},
+                     {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out", dir.path / "err");
+}
+
 }  // namespace sockscope::gui_test

@@ -26,16 +26,11 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 using sockscope::gui_test::Proc;
+using sockscope::gui_test::run_on_screen;
 using sockscope::gui_test::process_exists;
 using sockscope::gui_test::wait_for_file;
 using sockscope::gui_test::slurp;
 using sockscope::gui_test::TempDir;
-
-Proc run_on_screen(const TempDir& dir, const std::string& screen, const fs::path& script, const fs::path& png) {
-  return Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 " + screen + "x24", SOCKSCOPE_BIN, "--script",
-                      script.string(), "--screenshot", png.string()},
-                     {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out", dir.path / "err");
-}
 
 // Live children of `parent` in the kernel's process table, and how many of
 // them are zombies.

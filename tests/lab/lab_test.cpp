@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "lab/lab.h"
+#include "lab_steps.h"
 #include "proc_marker.h"
 #include "observe/proc_sampler.h"
 #include "session/export.h"
@@ -67,6 +68,7 @@ std::set<pid_t> keys(const std::map<pid_t, char>& m, char only = 0) {
 }
 
 using test::pids_with_marker;
+using test::run_bin;
 
 }  // namespace
 
@@ -145,19 +147,6 @@ TEST(Lab, StartFailureSaysWhy) {
     EXPECT_NE(std::string(e.what()).find("nonexistent"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(lab.server_running());
-}
-
-// Runs SOCKSCOPE_BIN with args; returns exit status and stdout+stderr.
-std::pair<int, std::string> run_bin(const std::vector<std::string>& args) {
-  std::string cmd = std::string("'") + SOCKSCOPE_BIN + "'";
-  for (const auto& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
 TEST(RunCommand, HeadlessRunPrintsSummaryAndExportsEveryFormat) {
