@@ -2,6 +2,10 @@
 
 #include <imgui.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
 #include "lab_controller.h"
 #include "session/totals.h"
 #include "views/style.h"
@@ -56,26 +60,45 @@ void draw_status_bar(FrameContext& ctx) {
                           "included), their threads, and the sum of their PSS.");
       break;
     }
-    ImGui::SameLine(0, ImGui::GetFontSize() * 2.0f);
-    ImGui::Text("events %zu", ctx.session.events().size());
-    if (ctx.lab != nullptr) {
-      ImGui::SameLine(0, ImGui::GetFontSize() * 2.0f);
-      ImGui::Text("%.0f events/s", ctx.lab->lab().ingest_rate());
-    }
-    ImGui::SameLine(0, ImGui::GetFontSize() * 2.0f);
+    // The rest in order of importance; whatever would run off the right
+    // edge (large text, a narrow window) is left out, dropped events never.
+    const float gap = ImGui::GetFontSize() * 2.0f;
+    const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+    auto fits = [&](const std::string& t) {
+      return ImGui::GetItemRectMax().x + gap + ImGui::CalcTextSize(t.c_str()).x <= right;
+    };
     std::uint64_t drops = ctx.session.drops();
     if (ctx.lab != nullptr) drops = std::max<std::uint64_t>(drops, ctx.lab->lab().ring_drops());
     if (drops > 0) {
+      ImGui::SameLine(0, gap);
       style::text_colored(pal.bad, "ring drops %llu", static_cast<unsigned long long>(drops));
       if (ImGui::IsItemHovered()) {
         ImGui::SetTooltip("The trace ring was full: servers never wait for the UI, so these events were "
                           "counted and dropped. The picture is missing them.");
       }
-    } else {
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "events %zu", ctx.session.events().size());
+    if (fits(buf)) {
+      ImGui::SameLine(0, gap);
+      ImGui::TextUnformatted(buf);
+    }
+    if (ctx.lab != nullptr) {
+      std::snprintf(buf, sizeof buf, "%.0f events/s", ctx.lab->lab().ingest_rate());
+      if (fits(buf)) {
+        ImGui::SameLine(0, gap);
+        ImGui::TextUnformatted(buf);
+      }
+    }
+    if (drops == 0 && fits("ring drops 0")) {
+      ImGui::SameLine(0, gap);
       ImGui::TextDisabled("ring drops 0");
     }
-    ImGui::SameLine(0, ImGui::GetFontSize() * 2.0f);
-    ImGui::TextDisabled("%.0f fps", ctx.fps);
+    std::snprintf(buf, sizeof buf, "%.0f fps", ctx.fps);
+    if (fits(buf)) {
+      ImGui::SameLine(0, gap);
+      ImGui::TextDisabled("%s", buf);
+    }
   }
   ImGui::End();
 }
