@@ -343,6 +343,7 @@ void AppUi::draw(FrameContext& live) {
   FrameContext& ctx = at ? *at : live;
   shown_at_ns_ = ctx.model.at_ns;
   handle_keys(live);
+  if (compare_run_ != nullptr && live.lab != nullptr) compare_.update(*compare_run_);
   const bool presenting = layout_ == Layout::present;
   if (!presenting) draw_menu(ctx);
   draw_windows(ctx, live);

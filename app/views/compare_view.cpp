@@ -533,6 +533,13 @@ void CompareView::png_written(bool ok, const std::string& message) {
   ++exports_done_;
 }
 
+void CompareView::update(CompareRun& run) {
+  if (run.poll()) {
+    form_error_ = run.last_error();
+    fold_form_ = true;
+  }
+}
+
 void CompareView::draw(FrameContext& ctx, CompareRun* run) {
   std::string title = "Compare###compare";
   if (run && run->running()) {
@@ -547,10 +554,6 @@ void CompareView::draw(FrameContext& ctx, CompareRun* run) {
     ImGui::TextDisabled("Compare runs real servers: it needs the live lab, not a recording.");
     ImGui::End();
     return;
-  }
-  if (run->poll()) {
-    form_error_ = run->last_error();
-    fold_form_ = true;
   }
   // The form gives the results its room once there are any; a click on
   // its header brings it back.

@@ -25,6 +25,10 @@ class CompareRun;
 class CompareView {
  public:
   void draw(FrameContext& ctx, CompareRun* run);
+  // Every frame, drawn or not (the window may be closed, or another one
+  // presented): collects a finished run, so the lab is freed and a script
+  // waiting for it goes on.
+  void update(CompareRun& run);
 
   // The form as options (what Run would start), for the script and tests.
   compare::CompareOptions options() const;

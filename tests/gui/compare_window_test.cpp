@@ -118,3 +118,28 @@ TEST(CompareWindow, ASweepKeepsARowPerServerAndCount) {
 }
 
 }  // namespace
+
+namespace {
+
+// The run finishes and frees the lab even when the Compare window is not
+// drawn: presenting the tree, the script's compare still completes.
+TEST(CompareWindow, FinishesWhileAnotherViewIsPresented) {
+  TempDir dir;
+  const fs::path png = dir.path / "p.png", model = dir.path / "model.json", script = dir.path / "p.script";
+  std::ofstream(script) << "present tree\n"
+                           "compare archs=evloop clients=2 scenario=held duration=500 timeout=60\n"
+                           "dump-model " << model.string() << "\n"
+                           "start fork port=0\n"
+                           "quit\n";
+  Proc app = run_on_screen(dir, "1280x720", script, png);
+  ASSERT_TRUE(wait_for_file(app, model, 90s)) << slurp(dir.path / "err");
+  ASSERT_TRUE(app.wait_for(60s));
+  // `start` after the comparison works: the lab is no longer busy.
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  nlohmann::json m = nlohmann::json::parse(slurp(model));
+  EXPECT_EQ(m.at("layout"), "present");
+  ASSERT_EQ(m.at("compare_runs").size(), 1u);
+  EXPECT_EQ(m["compare_runs"][0]["rows"][0]["status"], "ok");
+}
+
+}  // namespace
