@@ -458,7 +458,12 @@ int run_gui(const GuiOptions& o) {
   {
     // The lab lives on this (the UI) thread for the whole window: its exec'd
     // servers carry PR_SET_PDEATHSIG tied to the thread that started them.
-    lab::Lab lab;
+    // A ring of 1 Mi events (64 MiB, touched only as it fills): the load
+    // scenarios and the Compare window's closed loops trace tens of
+    // thousands of events a second, and a drop is a hole in the picture.
+    lab::LabOptions lab_options;
+    lab_options.ring_capacity = 1u << 20;
+    lab::Lab lab(lab_options);
     LabController controller(lab);
     controller.spec().port = port;
     // Destroyed before the controller: it cancels a comparison in flight.
