@@ -74,7 +74,6 @@ void bar_chart(const compare::Column& c, const std::vector<Bar>& bars, float w) 
   const float h = title_h + static_cast<float>(bars.size()) * (bar_h + gap);
   ImGui::Dummy(ImVec2(w, h));
   const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
-  const ImU32 dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
   std::string title = std::string(c.header) + (c.lower_is_better ? "  (less is better)" : "");
   dl->AddText(at, text, title.c_str());
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", std::string(c.help).c_str());
@@ -95,7 +94,6 @@ void bar_chart(const compare::Column& c, const std::vector<Bar>& bars, float w) 
     else dl->AddText(ImVec2(x0 + len + fs * 0.3f, ty), text, num.c_str());
     y += bar_h + gap;
   }
-  (void)dim;
 }
 
 struct Line {
@@ -366,7 +364,6 @@ void CompareView::draw_results(CompareRun& run) {
 
   if (ImGui::BeginTabBar("##compare_tabs")) {
     if (ImGui::BeginTabItem("Charts", nullptr, png_pending_ ? ImGuiTabItemFlags_SetSelected : 0)) {
-      tab_ = 0;
       ImGui::BeginChild("##charts", ImVec2(0, 0), false);
       const ImVec2 origin = ImGui::GetCursorScreenPos();
       const float fs = ImGui::GetFontSize();
@@ -442,7 +439,6 @@ void CompareView::draw_results(CompareRun& run) {
       ImGui::EndTabItem();
     }
     if (ImGui::BeginTabItem("Table")) {
-      tab_ = 1;
       const auto cols = compare::columns();
       const ImGuiTableFlags flags = ImGuiTableFlags_Borders | ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollX |
                                     ImGuiTableFlags_ScrollY | ImGuiTableFlags_SizingFixedFit;
@@ -499,7 +495,6 @@ bool CompareView::request_export(const CompareRun& run, const std::string& path,
   if (ext == ".png") {
     png_pending_ = path;
     png_delay_ = 2;  // the charts tab must be on screen first
-    tab_ = 0;
     return true;
   }
   // The shown runs as one result, so two runs side by side export together.

@@ -69,7 +69,6 @@ class CompareView {
 
   std::vector<bool> run_shown_;  // by result index
   std::size_t results_seen_ = 0;
-  int tab_ = 0;                  // 0 charts, 1 table
   char export_path_[256] = "compare.md";
   std::string export_message_;
   std::uint64_t exports_done_ = 0;

@@ -290,7 +290,7 @@ bool cancelled(const RunHooks& h) { return h.cancel && h.cancel->load(); }
 class Subject {
  public:
   Subject(lab::Lab& lab, const CompareOptions& o, const std::string& name, bool reference, bool trace)
-      : lab_(lab), name_(name), reference_(reference) {
+      : lab_(lab), reference_(reference) {
     if (reference) {
       server_ = ReferenceServer::start(*find_reference(name), o.root.empty() ? servers::default_root() : o.root);
       lab_.watch_server(server_->pid(), server_->port(), name, "http");
@@ -340,7 +340,6 @@ class Subject {
 
  private:
   lab::Lab& lab_;
-  std::string name_;
   bool reference_;
   std::unique_ptr<ReferenceServer> server_;
   std::uint16_t port_ = 0;

@@ -315,3 +315,26 @@ TEST(CompareCommand, InterruptWritesWhatWasMeasuredAndLeavesNothing) {
 
 }  // namespace
 }  // namespace sockscope::compare
+
+namespace sockscope::compare {
+namespace {
+
+// More clients than RLIMIT_NOFILE allows (soft and hard): refused before
+// anything starts, naming the limit.
+TEST(CompareCommand, AClientCountBeyondTheFileLimitIsRefusedUpFront) {
+  const std::string cmd = std::string("ulimit -Sn 200 && ulimit -Hn 200 && exec '") + SOCKSCOPE_BIN +
+                          "' compare --archs evloop --clients 500 --duration 0.5 2>&1";
+  FILE* p = popen(("sh -c \"" + cmd + "\"").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int st = pclose(p);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 1) << out;
+  EXPECT_NE(out.find("RLIMIT_NOFILE allows 200"), std::string::npos) << out;
+  EXPECT_EQ(out.find("evloop, 500 clients..."), std::string::npos) << "it started anyway: " << out;
+}
+
+}  // namespace
+}  // namespace sockscope::compare
