@@ -18,9 +18,13 @@
 
 #include "compare/compare.h"
 
+namespace sockscope::lab {
+class Controller;
+}
+
 namespace sockscope::app {
 
-class LabController;
+using LabController = lab::Controller;
 
 class CompareRun {
  public:

@@ -8,9 +8,13 @@
 
 #include "session/session.h"
 
+namespace sockscope::lab {
+class Controller;
+}
+
 namespace sockscope::app {
 
-class LabController;
+using LabController = lab::Controller;
 
 struct FrameContext {
   const session::Session& session;

@@ -19,6 +19,7 @@ struct GuiOptions {
   int port = 0;             // --port N (0 = 4481 or the next free one)
   int width = 0, height = 0;  // --geometry WxH (0 = settings, or the screen's work area)
   bool fullscreen = false;    // --fullscreen
+  std::string lesson;         // --lesson LESSON, `lesson LESSON`: open on it
 };
 
 // Runs the GUI on the default lesson (a live lab). Returns the exit code.

@@ -6,6 +6,8 @@
 
 #include "cli/cli.h"
 #include "gui_main.h"
+#include "lesson_command.h"
+#include "lesson/lesson.h"
 #include "session/export.h"
 
 int main(int argc, char** argv) {
@@ -35,8 +37,16 @@ int main(int argc, char** argv) {
             "WxH"));
     app.add_flag("--fullscreen", options.fullscreen, "start full screen on the primary monitor (F11 toggles)");
     app.add_option("--theme", options.theme, "dark or light (remembered)")->check(CLI::IsMember({"dark", "light"}));
+    app.add_option("--lesson", options.lesson, "open the app on a lesson: a shipped lesson's name or a lesson file")
+        ->check(CLI::Validator(
+            [](std::string& text) {
+              std::string error;
+              return sockscope::lesson::resolve_lesson(text, error) ? std::string() : error;
+            },
+            "LESSON"));
     app.add_option("--port", options.port, "port of the default lesson's server (default 4481 or the next free)")
         ->check(CLI::Range(1, 65535));
+    sockscope::app::register_lesson_command(app, options, exit_code);
     auto* replay = app.add_subcommand("replay", "open a saved session (JSON Lines) in the GUI");
     replay->add_option("FILE", replay_file, "a .jsonl file written by File > Export or `run --export`")
         ->required()

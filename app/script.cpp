@@ -2,7 +2,6 @@
 
 #include "lab/lab.h"
 #include "lab_controller.h"
-#include "views/step_view.h"
 
 #include "app_ui.h"
 #include "compare_run.h"
@@ -51,23 +50,24 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
       return;
     }
     const ScriptCommand& c = commands_[pc_];
-    const bool needs_lab = c.op != Op::wait_ms && c.op != Op::theme && c.op != Op::font_size &&
-                           c.op != Op::screenshot && c.op != Op::export_session && c.op != Op::quit &&
-                           c.op != Op::lines;
+    if (lesson::LabCommandRunner::runs(c.op)) {
+      if (!started_current_) {
+        started_current_ = true;
+        lab_.begin();
+      }
+      switch (lab_.tick(c, live, now_ns())) {
+        case lesson::LabCommandRunner::Status::running:
+          return;
+        case lesson::LabCommandRunner::Status::failed:
+          return fail(c, lab_.error());
+        case lesson::LabCommandRunner::Status::done:
+          next();
+          continue;
+      }
+    }
+    const bool needs_lab = c.op == Op::compare || c.op == Op::compare_export || c.op == Op::dump_model;
     if (needs_lab && live == nullptr) return fail(c, "this command needs a live lab, not a recording");
     switch (c.op) {
-      case Op::start: {
-        lab::ServerSpec spec = c.spec;
-        if (!c.port_given) spec.port = live->spec().port;  // the default lesson's free port
-        live->spec() = spec;
-        if (!live->start()) return fail(c, "start failed: " + live->last_error());
-        next();
-        break;
-      }
-      case Op::stop:
-        live->stop();
-        next();
-        break;
       case Op::compare: {
         CompareRun* run = ui.compare_run();
         if (run == nullptr) return fail(c, "compare needs the live lab");
@@ -110,94 +110,6 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
         }
         if (now_ns() >= deadline_ns_) return fail(c, "compare export: nothing written within the timeout");
         return;
-      }
-      case Op::set:
-        // The controls' call: a running server gets only what it can take
-        // now (reaping on); the rest waits for the next start.
-        for (servers::SettingId id : c.settings_given) live->set_setting(id, c.spec.settings.get(id));
-        next();
-        break;
-      case Op::lines:
-        next();  // parsed into the clients commands that follow
-        break;
-      case Op::clients:
-        if (!live->add_clients(c.clients)) return fail(c, "clients failed: " + live->last_error());
-        next();
-        break;
-      case Op::wait_ms:
-        if (!started_current_) {
-          started_current_ = true;
-          deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.number) * 1'000'000;
-        }
-        if (now_ns() < deadline_ns_) return;
-        next();
-        break;
-      case Op::wait_children:
-      case Op::wait_connections: {
-        if (!started_current_) {
-          started_current_ = true;
-          deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.timeout_ms) * 1'000'000;
-        }
-        const bool children = c.op == Op::wait_children;
-        int seen = live->lab().session().read([&](const session::Session& s) {
-          const auto& m = s.model();
-          if (!children) return static_cast<int>(m.counts.connections_open);
-          pid_t root = s.meta().server_pid;
-          int n = 0;
-          for (const auto& p : m.processes) {
-            if (root != 0 && p.ppid == root && p.alive() && p.in_proc) ++n;
-          }
-          return n;
-        });
-        if (seen >= c.number) {
-          next();
-          break;
-        }
-        if (now_ns() >= deadline_ns_) {
-          return fail(c, "timed out after " + std::to_string(c.timeout_ms / 1000) + " s waiting for " +
-                             std::to_string(c.number) + (children ? " live children" : " open connections") +
-                             " (saw " + std::to_string(seen) + ")");
-        }
-        return;
-      }
-      case Op::step: {
-        // The same calls the toolbar's buttons and keys make.
-        if (c.text == "until") {
-          apply_run_to(live->lab().gates(), c.until);
-          next();
-          break;
-        }
-        if (c.text == "stage") {
-          // Step stage, then the frames that follow until its run ends.
-          trace::GateTable& gates = live->lab().gates();
-          if (!started_current_) {
-            started_current_ = true;
-            stage_started_ = false;
-            deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.timeout_ms) * 1'000'000;
-            if (gates.mode() != trace::GateMode::step) gates.set_mode(trace::GateMode::step);
-          }
-          if (!stage_started_) {
-            const StagePlan plan = live->lab().session().read([](const session::Session& s) { return stage_plan(s.meta()); });
-            stage_started_ = stage_.start(gates, 0, plan, now_ns());
-            if (!stage_started_) {
-              if (now_ns() >= deadline_ns_) return fail(c, "step stage: " + stage_.message());
-              return;  // nobody at a gate yet
-            }
-          }
-          if (stage_.running())
-            live->lab().session().read([&](const session::Session& s) { stage_.tick(gates, &s, now_ns()); });
-          if (stage_.running()) return;
-          if (!stage_.succeeded()) return fail(c, "step stage: " + stage_.message());
-          next();
-          break;
-        }
-        StepCommand cmd = c.text == "run"     ? StepCommand::run
-                          : c.text == "step"  ? StepCommand::step
-                          : c.text == "pause" ? StepCommand::pause
-                                              : StepCommand::slow;
-        apply_step_command(live->lab().gates(), cmd, 300);
-        next();
-        break;
       }
       case Op::theme: {
         style::Theme t;
@@ -255,7 +167,7 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
         // (a worker, or the shell writing the PNG), and we wait for its outcome.
         if (!started_current_) {
           std::string error;
-          export_ticket_ = ui.request_export(c.format, c.text, error);
+          export_ticket_ = ui.request_export(static_cast<ExportFormat>(c.number), c.text, error);
           if (export_ticket_ == 0) return fail(c, "export " + c.text + ": " + error);
           started_current_ = true;
           deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.timeout_ms) * 1'000'000;
@@ -274,6 +186,8 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
         if (live != nullptr) live->stop();
         finished_ = true;
         return;
+      default:
+        return fail(c, "no runner for '" + c.source + "'");
     }
   }
 }

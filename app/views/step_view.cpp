@@ -43,27 +43,6 @@ std::string_view gate_explanation(GateKind kind) {
   return "";
 }
 
-void apply_step_command(trace::GateTable& gates, StepCommand command, std::uint32_t slow_ms) {
-  switch (command) {
-    case StepCommand::run:
-      gates.set_mode(GateMode::run);  // releases everyone parked
-      break;
-    case StepCommand::pause:
-      // Everyone stops at their next gate; nobody is released.
-      gates.set_mode(GateMode::step);
-      break;
-    case StepCommand::step:
-      // From run or slow motion, the first Step pauses; after that each Step
-      // lets the earliest arrival take one step.
-      if (gates.mode() != GateMode::step) gates.set_mode(GateMode::step);
-      else gates.release_next();
-      break;
-    case StepCommand::slow:
-      gates.set_mode(GateMode::slow, slow_ms);
-      break;
-  }
-}
-
 void apply_step_stage(trace::GateTable& gates, StageStepper& stepper, std::uint32_t conn, StagePlan plan) {
   // Like Step: from run or slow motion the first press pauses everyone.
   if (gates.mode() != GateMode::step) {
@@ -86,7 +65,6 @@ std::optional<trace::RunTarget> parse_run_to(GateKind kind, std::string_view con
   return trace::RunTarget{kind, conn};
 }
 
-void apply_run_to(trace::GateTable& gates, trace::RunTarget target) { gates.run_until(target.kind, target.conn); }
 
 std::string step_mode_text(GateMode mode, std::optional<trace::RunTarget> target) {
   if (mode != GateMode::run_to || !target) return "mode: " + std::string(trace::gate_mode_name(mode));

@@ -31,8 +31,6 @@ namespace sockscope::app {
 std::string_view gate_explanation(trace::GateKind kind);
 
 // What the shortcuts and buttons do, apart from drawing (testable headless).
-enum class StepCommand { run, step, pause, slow };
-void apply_step_command(trace::GateTable& gates, StepCommand command, std::uint32_t slow_ms);
 
 // Step stage (button, Shift+Space) apart from drawing: from run or slow
 // motion it pauses, as Step does; paused, it starts moving connection `conn`
@@ -43,9 +41,6 @@ void apply_step_stage(trace::GateTable& gates, StageStepper& stepper, std::uint3
 // The "Run to" control apart from drawing. `conn_text` is the connection
 // field: blank or 0 = any connection; nullopt when it is not a number.
 std::optional<trace::RunTarget> parse_run_to(trace::GateKind kind, std::string_view conn_text);
-// The "Run to" button (and the script's `step until`): releases everyone
-// parked and runs until `target`, then everyone stops as after Pause.
-void apply_run_to(trace::GateTable& gates, trace::RunTarget target);
 // The toolbar's mode text: "mode: step", "running until connection 3 reaches
 // reply", "running until the next accept (any connection)".
 std::string step_mode_text(trace::GateMode mode, std::optional<trace::RunTarget> target);

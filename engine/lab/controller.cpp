@@ -1,4 +1,4 @@
-#include "lab_controller.h"
+#include "lab/controller.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,7 +9,7 @@
 
 #include "clients/scenario.h"
 
-namespace sockscope::app {
+namespace sockscope::lab {
 namespace {
 
 // Whether 127.0.0.1:port can be bound right now. A probe, not a reservation:
@@ -39,15 +39,15 @@ std::uint16_t find_free_port(std::uint16_t preferred) {
   return 0;
 }
 
-LabController::LabController(lab::Lab& lab) : lab_(lab) {
+Controller::Controller(Lab& lab) : lab_(lab) {
   spec_.arch = "fork";
   spec_.protocol = "ftp";
   spec_.port = kDefaultLessonPort;
 }
 
-LabController::~LabController() { stop(); }
+Controller::~Controller() { stop(); }
 
-bool LabController::start() {
+bool Controller::start() {
   last_error_.clear();
   if (!busy_.empty()) {
     last_error_ = busy_;
@@ -65,7 +65,7 @@ bool LabController::start() {
   }
 }
 
-void LabController::stop() {
+void Controller::stop() {
   if (!busy_.empty()) {
     last_error_ = busy_;
     return;
@@ -74,9 +74,9 @@ void LabController::stop() {
   lab_.stop_server();
 }
 
-bool LabController::running() const { return lab_.server_pid() > 0; }
+bool Controller::running() const { return lab_.server_pid() > 0; }
 
-bool LabController::set_setting(servers::SettingId id, int value) {
+bool Controller::set_setting(servers::SettingId id, int value) {
   spec_.settings.set(id, value);
   if (!busy_.empty() || !running() || id != servers::SettingId::reap || !spec_.settings.on(id)) return false;
   const servers::Architecture* a = servers::find_architecture(lab_.server_spec().arch);
@@ -84,7 +84,7 @@ bool LabController::set_setting(servers::SettingId id, int value) {
   return lab_.reap_now();
 }
 
-std::vector<servers::SettingId> LabController::pending_settings() const {
+std::vector<servers::SettingId> Controller::pending_settings() const {
   std::vector<servers::SettingId> out;
   if (!busy_.empty() || !running()) return out;
   const servers::Architecture* a = servers::find_architecture(lab_.server_spec().arch);
@@ -94,12 +94,12 @@ std::vector<servers::SettingId> LabController::pending_settings() const {
   return out;
 }
 
-std::uint16_t LabController::port() const {
+std::uint16_t Controller::port() const {
   std::uint16_t p = lab_.server_port();
   return running() && p != 0 ? p : spec_.port;
 }
 
-bool LabController::add_clients(const ClientRequest& request) {
+bool Controller::add_clients(const ClientRequest& request) {
   last_error_.clear();
   if (!busy_.empty()) {
     last_error_ = busy_;
@@ -135,4 +135,4 @@ bool LabController::add_clients(const ClientRequest& request) {
   }
 }
 
-}  // namespace sockscope::app
+}  // namespace sockscope::lab

@@ -1,11 +1,11 @@
-#include "stage_step.h"
+#include "lab/stage_step.h"
 
 #include <algorithm>
 #include <array>
 
 #include "servers/architecture.h"
 
-namespace sockscope::app {
+namespace sockscope::lab {
 
 using trace::GateKind;
 using trace::GateWaiter;
@@ -288,4 +288,27 @@ std::string StageStepper::status_text() const {
          std::string(stage_span(stage_)) + ")";
 }
 
-}  // namespace sockscope::app
+void apply_step_command(trace::GateTable& gates, StepCommand command, std::uint32_t slow_ms) {
+  switch (command) {
+    case StepCommand::run:
+      gates.set_mode(trace::GateMode::run);  // releases everyone parked
+      break;
+    case StepCommand::pause:
+      // Everyone stops at their next gate; nobody is released.
+      gates.set_mode(trace::GateMode::step);
+      break;
+    case StepCommand::step:
+      // From run or slow motion, the first Step pauses; after that each Step
+      // lets the earliest arrival take one step.
+      if (gates.mode() != trace::GateMode::step) gates.set_mode(trace::GateMode::step);
+      else gates.release_next();
+      break;
+    case StepCommand::slow:
+      gates.set_mode(trace::GateMode::slow, slow_ms);
+      break;
+  }
+}
+
+void apply_run_to(trace::GateTable& gates, trace::RunTarget target) { gates.run_until(target.kind, target.conn); }
+
+}  // namespace sockscope::lab
