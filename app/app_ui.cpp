@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "compare/report.h"
 #include "compare_run.h"
@@ -33,6 +34,24 @@ AppUi::AppUi() {
   row(WindowId::timeline, true, true, [this](FrameContext& c) { timeline_.draw(c); });
   // A comparison runs on the live lab, whatever instant is shown.
   row(WindowId::compare, false, true, [this](FrameContext& c) { compare_.draw(c, c.lab ? compare_run_ : nullptr); });
+  // A lesson runs on the live lab, whatever instant is shown.
+  row(WindowId::lesson, false, true, [this](FrameContext& c) { lesson_.draw(c); });
+  // Every export carries the lesson's summary while one is open.
+  export_.set_attachment([this] { return lesson_.player() != nullptr ? lesson_.player()->summary() : std::string(); });
+}
+
+bool AppUi::open_lesson(const std::filesystem::path& path, std::string& error) {
+  if (!lesson_.open(path, error)) return false;
+  show(WindowId::lesson, true);
+  // The lesson's column takes room: the lists (connections, the event log,
+  // the timeline) make way for the picture; the View menu brings them back.
+  for (WindowId id : {WindowId::connections, WindowId::events, WindowId::timeline}) show(id, false);
+  return true;
+}
+
+void AppUi::close_lesson() {
+  lesson_.close();
+  show(WindowId::lesson, false);
 }
 
 void AppUi::change_font(float delta) { set_font(font_px + delta); }
@@ -86,6 +105,11 @@ void AppUi::draw_menu(FrameContext& ctx) {
     }
     ImGui::EndMenu();
   }
+  if (ImGui::BeginMenu("Help")) {
+    if (ImGui::MenuItem("Lessons...")) start_here_.open();
+    if (lesson_.active() && ImGui::MenuItem("Close the lesson")) close_lesson();
+    ImGui::EndMenu();
+  }
   if (ImGui::BeginMenu("Debug")) {
     ImGui::MenuItem("ImGui demo", nullptr, &show_demo_);
     ImGui::MenuItem("ImGui metrics", nullptr, &show_metrics_);
@@ -109,16 +133,20 @@ void AppUi::set_layout(Layout layout) {
     const Slot slot = layout == Layout::stepping ? w.stepping : layout == Layout::compare ? w.compare : w.overview;
     bool& on = windows_[index_of(w.id)].shown;
     if (layout == Layout::compare) {
-      // The comparison beside the server it is measuring, nothing else.
-      on = slot != Slot::none;
+      // The comparison beside the server it is measuring, nothing else (and
+      // the lesson that asked for it).
+      on = slot != Slot::none || (w.id == WindowId::lesson && lesson_.active());
       continue;
     }
     switch (w.id) {
+      case WindowId::lesson: break;  // open while a lesson is
       case WindowId::controls: case WindowId::stepping: case WindowId::tree: on = true; break;
       case WindowId::compare: on = false; break;
       case WindowId::code: case WindowId::flow: on = layout == Layout::stepping; break;
-      case WindowId::connections: case WindowId::events: case WindowId::timeline: case WindowId::totals:
-        on = layout == Layout::overview;
+      case WindowId::totals: on = layout == Layout::overview; break;
+      case WindowId::connections: case WindowId::events: case WindowId::timeline:
+        // A lesson's column takes their room.
+        on = layout == Layout::overview && !lesson_.active();
         break;
       default: on = on && slot != Slot::none; break;  // event loop, threads: as the architecture chose
     }
@@ -170,6 +198,9 @@ void AppUi::handle_keys(FrameContext& live) {
     if (presenting && c < 128) {
       if (auto id = window_for_key(static_cast<char>(c))) presented_ = *id;
     }
+    // A lesson's Next and Back.
+    if (lesson_.active() && (c == 'n' || c == 'N')) lesson_.next();
+    if (lesson_.active() && (c == 'b' || c == 'B')) lesson_.back();
   }
 }
 
@@ -255,7 +286,7 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
     const WindowRow& row = windows_[index_of(w.id)];
     // Presenting: the one window, whether or not it was open.
     in.shown[index_of(w.id)] =
-        presenting ? w.id == presented_
+        presenting ? w.id == presented_ || (w.id == WindowId::lesson && row.shown && live.lab != nullptr)
                    : row.shown && !(w.live_only && live.lab == nullptr) &&
                          !(in.controls_collapsed && (w.id == WindowId::controls || w.id == WindowId::stepping));
   }
@@ -284,6 +315,40 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
   if (presenting) draw_legend(placed_.legend);
 }
 
+// The lesson's state for dump-model: where the student is, and every value
+// measured so far.
+nlohmann::json AppUi::lesson_json() const {
+  const lesson::Player* p = lesson_.player();
+  if (p == nullptr) return nullptr;
+  nlohmann::json steps = nlohmann::json::array();
+  for (std::size_t i = 0; i < p->lesson().steps.size(); ++i) {
+    const lesson::Step& s = p->lesson().steps[i];
+    const lesson::StepRecord& r = p->records()[i];
+    nlohmann::json j = {{"title", s.title}, {"entered", r.entered}};
+    if (s.predict) {
+      j["query"] = s.predict->answer.text();
+      j["answered"] = r.answered;
+      j["choice"] = r.choice;
+      j["revealed"] = r.revealed;
+      j["known"] = r.measured.known;
+      if (r.measured.known) j["value"] = r.measured.is_text ? nlohmann::json(r.measured.text) : nlohmann::json(r.measured.number);
+      j["shown"] = r.measured.shown();
+    }
+    if (s.goal) {
+      j["goal"] = s.goal->text();
+      j["goal_met"] = r.goal_met;
+      j["goal_value"] = r.goal_value.shown();
+    }
+    if (!r.error.empty()) j["error"] = r.error;
+    steps.push_back(j);
+  }
+  return {{"name", p->lesson().name},
+          {"current", p->current()},
+          {"shown", p->shown()},
+          {"phase", std::string(lesson::phase_name(p->phase()))},
+          {"steps", steps}};
+}
+
 nlohmann::json AppUi::drawn_json() const {
   nlohmann::json windows = nlohmann::json::object();
   for (const auto& w : kWindows) {
@@ -310,6 +375,8 @@ nlohmann::json AppUi::drawn_json() const {
           {"controls_collapsed", controls_collapsed_},
           {"font_px", font_px},
           {"windows", windows},
+          {"lesson", lesson_json()},
+          {"start_here", start_here_.is_open()},
           {"tree", tree_.drawn_json()}};
 }
 
@@ -350,6 +417,10 @@ void AppUi::draw(FrameContext& live) {
   if (!presenting) draw_status_bar(ctx);
   export_.draw(ctx);
   open_dialog_.draw(opened_session, opened_title);
+  if (auto chosen = start_here_.draw(lesson_progress, live.lab != nullptr)) {
+    std::string error;
+    if (!open_lesson(*chosen, error)) std::cerr << "sockscope: " << error << "\n";
+  }
   if (at) live.wants_redraw = live.wants_redraw || at->wants_redraw;
   if (show_demo_) ImGui::ShowDemoWindow(&show_demo_);
   if (show_metrics_) ImGui::ShowMetricsWindow(&show_metrics_);

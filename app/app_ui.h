@@ -21,6 +21,7 @@
 #include "views/event_loop_view.h"
 #include "views/export_view.h"
 #include "views/flow_view.h"
+#include "views/lesson_view.h"
 #include "views/process_tree_view.h"
 #include "views/step_view.h"
 #include "views/style.h"
@@ -60,6 +61,20 @@ class AppUi {
   bool return_to_lab_requested = false;
 
   TimelineView& timeline() { return timeline_; }
+
+  // Lessons. tick() runs before each frame is drawn, outside the session's
+  // lock: the lesson's verbs and queries (which take it) run there.
+  void tick(LabController* live) { lesson_.update(live, *this, lesson_progress); }
+  // Opens a lesson file in the panel (the right-hand column). False, and
+  // `error` ("FILE:LINE: reason"), when it does not parse.
+  bool open_lesson(const std::filesystem::path& path, std::string& error);
+  void close_lesson();
+  LessonView& lesson_view() { return lesson_; }
+  const LessonView& lesson_view() const { return lesson_; }
+  void open_start_here() { start_here_.open(); }
+  bool start_here_open() const { return start_here_.is_open(); }
+  // How far the student got in each lesson (remembered in the settings).
+  LessonProgressMap lesson_progress;
 
   // The live lab's comparison runner (owned by the shell, outliving this
   // AppUi's use of it); nullptr on a recording.
@@ -110,6 +125,7 @@ class AppUi {
   // What the last frame drew, for dump-model: the layout, each drawn
   // window's rectangle, the tree's folded nodes.
   nlohmann::json drawn_json() const;
+  nlohmann::json lesson_json() const;
 
   void change_font(float delta);
   void set_font(float px);
@@ -145,6 +161,8 @@ class AppUi {
   TimelineView timeline_;
   CompareView compare_;
   CompareRun* compare_run_ = nullptr;
+  LessonView lesson_;
+  StartHereView start_here_;
   ExportView export_;
   OpenSessionDialog open_dialog_;
   std::array<WindowRow, kWindowCount> windows_;

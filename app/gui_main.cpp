@@ -25,6 +25,7 @@
 #include "compare_run.h"
 #include "fonts.h"
 #include "lab_controller.h"
+#include "lesson/lesson.h"
 #include "script.h"
 #include "settings.h"
 #include "trace/ring.h"
@@ -281,7 +282,10 @@ class Window {
   // tick (ages, rates) while the lab runs quietly, nearly nothing when idle.
   void wait(bool hot, bool live) {
     if (script_mode_) {
-      glfwPollEvents();
+      // A script needs no more frames than it can use: 30 a second while
+      // data flows, 10 while it waits (a `wait ms`, a lesson's goal), so a
+      // long wait costs what a frame every 100 ms costs, not a core.
+      glfwWaitEventsTimeout(hot ? 1.0 / 30.0 : 0.1);
       return;
     }
     // Idle (no server, nothing moving): only input wakes us; the 5 s tick is a
@@ -368,6 +372,7 @@ int frame_loop(Window& window, AppUi& ui, Prepared& p, LabController* lab, DrawF
   while (!g_stop_requested.load() && !window.should_close() && !ui.quit_requested) {
     window.wait(hot, lab != nullptr && lab->running());
     window.apply(ui, false);
+    ui.tick(lab);  // the lesson's verbs and queries, outside the session's lock
     if (p.script) {
       p.script->step(lab, ui);
       if (p.script->finished()) {
@@ -407,6 +412,7 @@ void save_on_exit(const Window& window, const AppUi& ui, Prepared& p, bool scrip
   p.settings.theme = ui.theme;
   p.settings.layout = std::string(layout_name(ui.working_layout()));
   p.settings.controls_collapsed = ui.controls_collapsed();
+  p.settings.lessons = ui.lesson_progress;
   // Full screen is the monitor's size, not the window's: keep the last one.
   if (!window.fullscreen()) window.size(p.settings.window_w, p.settings.window_h);
   save_settings(p.dir, p.settings);
@@ -417,6 +423,7 @@ void apply_settings(AppUi& ui, const Settings& s) {
   ui.theme = s.theme;
   ui.set_layout(layout_from_name(s.layout).value_or(AppUi::Layout::overview));
   ui.set_controls_collapsed(s.controls_collapsed);
+  ui.lesson_progress = s.lessons;
 }
 
 bool open_window(Window& window, const Prepared& p, const std::string& title, bool script_mode) {
@@ -469,6 +476,19 @@ int run_gui(const GuiOptions& o) {
     // Destroyed before the controller: it cancels a comparison in flight.
     CompareRun compare_run(controller);
     ui.set_compare_run(&compare_run);
+    // A lesson named on the command line opens at its first step; the first
+    // launch without one opens the list of lessons.
+    if (!o.lesson.empty()) {
+      std::string error;
+      auto path = lesson::resolve_lesson(o.lesson, error);
+      if (!path || !ui.open_lesson(*path, error)) {
+        std::cerr << "sockscope: " << error << "\n";
+        return 2;
+      }
+    } else if (!script_mode && !p.settings.start_here_seen) {
+      ui.open_start_here();
+    }
+    if (!script_mode) p.settings.start_here_seen = true;
     std::uint64_t last_generation = ~std::uint64_t{0};
     // File → Open shows a recording in place of the lab (which keeps running)
     // until File → Back to the live lab.

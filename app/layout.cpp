@@ -47,6 +47,10 @@ bool Rect::contains(const Rect& o) const {
 
 float collapsed_strip_width(float font_px) { return std::round(font_px * 2.2f); }
 
+// Wide enough for a question's choices and a sentence of a dozen words at
+// this font, never more than a third of the screen: the picture stays larger.
+float lesson_column_width(float font_px, float w) { return std::round(std::clamp(font_px * 16.0f, w * 0.24f, w * 0.33f)); }
+
 namespace {
 
 // Whole pixels: windows that share an edge must not overlap by a fraction.
@@ -70,9 +74,14 @@ void split(LayoutResult& out, const std::vector<WindowId>& ids, Rect r, bool hor
 
 LayoutResult compute_layout(const LayoutInput& in) {
   LayoutResult out;
-  const Rect a{px(in.area.x), px(in.area.y), px(in.area.w), px(in.area.h)};
+  Rect a{px(in.area.x), px(in.area.y), px(in.area.w), px(in.area.h)};
   const float fs = in.font_px;
   if (a.empty()) return out;
+  if (in.shown[index_of(WindowId::lesson)]) {
+    const float lw = lesson_column_width(fs, a.w);
+    out.rects[index_of(WindowId::lesson)] = Rect{a.x + a.w - lw, a.y, lw, a.h};
+    a.w -= lw;
+  }
 
   if (in.kind == LayoutKind::present) {
     out.rects[index_of(in.presented)] = a;
@@ -131,7 +140,7 @@ LayoutResult compute_layout(const LayoutInput& in) {
     const float tree_min_w = tree_window_min_width(fs, TreeDetail::compact, std::clamp(in.tree_children, 1, 4));
     const float tree_min_h = tree_window_min_height(fs, TreeDetail::compact);
     float side_w = in_slot(Slot::side).empty() ? 0.0f : std::min(px(r.w * 0.34f), px(r.w - tree_min_w));
-    if (side_w > 0.0f && side_w < fs * 12.0f) {
+    if (side_w < fs * 12.0f) {  // too narrow, or no room at all beside the tree
       auto& lower = in_slot(Slot::lower);
       lower.insert(lower.begin(), in_slot(Slot::side).begin(), in_slot(Slot::side).end());
       in_slot(Slot::side).clear();
@@ -158,7 +167,11 @@ LayoutResult compute_layout(const LayoutInput& in) {
   // screen), short enough that the flow stays the largest.
   const float top_h =
       top_row ? px(std::min(std::max(r.h * 0.44f, tree_window_min_height(fs, TreeDetail::compact)), r.h * 0.6f)) : 0.0f;
-  const float left_half = in_slot(Slot::right).empty() ? r.w : (in_slot(Slot::side).empty() ? 0.0f : px(r.w * 0.5f));
+  // Half each, but the tree keeps room for the server and the child being
+  // stepped (a lesson's column can leave little), the code at least a dozen
+  // characters.
+  const float tree_w = std::max(r.w * 0.5f, std::min(tree_window_min_width(fs, TreeDetail::compact, 2), r.w - fs * 12.0f));
+  const float left_half = in_slot(Slot::right).empty() ? r.w : (in_slot(Slot::side).empty() ? 0.0f : std::ceil(tree_w));
   split(out, in_slot(Slot::side), Rect{r.x, r.y, left_half, top_h}, false);
   split(out, in_slot(Slot::right), Rect{r.x + left_half, r.y, r.w - left_half, top_h}, false);
   split(out, in_slot(Slot::main), Rect{r.x, r.y + top_h, r.w, r.h - top_h}, true);

@@ -21,6 +21,9 @@
 //    holds the process tree over the totals chart (the server being
 //    measured, live);
 //  - present: one window fills everything; nothing else is placed.
+// A lesson's panel, when open, takes a column along the right edge in every
+// layout (presentation mode included: the lesson beside the picture), and the
+// layout fills what is left.
 // The controls column can be collapsed to a narrow strip (Tab); the Stepping
 // panel goes with it.
 #pragma once
@@ -35,7 +38,7 @@ namespace sockscope::app {
 
 enum class WindowId : std::uint8_t {
   controls, stepping, tree, event_loop, threads, code, connections, events, totals, flow, timeline, compare,
-  count_
+  lesson, count_
 };
 inline constexpr std::size_t kWindowCount = static_cast<std::size_t>(WindowId::count_);
 constexpr std::size_t index_of(WindowId id) { return static_cast<std::size_t>(id); }
@@ -78,6 +81,8 @@ inline constexpr std::array<WindowSpec, kWindowCount> kWindows = {{
     {WindowId::flow, "flow", "Connection flow", "###flow", Slot::lower, Slot::main, Slot::none, '2', false},
     {WindowId::timeline, "timeline", "Timeline", "###timeline", Slot::bottom, Slot::right, Slot::none, '6', false},
     {WindowId::compare, "compare", "Compare", "###compare", Slot::none, Slot::none, Slot::main, '8', true},
+    // Placed apart from the slots: the right-hand column (see above).
+    {WindowId::lesson, "lesson", "Lesson", "###lesson", Slot::none, Slot::none, Slot::none, 0, true},
 }};
 
 constexpr const WindowSpec& window_spec(WindowId id) { return kWindows[index_of(id)]; }
@@ -120,6 +125,8 @@ struct LayoutResult {
   const Rect& operator[](WindowId id) const { return rects[index_of(id)]; }
 };
 
+// The width of the lesson's column at this font in an area `w` wide.
+float lesson_column_width(float font_px, float w);
 // The width of the collapsed controls strip at this font.
 float collapsed_strip_width(float font_px);
 LayoutResult compute_layout(const LayoutInput& in);

@@ -182,6 +182,52 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
           return fail(c, "export " + c.text + ": not finished after " + std::to_string(c.timeout_ms / 1000) + " s");
         return;
       }
+      case Op::lesson: {
+        LessonView& view = ui.lesson_view();
+        if (c.text == "start-here") {
+          if (c.arg == "open") ui.open_start_here();
+          next();
+          return;  // drawn in the next frame
+        }
+        if (c.text == "open") {
+          std::string error;
+          if (!ui.open_lesson(c.arg, error)) return fail(c, error);
+          next();
+          return;
+        }
+        if (!view.active()) return fail(c, "no lesson is open (lesson open LESSON first)");
+        if (c.text == "wait-step") {
+          if (!started_current_) {
+            started_current_ = true;
+            deadline_ns_ = now_ns() + static_cast<std::uint64_t>(c.timeout_ms) * 1'000'000;
+          }
+          const lesson::Player& p = *view.player();
+          const bool there = p.current() + 1 > static_cast<std::size_t>(c.number) ||
+                             (p.current() + 1 == static_cast<std::size_t>(c.number) && p.batch() == nullptr);
+          if (!p.error().empty()) return fail(c, "lesson: " + p.error());
+          if (there) {
+            next();
+            break;
+          }
+          if (now_ns() >= deadline_ns_) return fail(c, "lesson: step " + std::to_string(c.number) + " not reached");
+          return;
+        }
+        if (c.text == "next") view.next();
+        else if (c.text == "back") view.back();
+        else if (c.text == "skip") view.skip();
+        else if (c.text == "hint") view.hint();
+        else if (c.text == "show-me") view.show_me();
+        else if (c.text == "close") ui.close_lesson();
+        else if (c.text == "answer") {
+          const lesson::Player& p = *view.player();
+          const double v = std::stod(c.arg);
+          const bool ok = p.step().predict && !p.step().predict->choices.empty() ? view.answer(static_cast<int>(v) - 1)
+                                                                                 : view.answer_number(v);
+          if (!ok) return fail(c, "lesson answer: no question waits for an answer (or no choice " + c.arg + ")");
+        }
+        next();
+        return;  // let a frame show it
+      }
       case Op::quit:
         if (live != nullptr) live->stop();
         finished_ = true;

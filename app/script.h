@@ -19,6 +19,14 @@
 //                                    jsonl, chrome, csv, text or png (the
 //                                    window); waits until the file is written
 //                                    (default 60 s) and fails if it is not
+//   start-here open|close            Help > Lessons: the list of lessons
+//   lesson open LESSON               a lesson in the panel (name or file)
+//   lesson next|back|skip|hint|show-me|close
+//                                    the panel's buttons (N, B)
+//   lesson answer N                  the prediction's Nth choice (1 = first),
+//                                    or the number N when it has no choices
+//   lesson wait-step N [timeout=S]   until step N (1 = first) has run its
+//                                    verbs and waits for the student
 //
 // A bad line is refused before anything runs: "FILE:LINE: reason", exit 2.
 #pragma once

@@ -8,6 +8,7 @@
 
 #include "app_ui.h"
 #include "layout.h"
+#include "lesson/lesson.h"
 
 namespace sockscope::app {
 namespace {
@@ -120,6 +121,69 @@ bool parse_window_verb(const std::vector<std::string>& words, ScriptCommand& c, 
         }
         return true;
       }
+      if (verb == "start-here") {
+        if (!want(2, 2, "start-here open|close")) return false;
+        if (words[1] != "open" && words[1] != "close") {
+          error = "start-here takes open or close, got '" + words[1] + "'";
+          return false;
+        }
+        c.op = Op::lesson;
+        c.text = verb;
+        c.arg = words[1];
+        return true;
+      }
+      if (verb == "lesson") {
+        if (!want(2, 4, "lesson open LESSON | next | back | skip | hint | show-me | close | answer N | wait-step N [timeout=S]"))
+          return false;
+        c.op = Op::lesson;
+        c.text = words[1];
+        const std::string& what = words[1];
+        if (what == "open") {
+          if (!want(3, 3, "lesson open LESSON")) return false;
+          std::string why;
+          auto path = lesson::resolve_lesson(words[2], why);
+          if (!path) {
+            error = why;
+            return false;
+          }
+          c.arg = path->string();
+          return true;
+        }
+        if (what == "answer") {
+          if (!want(3, 3, "lesson answer N")) return false;
+          c.arg = words[2];
+          double v = 0;
+          auto [end, ec] = std::from_chars(c.arg.data(), c.arg.data() + c.arg.size(), v);
+          if (ec != std::errc() || end != c.arg.data() + c.arg.size()) {
+            error = "lesson answer takes a number, got '" + c.arg + "'";
+            return false;
+          }
+          return true;
+        }
+        if (what == "wait-step") {
+          if (!want(3, 4, "lesson wait-step N [timeout=S]")) return false;
+          if (!number("step", words[2], 1, 1000, c.number)) return false;
+          c.timeout_ms = 30000;
+          if (words.size() == 4) {
+            std::string k, v;
+            int secs = 0;
+            if (!option(words[3], k, v)) return false;
+            if (k != "timeout") {
+              error = "unknown option '" + k + "' for lesson wait-step";
+              return false;
+            }
+            if (!number("timeout (seconds)", v, 1, 600, secs)) return false;
+            c.timeout_ms = secs * 1000;
+          }
+          return true;
+        }
+        if (what != "next" && what != "back" && what != "skip" && what != "hint" && what != "show-me" &&
+            what != "close") {
+          error = "lesson takes open, next, back, skip, hint, show-me, close, answer or wait-step, got '" + what + "'";
+          return false;
+        }
+        return want(2, 2, "lesson next|back|skip|hint|show-me|close");
+      }
       if (verb == "screenshot") {
         if (!want(1, 2, "screenshot [FILE]")) return false;
         c.op = Op::screenshot;
@@ -129,7 +193,8 @@ bool parse_window_verb(const std::vector<std::string>& words, ScriptCommand& c, 
       return false;
     };
   const bool known = verb == "theme" || verb == "font-size" || verb == "layout" || verb == "present" ||
-                     verb == "controls" || verb == "dump-model" || verb == "export" || verb == "screenshot";
+                     verb == "controls" || verb == "dump-model" || verb == "export" || verb == "screenshot" ||
+                     verb == "start-here" || verb == "lesson";
   if (!known) return false;
   if (!parse() && error.empty()) error = "bad " + verb + " line";
   return true;  // ours, good or bad

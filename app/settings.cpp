@@ -61,6 +61,17 @@ Settings load_settings(const std::filesystem::path& dir) {
   if (j.contains("layout") && j["layout"].is_string() &&
       (j["layout"] == "overview" || j["layout"] == "stepping"))
     s.layout = j["layout"].get<std::string>();
+  if (j.contains("start_here_seen") && j["start_here_seen"].is_boolean()) s.start_here_seen = j["start_here_seen"].get<bool>();
+  if (j.contains("lessons") && j["lessons"].is_object()) {
+    for (const auto& [name, v] : j["lessons"].items()) {
+      if (!v.is_object()) continue;
+      LessonProgress p;
+      if (v.contains("reached") && v["reached"].is_number_integer()) p.reached = v["reached"].get<int>();
+      if (v.contains("steps") && v["steps"].is_number_integer()) p.steps = v["steps"].get<int>();
+      if (v.contains("finished") && v["finished"].is_boolean()) p.finished = v["finished"].get<bool>();
+      s.lessons[name] = p;
+    }
+  }
   return s;
 }
 
@@ -74,7 +85,12 @@ bool save_settings(const std::filesystem::path& dir, const Settings& s) {
                       {"window_w", s.window_w},
                       {"window_h", s.window_h},
                       {"layout", s.layout},
-                      {"controls_collapsed", s.controls_collapsed}};
+                      {"controls_collapsed", s.controls_collapsed},
+                      {"start_here_seen", s.start_here_seen}};
+  nlohmann::json lessons = nlohmann::json::object();
+  for (const auto& [name, p] : s.lessons)
+    lessons[name] = {{"reached", p.reached}, {"steps", p.steps}, {"finished", p.finished}};
+  j["lessons"] = lessons;
   auto tmp = dir / "settings.json.tmp";
   {
     std::ofstream out(tmp);

@@ -4,11 +4,21 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "views/style.h"
 
 namespace sockscope::app {
+
+// How far a student got in one lesson.
+struct LessonProgress {
+  int reached = 0;  // steps entered
+  int steps = 0;
+  bool finished = false;
+  bool operator==(const LessonProgress&) const = default;
+};
+using LessonProgressMap = std::map<std::string, LessonProgress>;
 
 struct Settings {
   float font_px = 19.0f;
@@ -19,6 +29,9 @@ struct Settings {
   bool controls_collapsed = false;  // Tab
   // The layout to start in: "overview" or "stepping" (layout.h).
   std::string layout = "overview";
+  // The Start-here list opens by itself on the first launch only.
+  bool start_here_seen = false;
+  LessonProgressMap lessons;  // by lesson name
 };
 
 inline constexpr int kMinWindowW = 640;

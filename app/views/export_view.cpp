@@ -92,7 +92,8 @@ void ExportView::start(const Request& r, const session::Session& session) {
   busy_ = true;
   progress_ = 0.0;
   result_.clear();
-  worker_ = std::thread([this, copy, target, format] {
+  std::string attachment = attachment_ ? attachment_() : std::string();
+  worker_ = std::thread([this, copy, target, format, attachment] {
     std::string error;
     auto progress = [this](double p) { progress_.store(p); };
     bool ok = false;
@@ -103,8 +104,14 @@ void ExportView::start(const Request& r, const session::Session& session) {
       case ExportFormat::text: ok = session::write_narrative(*copy, target, error, progress); break;
       case ExportFormat::png: error = "a PNG is written by the window, not by a worker"; break;  // launch() routes it
     }
+    std::string also;
+    if (ok && !attachment.empty()) {
+      const std::filesystem::path beside = target.string() + ".lesson.md";
+      ok = session::write_text_file(beside, attachment, error);
+      also = " and " + beside.string();
+    }
     result_ok_ = ok;
-    result_ = ok ? "Wrote " + target.string() : error;
+    result_ = ok ? "Wrote " + target.string() + also : error;
     busy_.store(false, std::memory_order_release);
   });
 }

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,9 @@ class ExportView {
   // path once it is time (and forgets it); png_written() reports back and
   // reopens the dialog with the result.
   std::string due_png();
+  // Text that travels with every export (the lesson's summary), written
+  // beside the file as FILE.lesson.md; "" = none. Asked when an export starts.
+  void set_attachment(std::function<std::string()> text) { attachment_ = std::move(text); }
   void png_written(bool ok, const std::string& message);
 
  private:
@@ -80,6 +84,7 @@ class ExportView {
   int format_ = 0;
   char path_[512] = {};
   std::thread worker_;
+  std::function<std::string()> attachment_;
   std::atomic<bool> busy_{false};
   std::atomic<double> progress_{0.0};
   // Written by the worker before busy_ goes false (release), read after (acquire).

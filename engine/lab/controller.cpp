@@ -47,6 +47,14 @@ Controller::Controller(Lab& lab) : lab_(lab) {
 
 Controller::~Controller() { stop(); }
 
+void Controller::reset_form() {
+  const std::uint16_t port = spec_.port;
+  spec_ = ServerSpec{};
+  spec_.arch = "fork";
+  spec_.protocol = "ftp";
+  spec_.port = port;
+}
+
 bool Controller::start() {
   last_error_.clear();
   if (!busy_.empty()) {

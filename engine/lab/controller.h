@@ -39,6 +39,9 @@ class Controller {
   // The form the controls edit; start() uses it. The default lesson: fork,
   // ftp, 127.0.0.1:4481 or the next free port, reaping, 64 children max.
   ServerSpec& spec() { return spec_; }
+  // The form back to the default lesson's (the port kept): a lesson starts
+  // from the same settings whatever the user changed before it.
+  void reset_form();
 
   // Changes one setting of the form. While a server runs a change applies on
   // the next Start, except turning reaping on for a server that does not

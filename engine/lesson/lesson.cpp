@@ -96,7 +96,7 @@ struct LessonParser {
     if (blank) return fail(std::string(key) + ": expected a script verb (start, clients, wait, step, set, ...)");
     using Op = ScriptCommand::Op;
     if (c.op == Op::screenshot || c.op == Op::dump_model || c.op == Op::export_session || c.op == Op::quit ||
-        c.op == Op::theme || c.op == Op::font_size)
+        c.op == Op::theme || c.op == Op::font_size || c.op == Op::lesson)
       return fail("'" + c.source + "' is not for lessons (a lesson may start, stop, set, add clients, wait, step, "
                   "compare, and change the layout)");
     into.push_back(std::move(c));

@@ -43,6 +43,8 @@ constexpr Query kQueries[] = {
      "visitor-counter increments lost to a stale write, summed over the server's processes (trace)"},
     {"visits_counted", S::session, "visits", "",
      "what the visitor counter holds now, summed over the server's processes: each forked child counts in its own copy"},
+    {"visitor_count_max", S::session, "visits", "",
+     "the highest visitor count any simulated client was told (SITE COUNT / GET /count)"},
     {"pss_per_connection_kb", S::session, "KiB", "",
      "(the tree's PSS - the listener's alone at the start) / open connections, at the latest /proc sample"},
     {"p50_ms", S::session, "ms", "", "median reply latency the simulated clients measured so far"},
@@ -139,6 +141,10 @@ Value from_session(const Query& q, const session::Session& s) {
     std::uint64_t n = 0;
     for (const auto& cl : m.clients) n += cl.connect_ns != 0 && cl.replies == 0 ? 1 : 0;
     return count(n);
+  }
+  if (q.name == "visitor_count_max") {
+    if (c.visitor_counts == 0) return unknown("no client has asked for the visitor count yet");
+    return count(c.visitor_count_max);
   }
   if (q.name == "first_reply_client") {
     if (m.latencies.empty()) return unknown("no client has read a reply yet");

@@ -7,7 +7,10 @@
 //   start ARCH [port=N (0 = any free)] [protocol=ftp|http] [SETTING=VALUE ...]
 //                                    SETTING: any row of the settings table the
 //                                    architecture uses (reap=on|off, max_children=N,
-//                                    workers=N, queue=N, counter=unsafe|mutex, ...)
+//                                    workers=N, queue=N, counter=unsafe|mutex, ...);
+//                                    what the line leaves out is the controls'
+//                                    form (the last `set`s and starts). A server
+//                                    already running is stopped first.
 //   set SETTING=VALUE ...            as changing it in the controls: applies on the
 //                                    next start, except reap=on (reaps now)
 //   stop
@@ -39,7 +42,7 @@
 //   quit
 //
 // The window's verbs (app/script.h): theme, font-size, layout, present,
-// controls, dump-model, screenshot, export.
+// controls, dump-model, screenshot, export, start-here, lesson.
 //
 // A bad line is refused before anything runs: "FILE:LINE: reason".
 #pragma once
@@ -59,7 +62,7 @@ namespace sockscope::lesson {
 
 struct ScriptCommand {
   enum class Op { start, set, stop, lines, clients, wait_children, wait_connections, wait_ms, theme, font_size,
-                  dump_model, screenshot, step, export_session, layout, compare, compare_export, quit };
+                  dump_model, screenshot, step, export_session, layout, compare, compare_export, lesson, quit };
   Op op = Op::quit;
   int line = 0;
   std::string source;      // the line as written (trimmed, comment removed)
@@ -68,7 +71,8 @@ struct ScriptCommand {
   int number = 0;          // children/connections to wait for, ms, px; export: the format's index
   int timeout_ms = 10000;
   lab::ServerSpec spec;    // start; set: the values
-  std::vector<servers::SettingId> settings_given;  // set
+  std::vector<servers::SettingId> settings_given;  // set, start
+  bool protocol_given = false;  // start
   bool port_given = false; // start: port=N given (0 = any free port)
   lab::ClientRequest clients;  // clients
   trace::RunTarget until;  // step until
@@ -76,7 +80,8 @@ struct ScriptCommand {
 };
 
 // True for the verbs the window runs (theme, font-size, layout, present,
-// controls, dump-model, screenshot, export): a headless run skips them.
+// controls, dump-model, screenshot, export, start-here, lesson): a headless
+// run skips them.
 bool is_window_op(ScriptCommand::Op op);
 
 // Parses the window's verbs. Returns false when `words[0]` is not one of

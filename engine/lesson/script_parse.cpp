@@ -99,8 +99,11 @@ struct Parser {
             return false;
           }
           c.spec.protocol = v;
+          c.protocol_given = true;
         } else if (!setting(arch, k, v, c.spec.settings)) {
           return false;
+        } else {
+          c.settings_given.push_back(servers::find_setting(k)->id);
         }
       }
       return true;
@@ -348,7 +351,7 @@ struct Parser {
 bool is_window_op(ScriptCommand::Op op) {
   using Op = ScriptCommand::Op;
   return op == Op::theme || op == Op::font_size || op == Op::layout || op == Op::dump_model || op == Op::screenshot ||
-         op == Op::export_session;
+         op == Op::export_session || op == Op::lesson;
 }
 
 bool ScriptParser::parse(const std::string& text, ScriptCommand& out, bool& blank, std::string& error) {

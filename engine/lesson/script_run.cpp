@@ -41,8 +41,14 @@ LabCommandRunner::Status LabCommandRunner::tick(const ScriptCommand& c, lab::Con
   if (c.op != Op::wait_ms && live == nullptr) return fail("this command needs a live lab, not a recording");
   switch (c.op) {
     case Op::start: {
-      lab::ServerSpec spec = c.spec;
-      if (!c.port_given) spec.port = live->spec().port;  // the default lesson's free port
+      // The controls' form, with what the line names: the Start button's
+      // path after the user changed those fields.
+      if (live->running()) live->stop();
+      lab::ServerSpec spec = live->spec();
+      spec.arch = c.spec.arch;
+      if (c.protocol_given) spec.protocol = c.spec.protocol;
+      if (c.port_given) spec.port = c.spec.port;
+      for (servers::SettingId id : c.settings_given) spec.settings.set(id, c.spec.settings.get(id));
       live->spec() = spec;
       if (!live->start()) return fail("start failed: " + live->last_error());
       return Status::done;

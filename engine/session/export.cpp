@@ -404,6 +404,10 @@ std::string narrative(const Session& s) {
   return out.str();
 }
 
+bool write_text_file(const std::filesystem::path& path, const std::string& text, std::string& error) {
+  return write_atomic(path, error, [&](std::ostream& out) { out << text; });
+}
+
 bool write_narrative(const Session& s, const std::filesystem::path& path, std::string& error,
                      const ProgressFn& progress) {
   bool ok = write_atomic(path, error, [&](std::ostream& out) { out << narrative(s); });

@@ -46,6 +46,8 @@ bool write_csv(const Session& s, const std::filesystem::path& path, std::string&
                const ProgressFn& progress = {});
 bool write_narrative(const Session& s, const std::filesystem::path& path, std::string& error,
                      const ProgressFn& progress = {});
+// Any text (a lesson's summary beside its session), written the same way.
+bool write_text_file(const std::filesystem::path& path, const std::string& text, std::string& error);
 
 // Picks the format from the extension: .jsonl (and anything unknown) → JSON
 // Lines, .json → Chrome trace, .csv → CSV, .txt → narrative.

@@ -158,6 +158,7 @@ TEST(Layout, PresentationFillsTheWindowWithOneView) {
         in.font_px = fs;
         in.kind = LayoutKind::present;
         in.shown.fill(true);
+        in.shown[index_of(WindowId::lesson)] = false;  // see ALessonTakesTheRightColumnInEveryLayout
         in.presented = w.id;
         const LayoutResult r = compute_layout(in);
         EXPECT_EQ(r[w.id], in.area) << w.key;
@@ -165,6 +166,52 @@ TEST(Layout, PresentationFillsTheWindowWithOneView) {
           if (o.id != w.id) EXPECT_TRUE(r[o.id].empty()) << o.key << " shown while presenting " << w.key;
         EXPECT_TRUE(in.area.contains(r.legend));
         EXPECT_EQ(window_for_key(w.present_key), w.id);
+      }
+    }
+  }
+}
+
+// A lesson's panel: a full-height column along the right edge in every
+// layout (presentation mode too), as wide as lesson_column_width(); the rest
+// is laid out as usual in what is left, and the picture stays the largest
+// window beside the lesson, wide enough for the server and two children.
+TEST(Layout, ALessonTakesTheRightColumnInEveryLayout) {
+  for (Screen s : kScreens) {
+    for (float fs : kFonts) {
+      for (LayoutKind kind : {LayoutKind::overview, LayoutKind::stepping, LayoutKind::present}) {
+        for (LayoutInput in : inputs_for(area_of(s, fs), fs, kind == LayoutKind::present ? LayoutKind::overview : kind)) {
+          in.kind = kind;
+          // What the app shows with a lesson open: the lists make way.
+          for (auto id : {WindowId::connections, WindowId::events, WindowId::timeline}) in.shown[index_of(id)] = false;
+          if (kind == LayoutKind::present) {
+            in.shown.fill(false);
+            in.presented = WindowId::tree;
+            in.shown[index_of(WindowId::tree)] = true;
+          }
+          in.shown[index_of(WindowId::lesson)] = true;
+          const std::string at = where(s, fs, in) + "\n  ";
+          const LayoutResult r = compute_layout(in);
+          expect_sound(in, r, at);
+          const Rect& lesson = r[WindowId::lesson];
+          EXPECT_EQ(lesson.x + lesson.w, in.area.x + in.area.w) << at;
+          EXPECT_EQ(lesson.y, in.area.y) << at;
+          EXPECT_EQ(lesson.h, in.area.h) << at;
+          EXPECT_EQ(lesson.w, lesson_column_width(fs, in.area.w)) << at;
+          EXPECT_LE(lesson.w, in.area.w / 3.0f + 1.0f) << at;
+          const WindowId main = kind == LayoutKind::stepping ? WindowId::flow : WindowId::tree;
+          for (const auto& w : kWindows)
+            if (w.id != main && w.id != WindowId::lesson)
+              EXPECT_GT(r[main].area(), r[w.id].area()) << at << w.key << " is larger than " << window_spec(main).key;
+          // One squeeze: stepping at 1280 px with 28 px text, the controls
+          // open and the code beside the tree leaves the tree short of two
+          // children (it folds them); Tab collapses the controls.
+          const bool squeezed = kind == LayoutKind::stepping && s.w <= 1280 && fs >= 28 && !in.controls_collapsed;
+          if (!squeezed) EXPECT_GE(r[WindowId::tree].w, tree_window_min_width(fs, TreeDetail::compact, 2)) << at;
+          if (kind == LayoutKind::present) {
+            EXPECT_EQ(r[WindowId::tree].w + lesson.w, in.area.w) << at;
+            EXPECT_TRUE(r[WindowId::tree].contains(r.legend)) << at << "the legend leaves the picture";
+          }
+        }
       }
     }
   }
