@@ -235,7 +235,8 @@ void AppUi::draw_legend(const Rect& where) {
       views += std::string(1, key) + " " + std::string(window_spec(*id).name);
     }
     ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + where.w - ImGui::GetStyle().WindowPadding.x * 2.0f);
-    ImGui::TextDisabled("Space step  Shift+Space stage  R run  P pause  Esc leave");
+    ImGui::TextDisabled("Space step  Shift+Space stage  R run  P pause  Esc leave%s",
+                        lesson_.active() ? "  N next  B back" : "");
     ImGui::TextDisabled("%s", views.c_str());
     ImGui::PopTextWrapPos();
   }
@@ -377,6 +378,7 @@ nlohmann::json AppUi::drawn_json() const {
           {"windows", windows},
           {"lesson", lesson_json()},
           {"start_here", start_here_.is_open()},
+          {"start_here_rect", start_here_.rect()},
           {"tree", tree_.drawn_json()}};
 }
 

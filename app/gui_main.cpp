@@ -280,12 +280,15 @@ class Window {
 
   // Idle policy: up to 60 fps while data flows or something animates, a slow
   // tick (ages, rates) while the lab runs quietly, nearly nothing when idle.
-  void wait(bool hot, bool live) {
+  // A script draws no more frames than it uses: while it waits (wait ms,
+  // wait children, a comparison, an export) four a second, whatever moves,
+  // so a 15 s wait costs a few percent of a core instead of a core and a
+  // half; otherwise (a screenshot settling, commands in a row) 30 a second.
+  void wait(bool hot, bool live, bool script_waiting = false) {
     if (script_mode_) {
-      // A script needs no more frames than it can use: 30 a second while
-      // data flows, 10 while it waits (a `wait ms`, a lesson's goal), so a
-      // long wait costs what a frame every 100 ms costs, not a core.
-      glfwWaitEventsTimeout(hot ? 1.0 / 30.0 : 0.1);
+      glfwWaitEventsTimeout(script_waiting ? 0.25 : 1.0 / 30.0);
+      (void)hot;
+      (void)live;
       return;
     }
     // Idle (no server, nothing moving): only input wakes us; the 5 s tick is a
@@ -370,7 +373,7 @@ int frame_loop(Window& window, AppUi& ui, Prepared& p, LabController* lab, DrawF
   int exit_code = 0;
   bool hot = true;
   while (!g_stop_requested.load() && !window.should_close() && !ui.quit_requested) {
-    window.wait(hot, lab != nullptr && lab->running());
+    window.wait(hot, lab != nullptr && lab->running(), p.script && p.script->waiting());
     window.apply(ui, false);
     ui.tick(lab);  // the lesson's verbs and queries, outside the session's lock
     if (p.script) {

@@ -31,6 +31,20 @@ void ScriptRunner::next() {
   started_current_ = false;
 }
 
+bool ScriptRunner::waiting() const {
+  if (finished_ || pc_ >= commands_.size() || !started_current_) return false;
+  using Op = ScriptCommand::Op;
+  const ScriptCommand& c = commands_[pc_];
+  switch (c.op) {
+    case Op::wait_ms: case Op::wait_children: case Op::wait_connections: case Op::compare:
+    case Op::compare_export: case Op::export_session:
+      return true;
+    case Op::step: return c.text == "stage";
+    case Op::lesson: return c.text == "wait-step";
+    default: return false;
+  }
+}
+
 void ScriptRunner::screenshot_done(bool ok, const std::string& error) {
   capture_path_.clear();
   if (!ok) {

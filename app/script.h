@@ -67,6 +67,9 @@ class ScriptRunner {
   void screenshot_done(bool ok, const std::string& error);
 
   bool finished() const { return finished_; }
+  // The current command waits for time to pass or the lab to change (wait,
+  // compare, export, step stage, lesson wait-step): the shell may draw slowly.
+  bool waiting() const;
   int exit_code() const { return exit_code_; }
   // The failure, "<name>:<line>: reason" (empty on success).
   const std::string& error() const { return error_; }

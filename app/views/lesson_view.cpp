@@ -166,18 +166,19 @@ void LessonView::draw_prose(const std::string& paragraph) {
 void LessonView::draw_prediction(const lesson::Step& step, const lesson::StepRecord& r) {
   const lesson::Prediction& p = *step.predict;
   const bool asking = player_->phase() == lesson::Phase::ask && !player_->reviewing();
-  // The question (and then its reveal) moves to the top when it appears.
-  if (!player_->reviewing() && (drawn_phase_ != player_->phase() || drawn_revealed_ != r.revealed) &&
-      (asking || r.revealed)) {
-    ImGui::SetScrollHereY(0.0f);
-  }
+  // A new reveal moves to the top of the panel; a new question's choices
+  // scroll into view at the bottom, keeping as much of the text as fits.
+  const bool changed = !player_->reviewing() && (drawn_phase_ != player_->phase() || drawn_revealed_ != r.revealed);
+  if (changed && r.revealed) ImGui::SetScrollHereY(0.0f);
   ImGui::Separator();
   style::text_colored(style::palette().warn, "%s", "Predict");
   ImGui::PushTextWrapPos(0.0f);
   heading(p.question);
   ImGui::PopTextWrapPos();
   if (asking) {
-    ImGui::TextDisabled("Commit an answer; then the lab runs and the app measures.");
+    ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+    ImGui::TextWrapped("Commit an answer; then the lab runs and the app measures.");
+    ImGui::PopStyleColor();
     if (!p.choices.empty()) {
       for (std::size_t i = 0; i < p.choices.size(); ++i) {
         ImGui::PushID(static_cast<int>(i));
@@ -196,6 +197,7 @@ void LessonView::draw_prediction(const lesson::Step& step, const lesson::StepRec
       if ((ImGui::Button("Commit") || enter) && valid) answer_number(v);
     }
     if (ImGui::SmallButton("Skip the question")) skip();
+    if (changed) ImGui::SetScrollHereY(1.0f);
     return;
   }
   // What the student said.
@@ -350,6 +352,7 @@ std::optional<std::filesystem::path> StartHereView::draw(const LessonProgressMap
                           ImGuiCond_Always);
   ImGui::SetNextWindowSize(size, ImGuiCond_Always);
   ImGui::SetNextWindowFocus();
+  ImGui::SetNextWindowBgAlpha(1.0f);  // text over text is unreadable from the back row
   if (ImGui::Begin("Start here###start_here", &open_, ImGuiWindowFlags_NoCollapse | ImGuiWindowFlags_NoSavedSettings)) {
     ImGui::PushTextWrapPos(0.0f);
     heading("Watch real servers handle many connections");
@@ -388,6 +391,7 @@ std::optional<std::filesystem::path> StartHereView::draw(const LessonProgressMap
     ImGui::Separator();
     ImGui::TextDisabled("Help > Lessons opens this list again. Or press Close and explore on your own.");
     if (ImGui::Button("Close")) open_ = false;
+    rect_ = {ImGui::GetWindowPos().x, ImGui::GetWindowPos().y, ImGui::GetWindowSize().x, ImGui::GetWindowSize().y};
   }
   ImGui::End();
   if (chosen) open_ = false;

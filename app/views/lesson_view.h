@@ -13,6 +13,7 @@
 // remembered in the settings.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -83,8 +84,11 @@ class StartHereView {
   bool is_open() const { return open_; }
   // Draws the list over the other windows; returns the lesson chosen.
   std::optional<std::filesystem::path> draw(const LessonProgressMap& progress, bool live);
+  // Where it was last drawn (x, y, w, h), for dump-model.
+  const std::array<float, 4>& rect() const { return rect_; }
 
  private:
+  std::array<float, 4> rect_{};
   bool open_ = false;
   bool loaded_ = false;
   std::vector<lesson::LessonEntry> lessons_;
