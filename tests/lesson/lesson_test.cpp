@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -366,6 +367,67 @@ TEST(LessonQueries, LostUpdatesAreTheSessionsLostUpdates) {
     else EXPECT_GE(from_session, 1);  // six at once, 100 ms between read and write
     l.live.stop();
   }
+}
+
+}  // namespace
+}  // namespace sockscope::lesson
+
+namespace sockscope::lesson {
+namespace {
+
+struct TempLesson {
+  std::string path;
+  explicit TempLesson(const std::string& text) {
+    char tmpl[] = "/tmp/sockscope-lesson-XXXXXX.lesson";
+    int fd = mkstemps(tmpl, 7);
+    path = tmpl;
+    ::close(fd);
+    std::ofstream(path) << text;
+  }
+  ~TempLesson() { std::remove(path.c_str()); }
+};
+
+// The command line: --list names every shipped lesson; a file that does not
+// parse stops before anything starts (exit 2, FILE:LINE); a goal not met in
+// its time fails the check (exit 1) naming the step and the last value.
+TEST(LessonCommand, ListCheckAndTheirErrors) {
+  auto [rc, out] = test::run_bin({"lesson", "--list"});
+  EXPECT_EQ(rc, 0) << out;
+  for (const auto& e : list_lessons(std::string(SOCKSCOPE_ASSETS) + "/lessons", app::parse_window_verb))
+    EXPECT_NE(out.find(e.title), std::string::npos) << e.name;
+
+  std::tie(rc, out) = test::run_bin({"lesson", "--queries"});
+  EXPECT_EQ(rc, 0);
+  for (const Query& q : queries()) EXPECT_NE(out.find(std::string(q.name)), std::string::npos) << q.name;
+
+  std::tie(rc, out) = test::run_bin({"lesson", "no-such-lesson"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("no lesson named 'no-such-lesson'"), std::string::npos) << out;
+
+  std::tie(rc, out) = test::run_bin({"lesson"});
+  EXPECT_EQ(rc, 2) << out;
+
+  TempLesson bad("title: T\nsummary: S\nstep: One\nText.\nsetup: start fork\ndo: clients 2 preset=nope\n");
+  std::tie(rc, out) = test::run_bin({"lesson", bad.path, "--check"});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find(bad.path + ":6: do: unknown preset 'nope'"), std::string::npos) << out;
+  EXPECT_EQ(out.find("step 1"), std::string::npos) << "nothing may run: " << out;
+
+  // Reaping on: zombies never reach 3, whatever the solution does.
+  TempLesson unmet(
+      "title: T\nsummary: S\nstep: Start\nText.\nsetup: start fork reap=on\n"
+      "step: Impossible\nText.\ngoal: zombies >= 3\nwithin: 2\ntask: Leave three.\nsolution: clients 1\n");
+  std::tie(rc, out) = test::run_bin({"lesson", unmet.path, "--check"});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find(":6: step 2 'Impossible': goal zombies >= 3 not met within 2 s"), std::string::npos) << out;
+  EXPECT_NE(out.find("last value: 0 zombies"), std::string::npos) << out;
+
+  // A reveal that cannot be measured: no event loop ran.
+  TempLesson unknown(
+      "title: T\nsummary: S\nstep: Loop\nText.\nsetup: start fork\npredict: How long?\nanswer: longest_handler_ms\n");
+  std::tie(rc, out) = test::run_bin({"lesson", unknown.path, "--check"});
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("step 1 'Loop': the reveal cannot be computed"), std::string::npos) << out;
 }
 
 }  // namespace
