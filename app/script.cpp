@@ -91,7 +91,9 @@ void ScriptRunner::step(LabController* live, AppUi& ui) {
           compare_mark_ = run->finished();
           if (ui.layout() != AppUi::Layout::present) ui.set_layout(AppUi::Layout::compare);
           std::string error;
-          if (!ui.compare_view().start(*run, c.compare, error)) return fail(c, "compare: " + error);
+          compare::CompareOptions options = c.compare;
+          if (c.references_if_installed) options.drop_unavailable_references();
+          if (!ui.compare_view().start(*run, options, error)) return fail(c, "compare: " + error);
         }
         // The window's own poll() collects the result; look at what it kept.
         if (run->finished() > compare_mark_) {

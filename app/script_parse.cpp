@@ -11,41 +11,14 @@
 #include "lesson/lesson.h"
 
 namespace sockscope::app {
-namespace {
-
-bool to_int(const std::string& s, int& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-}  // namespace
 
 bool parse_window_verb(const std::vector<std::string>& words, ScriptCommand& c, std::string& error) {
   using Op = ScriptCommand::Op;
   const std::string& verb = words[0];
-  auto want = [&](std::size_t lo, std::size_t hi, const char* usage) {
-    if (words.size() < lo || words.size() > hi) {
-      error = std::string("usage: ") + usage;
-      return false;
-    }
-    return true;
-  };
-  auto number = [&](const std::string& what, const std::string& s, int lo, int hi, int& out) {
-    if (!to_int(s, out) || out < lo || out > hi) {
-      error = what + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got '" + s + "'";
-      return false;
-    }
-    return true;
-  };
-  auto option = [&](const std::string& w, std::string& key, std::string& value) {
-    auto eq = w.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      error = "expected key=value, got '" + w + "'";
-      return false;
-    }
-    key = w.substr(0, eq);
-    value = w.substr(eq + 1);
-    return true;
+  lesson::VerbArgs args{words, error};
+  auto want = [&](std::size_t lo, std::size_t hi, const char* usage) { return args.want(lo, hi, usage); };
+  auto number = [&](const std::string& what, const std::string& v, int lo, int hi, int& out) {
+    return args.number(what, v, lo, hi, out);
   };
   // Each branch returns false with `error` set when the line is bad.
   auto parse = [&]() -> bool {
@@ -108,17 +81,7 @@ bool parse_window_verb(const std::vector<std::string>& words, ScriptCommand& c, 
         c.number = static_cast<int>(fmt);
         c.text = words[2];
         c.timeout_ms = 60000;  // a large session takes a while to write
-        if (words.size() == 4) {
-          std::string k, v;
-          int s = 0;
-          if (!option(words[3], k, v)) return false;
-          if (k != "timeout") {
-            error = "unknown option '" + k + "' for export";
-            return false;
-          }
-          if (!number("timeout (seconds)", v, 1, 600, s)) return false;
-          c.timeout_ms = s * 1000;
-        }
+        if (!args.timeout(3, "export", c.timeout_ms)) return false;
         return true;
       }
       if (verb == "start-here") {
@@ -164,17 +127,7 @@ bool parse_window_verb(const std::vector<std::string>& words, ScriptCommand& c, 
           if (!want(3, 4, "lesson wait-step N [timeout=S]")) return false;
           if (!number("step", words[2], 1, 1000, c.number)) return false;
           c.timeout_ms = 30000;
-          if (words.size() == 4) {
-            std::string k, v;
-            int secs = 0;
-            if (!option(words[3], k, v)) return false;
-            if (k != "timeout") {
-              error = "unknown option '" + k + "' for lesson wait-step";
-              return false;
-            }
-            if (!number("timeout (seconds)", v, 1, 600, secs)) return false;
-            c.timeout_ms = secs * 1000;
-          }
+          if (!args.timeout(3, "lesson wait-step", c.timeout_ms)) return false;
           return true;
         }
         if (what != "next" && what != "back" && what != "skip" && what != "hint" && what != "show-me" &&

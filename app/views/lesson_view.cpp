@@ -9,6 +9,7 @@
 
 #include "app_ui.h"
 #include "compare_run.h"
+#include "lab/stage_step.h"
 #include "lab_controller.h"
 #include "trace/ring.h"
 #include "views/style.h"
@@ -57,6 +58,9 @@ void LessonView::update(LabController* live, AppUi& ui, LessonProgressMap& progr
   now_ns_ = trace::now_ns();
   if (fresh_ && live != nullptr) {
     live->reset_form();  // the lesson's `start` lines name only what they change
+    // Stepping left paused by the last lesson (or the user) would park the
+    // first server at its first gate.
+    lab::apply_step_command(live->lab().gates(), lab::StepCommand::run, 0);
     fresh_ = false;
   }
   const compare::Result* last = nullptr;

@@ -42,7 +42,17 @@ using Clock = std::chrono::steady_clock;
 
 std::vector<std::string> all_architectures() { return servers::architecture_name_list(); }
 
-std::string CompareOptions::validate() const {
+std::vector<std::string> CompareOptions::drop_unavailable_references() {
+  std::vector<std::string> dropped, kept;
+  for (const auto& r : references) {
+    const Reference* ref = find_reference(r);
+    (ref != nullptr && unavailable_reason(*ref).empty() ? kept : dropped).push_back(r);
+  }
+  references = kept;
+  return dropped;
+}
+
+std::string CompareOptions::validate(bool installed) const {
   if (archs.empty() && references.empty()) return "nothing to compare: name at least one architecture or reference";
   for (const auto& a : archs)
     if (!servers::find_architecture(a))
@@ -50,7 +60,7 @@ std::string CompareOptions::validate() const {
   for (const auto& r : references) {
     const Reference* ref = find_reference(r);
     if (!ref) return "unknown reference '" + r + "' (available: " + reference_names() + ")";
-    if (std::string why = unavailable_reason(*ref); !why.empty()) return why;
+    if (std::string why = unavailable_reason(*ref); installed && !why.empty()) return why;
   }
   if (protocol != "http" && protocol != "ftp") return "protocol must be http or ftp, not '" + protocol + "'";
   if (!references.empty() && protocol != "http")

@@ -49,7 +49,11 @@ struct CompareOptions {
 
   // Empty when the options can run; otherwise what is wrong, naming what is
   // available ("unknown architecture 'forq' (available: serial, fork, ...)").
-  std::string validate() const;
+  // "" or what is wrong. `installed`: a reference must also be installed
+  // (false: a lesson's line, checked before the machine it runs on is known).
+  std::string validate(bool installed = true) const;
+  // Leaves out the references that are not installed here; returns them.
+  std::vector<std::string> drop_unavailable_references();
   // How many rows a run makes.
   std::size_t row_count() const {
     return (archs.size() * (trace_both ? 2 : 1) + references.size()) * clients.size();

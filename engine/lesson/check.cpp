@@ -25,8 +25,10 @@ bool run_batch(const std::vector<ScriptCommand>& batch, lab::Controller& live,
     if (is_window_op(c.op)) continue;
     if (c.op == ScriptCommand::Op::compare) {
       live.stop();
+      compare::CompareOptions options = c.compare;
+      if (c.references_if_installed) options.drop_unavailable_references();
       try {
-        last_compare = compare::run(live.lab(), c.compare);
+        last_compare = compare::run(live.lab(), options);
       } catch (const std::exception& e) {
         error = "line " + std::to_string(c.line) + ": compare: " + e.what();
         return false;

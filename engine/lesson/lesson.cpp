@@ -377,7 +377,7 @@ std::string Goal::text() const {
 
 std::optional<Lesson> parse_lesson(std::istream& in, const std::string& file_name, std::string& error,
                                    const WindowVerbParser& window) {
-  LessonParser p{file_name, ScriptParser(window), {}, {}, {}, 0};
+  LessonParser p{file_name, ScriptParser(window, /*lesson=*/true), {}, {}, {}, 0};
   std::string raw;
   while (std::getline(in, raw)) {
     ++p.line;

@@ -77,6 +77,23 @@ struct ScriptCommand {
   lab::ClientRequest clients;  // clients
   trace::RunTarget until;  // step until
   compare::CompareOptions compare;  // compare
+  // compare in a lesson: references not installed where it runs are left
+  // out then (drop_unavailable_references), not refused when it is read.
+  bool references_if_installed = false;
+};
+
+// The argument helpers every verb uses, the window's too. Each returns false
+// with `error` set when the words are wrong.
+struct VerbArgs {
+  const std::vector<std::string>& words;
+  std::string& error;
+  // lo..hi words, the verb included; else "usage: ...".
+  bool want(std::size_t lo, std::size_t hi, const char* usage);
+  bool number(const std::string& what, const std::string& s, int lo, int hi, int& out);
+  // key=value.
+  bool option(const std::string& w, std::string& key, std::string& value);
+  // An optional last word `timeout=S` at `index` (1..600 s) into `ms`.
+  bool timeout(std::size_t index, const std::string& verb, int& ms);
 };
 
 // True for the verbs the window runs (theme, font-size, layout, present,
@@ -93,7 +110,9 @@ using WindowVerbParser =
 // preset's `lines`).
 class ScriptParser {
  public:
-  explicit ScriptParser(WindowVerbParser window = {}) : window_(std::move(window)) {}
+  // `lesson`: a lesson's lines (see ScriptCommand::references_if_installed).
+  explicit ScriptParser(WindowVerbParser window = {}, bool lesson = false)
+      : window_(std::move(window)), lesson_(lesson) {}
   // Parses `line` (a comment and surrounding blanks allowed). Returns false
   // with `error` (no file or line prefix) on a bad line; `blank` is set when
   // the line holds no command.
@@ -101,6 +120,7 @@ class ScriptParser {
 
  private:
   WindowVerbParser window_;
+  bool lesson_ = false;
   std::vector<std::string> lines_;
 };
 

@@ -23,18 +23,10 @@ struct Parser {
   std::string error;
   std::vector<std::string> lines;  // the last `lines` command's, for `clients N preset=custom`
   const WindowVerbParser* window = nullptr;
+  bool lesson = false;
 
-  // key=value words after the positional ones.
-  bool option(const std::string& w, std::string& key, std::string& value) {
-    auto eq = w.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      error = "expected key=value, got '" + w + "'";
-      return false;
-    }
-    key = w.substr(0, eq);
-    value = w.substr(eq + 1);
-    return true;
-  }
+  VerbArgs args{words, error};
+  bool option(const std::string& w, std::string& key, std::string& value) { return args.option(w, key, value); }
 
   // SETTING=VALUE from the settings table; `arch` (when given) must use it.
   bool setting(const servers::Architecture* arch, const std::string& key, const std::string& value,
@@ -55,23 +47,13 @@ struct Parser {
   }
 
   bool number(const std::string& what, const std::string& s, int lo, int hi, int& out) {
-    if (!to_int(s, out) || out < lo || out > hi) {
-      error = what + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got '" + s + "'";
-      return false;
-    }
-    return true;
+    return args.number(what, s, lo, hi, out);
   }
 
   bool parse(ScriptCommand& c) {
     const std::string& verb = words[0];
     using Op = ScriptCommand::Op;
-    auto want = [&](std::size_t lo, std::size_t hi, const char* usage) {
-      if (words.size() < lo || words.size() > hi) {
-        error = std::string("usage: ") + usage;
-        return false;
-      }
-      return true;
-    };
+    auto want = [&](std::size_t lo, std::size_t hi, const char* usage) { return args.want(lo, hi, usage); };
     if (verb == "start") {
       if (words.size() < 2) {
         error = "usage: start ARCH [port=N] [protocol=ftp|http] [SETTING=VALUE ...]";
@@ -192,17 +174,7 @@ struct Parser {
       }
       c.op = what == "children" ? Op::wait_children : Op::wait_connections;
       if (!number(what, words[2], 0, 100000, c.number)) return false;
-      if (words.size() == 4) {
-        std::string k, v;
-        if (!option(words[3], k, v)) return false;
-        int s = 0;
-        if (k != "timeout") {
-          error = "unknown option '" + k + "' for wait";
-          return false;
-        }
-        if (!number("timeout (seconds)", v, 1, 600, s)) return false;
-        c.timeout_ms = s * 1000;
-      }
+      if (!args.timeout(3, "wait", c.timeout_ms)) return false;
       return true;
     }
     if (verb == "step" && words.size() >= 2 && words[1] == "until") {
@@ -232,17 +204,7 @@ struct Parser {
       if (!want(2, 3, "step stage [timeout=S]")) return false;
       c.op = Op::step;
       c.text = words[1];
-      if (words.size() == 3) {
-        std::string k, v;
-        int s = 0;
-        if (!option(words[2], k, v)) return false;
-        if (k != "timeout") {
-          error = "unknown option '" + k + "' for step stage";
-          return false;
-        }
-        if (!number("timeout (seconds)", v, 1, 600, s)) return false;
-        c.timeout_ms = s * 1000;
-      }
+      if (!args.timeout(2, "step stage", c.timeout_ms)) return false;
       return true;
     }
     if (verb == "step") {
@@ -265,17 +227,7 @@ struct Parser {
         return false;
       }
       c.timeout_ms = 30000;
-      if (words.size() == 4) {
-        std::string k, v;
-        int secs = 0;
-        if (!option(words[3], k, v)) return false;
-        if (k != "timeout") {
-          error = "unknown option '" + k + "' for compare export";
-          return false;
-        }
-        if (!number("timeout (seconds)", v, 1, 600, secs)) return false;
-        c.timeout_ms = secs * 1000;
-      }
+      if (!args.timeout(3, "compare export", c.timeout_ms)) return false;
       return true;
     }
     if (verb == "compare") {
@@ -332,7 +284,8 @@ struct Parser {
           return false;
         }
       }
-      if (std::string e = o.validate(); !e.empty()) {
+      c.references_if_installed = lesson;
+      if (std::string e = o.validate(!lesson); !e.empty()) {
         error = e;
         return false;
       }
@@ -348,6 +301,47 @@ struct Parser {
 
 }  // namespace
 
+bool VerbArgs::want(std::size_t lo, std::size_t hi, const char* usage) {
+  if (words.size() < lo || words.size() > hi) {
+    error = std::string("usage: ") + usage;
+    return false;
+  }
+  return true;
+}
+
+bool VerbArgs::number(const std::string& what, const std::string& s, int lo, int hi, int& out) {
+  if (!to_int(s, out) || out < lo || out > hi) {
+    error = what + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got '" + s + "'";
+    return false;
+  }
+  return true;
+}
+
+bool VerbArgs::option(const std::string& w, std::string& key, std::string& value) {
+  auto eq = w.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    error = "expected key=value, got '" + w + "'";
+    return false;
+  }
+  key = w.substr(0, eq);
+  value = w.substr(eq + 1);
+  return true;
+}
+
+bool VerbArgs::timeout(std::size_t index, const std::string& verb, int& ms) {
+  if (words.size() <= index) return true;
+  std::string k, v;
+  if (!option(words[index], k, v)) return false;
+  if (k != "timeout") {
+    error = "unknown option '" + k + "' for " + verb;
+    return false;
+  }
+  int s = 0;
+  if (!number("timeout (seconds)", v, 1, 600, s)) return false;
+  ms = s * 1000;
+  return true;
+}
+
 bool is_window_op(ScriptCommand::Op op) {
   using Op = ScriptCommand::Op;
   return op == Op::theme || op == Op::font_size || op == Op::layout || op == Op::dump_model || op == Op::screenshot ||
@@ -360,6 +354,7 @@ bool ScriptParser::parse(const std::string& text, ScriptCommand& out, bool& blan
   Parser p;
   p.lines = lines_;
   p.window = &window_;
+  p.lesson = lesson_;
   std::istringstream words(line);
   for (std::string w; words >> w;) p.words.push_back(w);
   blank = p.words.empty();
