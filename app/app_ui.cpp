@@ -419,6 +419,8 @@ void AppUi::draw(FrameContext& live) {
   if (!presenting) draw_status_bar(ctx);
   export_.draw(ctx);
   open_dialog_.draw(opened_session, opened_title);
+  if (lesson_.take_list_request()) start_here_.open();
+  if (lesson_.take_close_request()) close_lesson();
   if (auto chosen = start_here_.draw(lesson_progress, live.lab != nullptr)) {
     std::string error;
     if (!open_lesson(*chosen, error)) std::cerr << "sockscope: " << error << "\n";

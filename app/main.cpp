@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "gui_main.h"
 #include "lesson_command.h"
+#include "script.h"
 #include "lesson/lesson.h"
 #include "session/export.h"
 
@@ -40,8 +41,11 @@ int main(int argc, char** argv) {
     app.add_option("--lesson", options.lesson, "open the app on a lesson: a shipped lesson's name or a lesson file")
         ->check(CLI::Validator(
             [](std::string& text) {
+              // Refused before the window opens: an unknown name, or FILE:LINE: reason.
               std::string error;
-              return sockscope::lesson::resolve_lesson(text, error) ? std::string() : error;
+              auto path = sockscope::lesson::resolve_lesson(text, error);
+              if (path && !sockscope::lesson::load_lesson(*path, error, sockscope::app::parse_window_verb)) return error;
+              return path ? std::string() : error;
             },
             "LESSON"));
     app.add_option("--port", options.port, "port of the default lesson's server (default 4481 or the next free)")

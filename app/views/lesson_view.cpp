@@ -280,12 +280,15 @@ void LessonView::draw_summary() {
     }
     if (s.goal) {
       ImGui::Bullet();
-      ImGui::TextWrapped("%s: goal %s", s.title.c_str(),
-                         r.goal_met ? (r.shown ? "met by Show me" : "met") : "skipped");
+      ImGui::TextWrapped("%s: goal %s (%s)", s.title.c_str(),
+                         r.goal_met ? (r.shown ? "met by Show me" : "met") : "skipped", r.goal_value.shown().c_str());
     }
   }
   ImGui::Spacing();
   ImGui::TextWrapped("File > Export writes this summary beside the session (FILE.lesson.md).");
+  ImGui::Spacing();
+  if (wide_button("Other lessons...")) list_requested_ = true;
+  if (wide_button("Close the lesson")) close_requested_ = true;
 }
 
 void LessonView::draw(FrameContext& ctx) {
@@ -295,8 +298,10 @@ void LessonView::draw(FrameContext& ctx) {
     const lesson::Lesson& l = player_->lesson();
     const bool finished = player_->finished();
     const std::size_t shown = player_->shown();
-    ImGui::TextDisabled("Step %zu of %zu%s", std::min(shown + 1, l.steps.size()), l.steps.size(),
-                        player_->reviewing() ? " (looking back)" : "");
+    if (finished && !player_->reviewing()) ImGui::TextDisabled("Summary: %zu steps", l.steps.size());
+    else
+      ImGui::TextDisabled("Step %zu of %zu%s", std::min(shown + 1, l.steps.size()), l.steps.size(),
+                          player_->reviewing() ? " (looking back)" : "");
     // The step's body scrolls; the footer with Back / Next stays put.
     const float footer = ImGui::GetFrameHeightWithSpacing() * 1.6f;
     ImGui::BeginChild("##lesson_body", ImVec2(0.0f, -footer), false);

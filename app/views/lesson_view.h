@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "frame.h"
 #include "lesson/player.h"
@@ -52,6 +53,10 @@ class LessonView {
   void hint();
   void show_me();
 
+  // The summary page's "Other lessons" / "Close the lesson" buttons, for
+  // AppUi (which owns the list and the column): true once per press.
+  bool take_list_request() { return std::exchange(list_requested_, false); }
+  bool take_close_request() { return std::exchange(close_requested_, false); }
   // The summary of what was measured (empty before the lesson ends).
   std::string summary() const;
   // A verb that failed, or a value that could not be measured.
@@ -70,6 +75,8 @@ class LessonView {
   char number_[32] = "";
   std::string message_;
   bool fresh_ = false;  // opened, and the controls' form not reset yet
+  bool list_requested_ = false;
+  bool close_requested_ = false;
   std::size_t scrolled_for_ = ~std::size_t{0};
   // The phase last drawn: a new one scrolls its part (the question, the
   // reveal, the goal) to the top of the panel.
@@ -80,7 +87,10 @@ class LessonView {
 // Help > Lessons, and the first launch.
 class StartHereView {
  public:
-  void open() { open_ = true; }
+  void open() {
+    open_ = true;
+    loaded_ = false;  // read the files again: a teacher may have edited one
+  }
   bool is_open() const { return open_; }
   // Draws the list over the other windows; returns the lesson chosen.
   std::optional<std::filesystem::path> draw(const LessonProgressMap& progress, bool live);

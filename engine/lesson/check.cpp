@@ -150,7 +150,10 @@ int check_lesson(const Lesson& lesson, std::ostream& out, const CheckOptions& op
     }
   }
   live.stop();
-  if (status == 0 && options.verbose) out << lesson.path.string() << ": passed\n" << player.summary();
+  if (status == 0 && options.verbose)
+    out << lesson.path.string() << ": passed\n"
+        << "(--check answers every prediction with its first choice; the values are this run's)\n\n"
+        << player.summary();
   return status;
 }
 

@@ -39,7 +39,7 @@ constexpr Query kQueries[] = {
     {"unanswered_clients", S::session, "clients", "",
      "simulated clients that connected and have read no reply yet (waiting in a queue or the backlog)"},
     {"first_reply_client", S::session, "", "", "the number of the simulated client whose first reply arrived first"},
-    {"lost_updates", S::session, "visits", "",
+    {"lost_updates", S::session, "lost", "",
      "visitor-counter increments lost to a stale write, summed over the server's processes (trace)"},
     {"visits_counted", S::session, "visits", "",
      "what the visitor counter holds now, summed over the server's processes: each forked child counts in its own copy"},

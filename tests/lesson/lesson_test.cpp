@@ -412,6 +412,10 @@ TEST(LessonCommand, ListCheckAndTheirErrors) {
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find(bad.path + ":6: do: unknown preset 'nope'"), std::string::npos) << out;
   EXPECT_EQ(out.find("step 1"), std::string::npos) << "nothing may run: " << out;
+  // The app refuses it before opening a window (no display needed to see that).
+  std::tie(rc, out) = test::run_bin({"--lesson", bad.path});
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find(bad.path + ":6: do: unknown preset 'nope'"), std::string::npos) << out;
 
   // Reaping on: zombies never reach 3, whatever the solution does.
   TempLesson unmet(
