@@ -9,7 +9,6 @@
 #include <imgui.h>
 #include <imgui_impl_glfw.h>
 #include <imgui_impl_opengl3.h>
-#include <stb/stb_image_write.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,6 +26,7 @@
 #include "lab_controller.h"
 #include "lesson/lesson.h"
 #include "script.h"
+#include "png_file.h"
 #include "settings.h"
 #include "trace/ring.h"
 
@@ -250,27 +250,7 @@ class Window {
         dst[x * 3 + 2] = src[x * 4 + 2];
       }
     }
-    // Name the missing directory rather than the tmp file stb could not open.
-    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-    std::error_code dir_ec;
-    if (!dir.empty() && !std::filesystem::is_directory(dir, dir_ec)) {
-      error = "cannot write " + path + ": " + dir.string() +
-              (std::filesystem::exists(dir, dir_ec) ? " is not a directory" : ": no such directory");
-      return false;
-    }
-    std::string tmp = path + ".tmp.png";
-    if (stbi_write_png(tmp.c_str(), w, h, 3, rgb.data(), w * 3) == 0) {
-      error = "cannot write " + path + " (via " + tmp + ")";
-      std::remove(tmp.c_str());
-      return false;
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-      error = path + ": " + ec.message();
-      return false;
-    }
-    return true;
+    return write_png_file(path, w, h, rgb.data(), error);
   }
 
   void swap() { glfwSwapBuffers(window_); }
@@ -473,7 +453,15 @@ int run_gui(const GuiOptions& o) {
     // thousands of events a second, and a drop is a hole in the picture.
     lab::LabOptions lab_options;
     lab_options.ring_capacity = 1u << 20;
-    lab::Lab lab(lab_options);
+    std::optional<lab::Lab> lab_storage;
+    try {
+      lab_storage.emplace(lab_options);
+    } catch (const std::exception& e) {
+      // No memory for the ring (or a file size limit on it): say so, exit 1.
+      std::cerr << "sockscope: cannot start the lab: " << e.what() << "\n";
+      return 1;
+    }
+    lab::Lab& lab = *lab_storage;
     LabController controller(lab);
     controller.spec().port = port;
     // Destroyed before the controller: it cancels a comparison in flight.

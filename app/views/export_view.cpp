@@ -63,7 +63,13 @@ std::uint64_t ExportView::request_export(ExportFormat format, const std::string&
     error = "no file name given";
     return 0;
   }
-  pending_ = Request{format, expand_home(path), ++last_ticket_};
+  const std::filesystem::path target = expand_home(path);
+  std::error_code ec;
+  if (!target.has_filename() || std::filesystem::is_directory(target, ec)) {
+    error = target.string() + ": a directory; give a file name";
+    return 0;
+  }
+  pending_ = Request{format, target, ++last_ticket_};
   return last_ticket_;
 }
 

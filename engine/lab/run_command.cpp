@@ -143,7 +143,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
       ->default_val(30.0)
       ->check(CLI::Range(0.1, 3600.0));
   run->add_option("--export", options->exports,
-                  "Write the session: .jsonl (canonical log), .json (Chrome trace / Perfetto), .csv, .txt (narrative)");
+                  "Write the session: .jsonl (canonical log), .json (Chrome trace / Perfetto), .csv, .txt (narrative)")
+      ->check(CLI::Validator([](std::string& text) { return session::export_path_problem(text); }, "FILE"));
   run->add_option("--port", options->server.port, "Server port (0 = any free port)")->default_val(0);
   run->add_option("--root", options->server.root, "Directory the server serves (default: the sample files)")
       ->check(CLI::ExistingDirectory);

@@ -226,7 +226,22 @@ std::optional<Actions> HttpSession::next() {
     respond(out, 431, "text/plain; charset=utf-8", "request header section too large\n", false, false);
     return out;
   }
-  if (end == std::string::npos) return std::nullopt;
+  if (end == std::string::npos) {
+    // A request line with no version (HTTP/0.9's "GET /path") has no header
+    // section to wait for: answer it now, not at the idle timeout.
+    if (std::size_t nl = buffer_.find('\n'); nl != std::string::npos) {
+      std::string first = buffer_.substr(0, nl);
+      if (!first.empty() && first.back() == '\r') first.pop_back();
+      if (std::count(first.begin(), first.end(), ' ') < 2) {
+        buffer_.clear();
+        out.push_back(Action{ActionKind::request, printable(first), 0, 0});
+        respond(out, 400, "text/plain; charset=utf-8", "bad request: no HTTP version (HTTP/0.9 is not served)\n",
+                false, false);
+        return out;
+      }
+    }
+    return std::nullopt;
+  }
   std::string head = buffer_.substr(0, end);
   buffer_.erase(0, after);
 
@@ -268,6 +283,8 @@ std::optional<Actions> HttpSession::next() {
 
   // HTTP/1.1 keeps the connection by default, HTTP/1.0 closes by default.
   req.keep_alive = v == "HTTP/1.1";
+  bool host = false;
+  std::optional<std::uint64_t> length;
   for (std::size_t i = 1; i < lines.size(); ++i) {
     const std::string& h = lines[i];
     std::size_t colon = h.find(':');
@@ -276,17 +293,26 @@ std::optional<Actions> HttpSession::next() {
     }
     std::string name = lower(std::string_view(h).substr(0, colon));
     std::string_view value = trim(std::string_view(h).substr(colon + 1));
-    if (name == "connection") {
+    // RFC 9110 5.5: NUL (like CR and LF) is never part of a field value.
+    if (value.find('\0') != std::string_view::npos) return bad("NUL in the " + name + " header");
+    if (name == "host") {
+      host = true;
+    } else if (name == "connection") {
       if (has_token(value, "close")) req.keep_alive = false;
       else if (has_token(value, "keep-alive")) req.keep_alive = true;
     } else if (name == "content-length") {
       auto n = parse_uint(value);
       if (!n) return bad("bad Content-Length");
+      // RFC 9112 6.3: two different lengths leave the body's end unknown.
+      if (length && *length != *n) return bad("two different Content-Length values");
+      length = n;
       if (*n > 0) req.has_body = true;
     } else if (name == "transfer-encoding") {
       req.has_body = true;
     }
   }
+  // RFC 9112 3.2: an HTTP/1.1 request without Host gets 400.
+  if (v == "HTTP/1.1" && !host) return bad("HTTP/1.1 needs a Host header");
   // We never read request bodies; answering and closing is the one way to
   // stay in step with a client that sent one.
   if (req.has_body) req.keep_alive = false;

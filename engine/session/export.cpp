@@ -415,8 +415,22 @@ bool write_narrative(const Session& s, const std::filesystem::path& path, std::s
   return ok;
 }
 
+std::string export_path_problem(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!path.has_filename() || std::filesystem::is_directory(path, ec))
+    return path.string() + ": a directory; give a file name (.jsonl, .json, .csv or .txt)";
+  const auto ext = path.extension().string();
+  if (ext != ".jsonl" && ext != ".json" && ext != ".csv" && ext != ".txt")
+    return path.string() + ": unknown extension '" + ext + "' (.jsonl, .json, .csv or .txt)";
+  return "";
+}
+
 bool write_by_extension(const Session& s, const std::filesystem::path& path, std::string& error,
                         const ProgressFn& progress) {
+  if (std::string why = export_path_problem(path); !why.empty()) {
+    error = why;
+    return false;
+  }
   auto ext = path.extension().string();
   if (ext == ".json") return write_chrome_trace(s, path, error, progress);
   if (ext == ".csv") return write_csv(s, path, error, progress);

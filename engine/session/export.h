@@ -49,10 +49,15 @@ bool write_narrative(const Session& s, const std::filesystem::path& path, std::s
 // Any text (a lesson's summary beside its session), written the same way.
 bool write_text_file(const std::filesystem::path& path, const std::string& text, std::string& error);
 
-// Picks the format from the extension: .jsonl (and anything unknown) → JSON
-// Lines, .json → Chrome trace, .csv → CSV, .txt → narrative.
+// Picks the format from the extension: .jsonl → JSON Lines, .json → Chrome
+// trace, .csv → CSV, .txt → narrative. Anything else, or a directory, is
+// refused (see export_path_problem) and nothing is written.
 bool write_by_extension(const Session& s, const std::filesystem::path& path, std::string& error,
                         const ProgressFn& progress = {});
+// "" when `path` can take an export by its extension, else why not: "x.xlsx:
+// unknown extension '.xlsx' (.jsonl, .json, .csv or .txt)", "out/: a
+// directory; give a file name".
+std::string export_path_problem(const std::filesystem::path& path);
 
 // The same content as strings/streams (tests, `run` printing the narrative).
 void write_jsonl(const Session& s, std::ostream& out, const ProgressFn& progress = {});

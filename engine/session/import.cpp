@@ -64,14 +64,21 @@ bool parse_header(const codec::json& h, SessionMeta& meta, std::uint64_t& drops,
     out = it->get<std::string>();
     return true;
   };
+  // An integer that fits its field, and is never negative: a count, a pid,
+  // a port or a time ("drops": -1 must not wrap to 2^64 - 1).
   auto num = [&](const char* k, auto& out) {
+    using T = std::remove_reference_t<decltype(out)>;
     auto it = h.find(k);
     if (it == h.end()) return true;
-    if (!it->is_number_integer()) {
-      why = std::string("header field '") + k + "' must be an integer";
+    const bool fits = it->is_number_unsigned() &&
+                      it->template get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+    if (!fits) {
+      why = std::string("header field '") + k + "' must be an integer from 0 to " +
+            std::to_string(std::numeric_limits<T>::max()) + ", got " +
+            it->dump(-1, ' ', false, codec::json::error_handler_t::replace);
       return false;
     }
-    out = it->get<std::remove_reference_t<decltype(out)>>();
+    out = it->template get<T>();
     return true;
   };
   if (!str("architecture", meta.architecture) || !str("protocol", meta.protocol) || !num("port", meta.port) ||
@@ -313,6 +320,18 @@ std::optional<Session> read_jsonl(std::istream& in, const std::string& name, std
 
 std::optional<Session> read_jsonl(const std::filesystem::path& path, std::string& error,
                                   const ProgressFn& progress) {
+  // A FIFO with no writer would block the open forever, a directory opens
+  // and reads as nothing: only a regular file can be a saved session.
+  std::error_code type_ec;
+  const auto type = std::filesystem::status(path, type_ec).type();
+  if (!type_ec && type != std::filesystem::file_type::regular) {
+    error = path.string() + ": not a regular file (" +
+            (type == std::filesystem::file_type::fifo        ? "a FIFO"
+             : type == std::filesystem::file_type::directory ? "a directory"
+                                                             : "a device or socket") +
+            "): a session is a .jsonl file";
+    return std::nullopt;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = path.string() + ": cannot open: " + std::strerror(errno);

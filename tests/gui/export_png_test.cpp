@@ -9,6 +9,11 @@
 // the script relies on: tickets, outcomes, one export at a time, the PNG due
 // two frames after it was asked for.
 #include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/resource.h>
+
+#include "png_file.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -145,6 +150,37 @@ TEST(GuiExport, PngIntoAMissingDirectoryFailsTheScriptNamingThePath) {
   EXPECT_NE(err.find(missing.string()), std::string::npos) << err;
   EXPECT_NE(err.find("no such directory"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(missing.parent_path()));
+}
+
+// A disk that fills up mid-PNG: false, naming the file and the reason, and
+// no truncated PNG or temp file left (stb's file writer ignored write errors
+// and the truncated file was renamed into place). A file size limit stands in
+// for the full disk: writes past it fail with EFBIG once SIGXFSZ is ignored.
+TEST(PngFile, APngThatCannotBeWrittenWholeFailsAndLeavesNothing) {
+  TempDir dir;
+  const fs::path shot = dir.path / "shot.png";
+  // Noise compresses badly: far more than the limit.
+  std::vector<unsigned char> rgb(640u * 480u * 3u);
+  std::uint32_t x = 12345;
+  for (auto& b : rgb) b = static_cast<unsigned char>((x = x * 1103515245u + 12345u) >> 24);
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 64 * 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string error;
+  const bool ok = sockscope::app::write_png_file(shot.string(), 640, 480, rgb.data(), error);
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, old_handler);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(error.find(shot.string()), std::string::npos) << error;
+  EXPECT_NE(error.find("File too large"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(shot)) << "a truncated PNG was left";
+  for (const auto& f : fs::directory_iterator(dir.path)) ADD_FAILURE() << "left behind: " << f.path();
+  // With room, the same call writes a whole PNG.
+  ASSERT_TRUE(sockscope::app::write_png_file(shot.string(), 640, 480, rgb.data(), error)) << error;
+  EXPECT_GT(fs::file_size(shot), 64u * 1024u);
 }
 
 TEST(GuiExport, JsonlIntoAMissingDirectoryFailsTheScriptToo) {

@@ -170,6 +170,17 @@ TEST(RunCommand, HeadlessRunPrintsSummaryAndExportsEveryFormat) {
   std::filesystem::remove_all(dir);
 }
 
+// An export the run could not write is refused before anything starts:
+// an unknown extension used to be written as JSON Lines without a word.
+TEST(RunCommand, AnExportItCannotWriteIsRefusedUpFront) {
+  auto [status, out] = run_bin({"run", "--arch", "fork", "--clients", "1", "--export", "/tmp/session.xlsx"});
+  EXPECT_EQ(status, 2) << out;
+  EXPECT_NE(out.find("unknown extension '.xlsx'"), std::string::npos) << out;
+  auto [status2, out2] = run_bin({"run", "--arch", "fork", "--clients", "1", "--export", "/tmp/"});
+  EXPECT_EQ(status2, 2) << out2;
+  EXPECT_NE(out2.find("a directory; give a file name"), std::string::npos) << out2;
+}
+
 TEST(RunCommand, BadFlagsGiveUsageAndExitTwo) {
   auto [status, out] = run_bin({"run", "--arch", "nonsense"});
   EXPECT_EQ(status, 2) << out;

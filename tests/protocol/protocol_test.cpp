@@ -888,7 +888,7 @@ struct HttpFixture : ::testing::Test {
 TEST_F(HttpFixture, NoGreeting) { EXPECT_TRUE(session->greeting().empty()); }
 
 TEST_F(HttpFixture, GetFileKeepAlive) {
-  auto r = one("GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  auto r = one("GET /hello.txt HTTP/1.1\r\nHost: t\r\nHost: localhost\r\n\r\n");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "hello, world\n");
   EXPECT_EQ(r.headers["content-length"], "13");
@@ -899,7 +899,7 @@ TEST_F(HttpFixture, GetFileKeepAlive) {
   ASSERT_FALSE(d.batches.back().empty());
   EXPECT_EQ(d.batches.back()[0].kind, ActionKind::request);
   EXPECT_EQ(d.batches.back()[0].bytes, "GET /hello.txt");
-  auto b = one("GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto b = one("GET /data.bin HTTP/1.1\r\nHost: t\r\nHost: x\r\n\r\n");
   EXPECT_EQ(b.body, binary_content());
   EXPECT_EQ(b.headers["content-length"], std::to_string(binary_content().size()));
   EXPECT_EQ(b.headers["content-type"], "application/octet-stream");
@@ -907,18 +907,18 @@ TEST_F(HttpFixture, GetFileKeepAlive) {
 }
 
 TEST_F(HttpFixture, Head) {
-  auto r = one("HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = one("HEAD /hello.txt HTTP/1.1\r\nHost: t\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.headers["content-length"], "13");
   EXPECT_EQ(r.body, "");
-  auto m = one("HEAD /missing HTTP/1.1\r\n\r\n");
+  auto m = one("HEAD /missing HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(m.status, 404);
   EXPECT_EQ(m.body, "");
   EXPECT_NE(m.headers["content-length"], "0");
 }
 
 TEST_F(HttpFixture, DirectoryIndex) {
-  auto r = one("GET / HTTP/1.1\r\n\r\n");
+  auto r = one("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.headers["content-type"], "text/html; charset=utf-8");
   EXPECT_EQ(r.headers["content-length"], std::to_string(r.body.size()));
@@ -927,16 +927,16 @@ TEST_F(HttpFixture, DirectoryIndex) {
   EXPECT_NE(r.body.find("href=\"/my%20dir/\""), std::string::npos);
   EXPECT_EQ(r.body.find("escape"), std::string::npos);
   EXPECT_EQ(r.body.find("passwd"), std::string::npos);
-  auto s = one("GET /sub HTTP/1.1\r\n\r\n");
+  auto s = one("GET /sub HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(s.status, 200);
   EXPECT_NE(s.body.find("href=\"/sub/a%20file.txt\""), std::string::npos);
   EXPECT_NE(s.body.find("href=\"/\""), std::string::npos);
-  auto f = one("GET /sub/a%20file.txt HTTP/1.1\r\n\r\n");
+  auto f = one("GET /sub/a%20file.txt HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(f.body, "spaced\n");
 }
 
 TEST_F(HttpFixture, PipelinedRequestsOneBatchEach) {
-  auto v = send("GET /hello.txt HTTP/1.1\r\n\r\nHEAD /hello.txt HTTP/1.1\r\n\r\nGET /sub/a%20file.txt HTTP/1.1\r\n\r\n");
+  auto v = send("GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nHEAD /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /sub/a%20file.txt HTTP/1.1\r\nHost: t\r\n\r\n");
   ASSERT_EQ(v.size(), 3u);
   EXPECT_EQ(v[0].body, "hello, world\n");
   EXPECT_EQ(v[1].body, "");
@@ -951,7 +951,7 @@ TEST_F(HttpFixture, PipelinedRequestsOneBatchEach) {
 }
 
 TEST_F(HttpFixture, ConnectionClose) {
-  auto v = send("GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\nGET /hello.txt HTTP/1.1\r\n\r\n");
+  auto v = send("GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].headers["connection"], "close");
   EXPECT_EQ(v[0].body, "hello, world\n");
@@ -973,25 +973,25 @@ TEST(Http, Http10ClosesUnlessKeepAlive) {
 }
 
 TEST_F(HttpFixture, MethodNotAllowed) {
-  auto r = one("POST /hello.txt HTTP/1.1\r\n\r\n");
+  auto r = one("POST /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.headers["allow"], "GET, HEAD");
   EXPECT_FALSE(d.closed);
   for (const char* m : {"PUT", "DELETE", "OPTIONS", "PATCH", "get"}) {
-    EXPECT_EQ(one(std::string(m) + " / HTTP/1.1\r\n\r\n").status, 405) << m;
+    EXPECT_EQ(one(std::string(m) + " / HTTP/1.1\r\nHost: t\r\n\r\n").status, 405) << m;
   }
   // A request with a body we will not read: answer, then close.
-  auto b = one("POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+  auto b = one("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
   EXPECT_EQ(b.status, 405);
   EXPECT_TRUE(d.closed);
 }
 
 TEST(Http, BadRequests) {
   TempJail t;
-  for (const char* req : {"GARBAGE\r\n\r\n", "GET /\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1 extra\r\n\r\n",
-                          "GET / HTTX/1.1\r\n\r\n", "GET / HTTP/11\r\n\r\n", "GET / HTTP/1.1\r\nNoColonHere\r\n\r\n",
-                          "GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", "GET %zz HTTP/1.1\r\n\r\n",
-                          "GET /%zz HTTP/1.1\r\n\r\n", "GET /a%00b HTTP/1.1\r\n\r\n", "G\x01T / HTTP/1.1\r\n\r\n"}) {
+  for (const char* req : {"GARBAGE\r\n\r\n", "GET /\r\n\r\n", "GET  / HTTP/1.1\r\nHost: t\r\n\r\n", "GET / HTTP/1.1 extra\r\n\r\n",
+                          "GET / HTTX/1.1\r\n\r\n", "GET / HTTP/11\r\n\r\n", "GET / HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n",
+                          "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n", "GET %zz HTTP/1.1\r\nHost: t\r\n\r\n",
+                          "GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n", "GET /a%00b HTTP/1.1\r\nHost: t\r\n\r\n", "G\x01T / HTTP/1.1\r\nHost: t\r\n\r\n"}) {
     auto s = make_session(Protocol::http, t.config());
     Driver d(*s);
     d.feed(req);
@@ -1002,20 +1002,50 @@ TEST(Http, BadRequests) {
   }
 }
 
+// RFC 9112: a request that leaves its body's length in doubt, an HTTP/1.1
+// request without Host, and a NUL in a header value each get 400 and a
+// close; an HTTP/0.9 request line gets its 400 at once instead of waiting
+// (for a header section it will never send) until the idle timeout.
+TEST(Http, AmbiguousRequestsAre400) {
+  TempJail t;
+  const std::string nul_header = std::string("GET / HTTP/1.1\r\nHost: t\r\nX-A: a") + '\0' + "b\r\n\r\n";
+  for (const std::string& req : {std::string("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+                                 std::string("GET / HTTP/1.1\r\n\r\n"), nul_header}) {
+    auto s = make_session(Protocol::http, t.config());
+    Driver d(*s);
+    d.feed(req);
+    EXPECT_EQ(d.codes, (Codes{400})) << req;
+    EXPECT_TRUE(d.closed) << req;
+  }
+  // The same length twice is one length; HTTP/1.0 needs no Host.
+  for (const char* ok : {"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+                         "GET /hello.txt HTTP/1.0\r\n\r\n"}) {
+    auto s = make_session(Protocol::http, t.config());
+    Driver d(*s);
+    d.feed(ok);
+    EXPECT_EQ(d.codes, (Codes{200})) << ok;
+  }
+  auto s = make_session(Protocol::http, t.config());
+  Driver d(*s);
+  d.feed("GET /hello.txt\r\n");  // no blank line will ever come
+  EXPECT_EQ(d.codes, (Codes{400}));
+  EXPECT_TRUE(d.closed);
+}
+
 TEST_F(HttpFixture, NotFoundAndTraversal) {
-  EXPECT_EQ(one("GET /missing.txt HTTP/1.1\r\n\r\n").status, 404);
+  EXPECT_EQ(one("GET /missing.txt HTTP/1.1\r\nHost: t\r\n\r\n").status, 404);
   for (const char* p : {"/%2e%2e/%2e%2e/etc/passwd", "/../../etc/passwd", "/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
                         "/sub/../../../etc/passwd", "/escape_file", "/abs_passwd", "/escape_dir/secret.txt",
                         "/sub/up_escape", "/escape_dir/", "/fifo"}) {
-    auto r = one(std::string("GET ") + p + " HTTP/1.1\r\n\r\n");
+    auto r = one(std::string("GET ") + p + " HTTP/1.1\r\nHost: t\r\n\r\n");
     EXPECT_EQ(r.status, 404) << p;
     EXPECT_EQ(r.body.find("root:"), std::string::npos) << p;
     EXPECT_EQ(r.body.find("SECRET"), std::string::npos) << p;
   }
   EXPECT_FALSE(d.closed);
   // The inside link and absolute-form targets work.
-  EXPECT_EQ(one("GET /inner.txt HTTP/1.1\r\n\r\n").body, "hello, world\n");
-  EXPECT_EQ(one("GET http://localhost:8080/hello.txt HTTP/1.1\r\n\r\n").body, "hello, world\n");
+  EXPECT_EQ(one("GET /inner.txt HTTP/1.1\r\nHost: t\r\n\r\n").body, "hello, world\n");
+  EXPECT_EQ(one("GET http://localhost:8080/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n").body, "hello, world\n");
 }
 
 TEST(Http, HeaderSectionTooLarge) {
@@ -1024,7 +1054,7 @@ TEST(Http, HeaderSectionTooLarge) {
     // Complete, but over the limit.
     auto s = make_session(Protocol::http, t.config());
     Driver d(*s);
-    d.feed("GET / HTTP/1.1\r\nX-Big: " + std::string(kHttpHeaderLimit, 'a') + "\r\n\r\n");
+    d.feed("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(kHttpHeaderLimit, 'a') + "\r\n\r\n");
     EXPECT_EQ(d.codes, (Codes{431}));
     EXPECT_TRUE(d.closed);
   }
@@ -1032,7 +1062,7 @@ TEST(Http, HeaderSectionTooLarge) {
     // Never ends: refused as soon as the limit is passed.
     auto s = make_session(Protocol::http, t.config());
     Driver d(*s);
-    d.feed("GET / HTTP/1.1\r\n");
+    d.feed("GET / HTTP/1.1\r\nHost: t\r\n");
     for (int i = 0; i < 200 && !d.closed; ++i) d.feed("X-Header-" + std::to_string(i) + ": " + std::string(100, 'v') + "\r\n");
     EXPECT_EQ(d.codes, (Codes{431}));
     EXPECT_TRUE(d.closed);
@@ -1041,7 +1071,7 @@ TEST(Http, HeaderSectionTooLarge) {
     // Just under the limit is fine.
     auto s = make_session(Protocol::http, t.config());
     Driver d(*s);
-    std::string req = "GET /hello.txt HTTP/1.1\r\nX-Pad: ";
+    std::string req = "GET /hello.txt HTTP/1.1\r\nHost: t\r\nX-Pad: ";
     req += std::string(kHttpHeaderLimit - req.size() - 2, 'p') + "\r\n\r\n";
     d.feed(req);
     EXPECT_EQ(d.codes, (Codes{200}));
@@ -1060,7 +1090,7 @@ TEST(Http, VersionNotSupported) {
 }
 
 TEST_F(HttpFixture, TeachingEndpoints) {
-  auto w = one("GET /work?ms=150 HTTP/1.1\r\n\r\n");
+  auto w = one("GET /work?ms=150 HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(w.status, 200);
   const Actions& b = d.batches.back();
   ASSERT_EQ(b.size(), 3u);
@@ -1071,14 +1101,14 @@ TEST_F(HttpFixture, TeachingEndpoints) {
   EXPECT_EQ(b[2].kind, ActionKind::send);
   EXPECT_EQ(w.body, "worked 150 ms\n");
 
-  one("GET /sleep?ms=99999999 HTTP/1.1\r\n\r\n");
+  one("GET /sleep?ms=99999999 HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(d.batches.back()[1].kind, ActionKind::sleep);
   EXPECT_EQ(d.batches.back()[1].ms, kTeachingCapMs);
-  one("GET /sleep?x=1&ms=20 HTTP/1.1\r\n\r\n");
+  one("GET /sleep?x=1&ms=20 HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(d.batches.back()[1].ms, 20);
 
   for (const char* bad : {"/work", "/work?ms=", "/work?ms=abc", "/work?ms=-1", "/sleep?ms=1.5", "/sleep?mss=3"}) {
-    auto r = one(std::string("GET ") + bad + " HTTP/1.1\r\n\r\n");
+    auto r = one(std::string("GET ") + bad + " HTTP/1.1\r\nHost: t\r\n\r\n");
     EXPECT_EQ(r.status, 400) << bad;
     for (const auto& a : d.batches.back()) {
       EXPECT_NE(a.kind, ActionKind::work);
@@ -1137,7 +1167,7 @@ TEST(Assets, FtpRootServesItsFiles) {
 
   auto h = make_session(Protocol::http, c);
   Driver hd(*h);
-  hd.feed("GET /hello.txt HTTP/1.1\r\n\r\nGET /pub/my%20notes.txt HTTP/1.1\r\nConnection: close\r\n\r\n");
+  hd.feed("GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /pub/my%20notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(hd.codes, (Codes{200, 200}));
   EXPECT_NE(hd.control.find(read_file(root / "hello.txt")), std::string::npos);
   EXPECT_NE(hd.control.find(read_file(root / "pub" / "my notes.txt")), std::string::npos);

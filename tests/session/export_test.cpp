@@ -2,6 +2,8 @@
 // narrative, corrupt inputs (each with its line number and reason), and
 // atomic writes.
 #include <gtest/gtest.h>
+
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -340,6 +342,34 @@ TEST_F(CorruptJsonLines, HugeLine) {
 TEST_F(CorruptJsonLines, EmptyFile) {
   auto err = load_error("");
   EXPECT_NE(err.find("line 1: empty file"), std::string::npos) << err;
+}
+
+// Header counts and ports that do not fit their field are refused, not
+// wrapped ("drops": -1 used to read as 18446744073709551615).
+TEST_F(CorruptJsonLines, HeaderNumbersOutOfRange) {
+  for (auto [field, value] : {std::pair<const char*, long long>{"drops", -1}, {"events", -5}, {"snapshots", -1},
+                              {"port", 70000}, {"server_pid", -3}}) {
+    auto copy = lines;
+    auto h = nlohmann::json::parse(copy[0]);
+    h[field] = value;
+    copy[0] = h.dump();
+    auto err = load_error(join_lines(copy));
+    EXPECT_NE(err.find(std::string("line 1: header field '") + field + "' must be an integer from 0 to"),
+              std::string::npos)
+        << err;
+  }
+}
+
+// A FIFO (or a directory) is refused at once: opening a FIFO with no writer
+// used to block `sockscope replay` forever.
+TEST_F(CorruptJsonLines, NotARegularFile) {
+  const auto fifo = dir.path() / "session.jsonl";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::string error;
+  EXPECT_FALSE(read_jsonl(fifo, error).has_value());
+  EXPECT_NE(error.find(": not a regular file (a FIFO)"), std::string::npos) << error;
+  EXPECT_FALSE(read_jsonl(dir.path(), error).has_value());
+  EXPECT_NE(error.find("(a directory)"), std::string::npos) << error;
 }
 
 TEST_F(CorruptJsonLines, MissingFile) {
