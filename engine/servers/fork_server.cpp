@@ -130,14 +130,18 @@ int run_forking_server(const ServerConfig& config, const Listener& listener, con
   bool reap = config.on(SettingId::reap);
   SignalPipe signals(/*watch_children=*/reap);
   ChildSet children;
+  // Clients turned away by the cap, their sockets held a moment so the 421
+  // arrives whole (see Refusals): never a wait in this loop.
+  Refusals refusals(config.protocol);
   std::uint32_t next_conn = 1;
   const pid_t self = getpid();
 
   for (;;) {
     // Sleep until a client arrives or a signal (SIGCHLD, SIGTERM) does.
     pollfd fds[2] = {{listener.fd, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
-    int r = poll(fds, 2, -1);
+    int r = poll(fds, 2, refusals.timeout_ms());
     if (r < 0 && errno != EINTR) break;
+    refusals.tick();
     if (fds[1].revents || SignalPipe::stop_requested()) {
       SignalPipe::Pending p = signals.drain();
       if (p.reap_now && !reap) {
@@ -172,7 +176,7 @@ int run_forking_server(const ServerConfig& config, const Listener& listener, con
     const int max_children = config.get(SettingId::max_children);
     if (static_cast<int>(children.size()) >= max_children) {
       trace::emit(Kind::refuse, conn, static_cast<std::int64_t>(children.size()), max_children);
-      refuse_connection(fd, config.protocol);
+      refusals.refuse(fd);
       continue;
     }
 
@@ -185,10 +189,13 @@ int run_forking_server(const ServerConfig& config, const Listener& listener, con
     if (pid < 0) {
       // EAGAIN: out of processes (RLIMIT_NPROC) - the failure the cap prevents.
       trace::emit(Kind::error, conn, errno, 0, "fork");
-      refuse_connection(fd, config.protocol);
+      refusals.refuse(fd);
       continue;
     }
-    if (pid == 0) run_child(listener, signals, fd, conn, self, body);
+    if (pid == 0) {
+      refusals.close_copies_in_child();  // the refused clients are the parent's
+      run_child(listener, signals, fd, conn, self, body);
+    }
 
     // Parent: close our copy of the accepted socket. The connection lives on in
     // the child; if we kept our copy, the client would never see the

@@ -171,10 +171,13 @@ int run_pool_server(const ServerConfig& config, const Listener& listener) {
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 
   std::uint32_t next_conn = 1;
+  // Clients turned away by a full queue (see Refusals): never a wait here.
+  Refusals refusals(config.protocol);
   while (!workers.empty()) {
     pollfd fds[2] = {{listener.fd, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
-    int r = poll(fds, 2, -1);
+    int r = poll(fds, 2, refusals.timeout_ms());
     if (r < 0 && errno != EINTR) break;
+    refusals.tick();
     if (fds[1].revents || SignalPipe::stop_requested()) {
       if (signals.drain().stop) break;
     }
@@ -202,7 +205,7 @@ int run_pool_server(const ServerConfig& config, const Listener& listener) {
       // Every worker busy and the queue full: turn the client away now, which
       // is kinder than letting it wait with no bound (push emitted `refuse`).
       live.remove(fd);
-      refuse_connection(fd, config.protocol);
+      refusals.refuse(fd);
     }
   }
 

@@ -8,6 +8,9 @@
 // the final `exit` event.
 #pragma once
 
+#include <chrono>
+#include <vector>
+
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -100,9 +103,39 @@ class SignalPipe {
   int write_fd_ = -1;
 };
 
-// Tells a client it was turned away by a cap (--max-children): FTP
-// `421 Too many connections, try later.` or an HTTP 503, then closes `fd`.
-void refuse_connection(int fd, protocol::Protocol protocol);
+// Clients turned away by a cap (--max-children, --max-threads, the pool's
+// queue): each gets FTP `421 Too many connections, try later.` or an HTTP 503
+// at once, then the server's FIN. Its socket stays open a little longer
+// (200 ms at most) so that what the client already sent is read and dropped:
+// closing with unread bytes makes the kernel answer with RST, which destroys
+// the reply in the client's receive buffer. The accept loop never waits for
+// that: it calls tick() each time round and wakes for timeout_ms(), so a storm
+// of refusals costs it a send() each, not 200 ms each.
+class Refusals {
+ public:
+  explicit Refusals(protocol::Protocol protocol) : protocol_(protocol) {}
+  ~Refusals();  // closes every socket still held
+  Refusals(const Refusals&) = delete;
+  Refusals& operator=(const Refusals&) = delete;
+
+  void refuse(int fd);
+  // Reads what arrived on the held sockets; closes those the client closed
+  // and those past their time.
+  void tick();
+  // For poll(): ms until the next one is due, -1 when none is held.
+  int timeout_ms() const;
+  // In a forked child: close its copies (the parent's stay open).
+  void close_copies_in_child();
+  std::size_t held() const { return held_.size(); }
+
+ private:
+  struct Held {
+    int fd;
+    std::chrono::steady_clock::time_point until;
+  };
+  protocol::Protocol protocol_;
+  std::vector<Held> held_;
+};
 
 // Peer port of a connected socket (for the accept event, so the lab can join
 // the server's connection with the client's local port). 0 if unknown.

@@ -163,9 +163,32 @@ Listener open_listener(const std::string& address, std::uint16_t port) {
   return l;
 }
 
-void refuse_connection(int fd, protocol::Protocol protocol) {
+namespace {
+
+// Reads and drops what the client sent. True when the socket is finished
+// with: the client closed its side, or the connection failed.
+bool drain(int fd) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n == 0) return true;
+    return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  }
+}
+
+constexpr std::chrono::milliseconds kRefusalLinger{200};
+constexpr std::size_t kMostHeld = 512;  // past this the oldest closes early: fds are finite
+
+}  // namespace
+
+Refusals::~Refusals() {
+  for (const Held& h : held_) close(h.fd);
+}
+
+void Refusals::refuse(int fd) {
   std::string reply;
-  if (protocol == protocol::Protocol::ftp) {
+  if (protocol_ == protocol::Protocol::ftp) {
     reply = "421 Too many connections, try later.\r\n";
   } else {
     const std::string body = "Too many connections, try later.\n";
@@ -173,21 +196,41 @@ void refuse_connection(int fd, protocol::Protocol protocol) {
             std::to_string(body.size()) + "\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + body;
   }
   [[maybe_unused]] ssize_t n = send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  // Half-close, then drain briefly: an HTTP client has usually sent its request
-  // already, and closing with those bytes unread would make the kernel send RST
-  // and destroy the 503 before the client reads it. Bounded, because the main
-  // loop is waiting on us.
+  // Half-close: the reply and our FIN are on their way now.
   shutdown(fd, SHUT_WR);
-  char buf[4096];
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-    if (recv(fd, buf, sizeof buf, 0) <= 0) break;
+  if (drain(fd)) {
+    close(fd);
+    return;
   }
-  close(fd);
+  if (held_.size() >= kMostHeld) {
+    close(held_.front().fd);
+    held_.erase(held_.begin());
+  }
+  held_.push_back({fd, std::chrono::steady_clock::now() + kRefusalLinger});
+}
+
+void Refusals::tick() {
+  if (held_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(held_, [&](const Held& h) {
+    if (drain(h.fd) || now >= h.until) {
+      close(h.fd);
+      return true;
+    }
+    return false;
+  });
+}
+
+int Refusals::timeout_ms() const {
+  if (held_.empty()) return -1;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(held_.front().until -
+                                                                          std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<std::int64_t>(1, left.count() + 1));
+}
+
+void Refusals::close_copies_in_child() {
+  for (const Held& h : held_) close(h.fd);
+  held_.clear();
 }
 
 std::uint16_t peer_port(int fd) {

@@ -156,11 +156,14 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
   sigaddset(&blocked, SIGTERM);
   sigaddset(&blocked, SIGINT);
 
+  // Clients turned away by the cap (see Refusals): never a wait in this loop.
+  Refusals refusals(config.protocol);
   for (;;) {
     // Sleep until a client arrives, a signal does, or a handler finished.
     pollfd fds[3] = {{listener.fd, POLLIN, 0}, {signals.fd(), POLLIN, 0}, {finished.fd(), POLLIN, 0}};
-    int r = poll(fds, 3, -1);
+    int r = poll(fds, 3, refusals.timeout_ms());
     if (r < 0 && errno != EINTR) break;
+    refusals.tick();
     if (fds[1].revents || SignalPipe::stop_requested()) {
       if (signals.drain().stop) break;
     }
@@ -185,7 +188,7 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
     join_finished();
     if (static_cast<int>(threads.size()) >= config.get(SettingId::max_threads)) {
       trace::emit(Kind::refuse, conn, static_cast<std::int64_t>(threads.size()), config.get(SettingId::max_threads));
-      refuse_connection(fd, config.protocol);
+      refusals.refuse(fd);
       continue;
     }
 
@@ -203,7 +206,7 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
       // EAGAIN: out of threads (RLIMIT_NPROC, memory for stacks).
       trace::emit(Kind::error, conn, e.code().value(), 0, "thread");
       live.remove(fd);
-      refuse_connection(fd, config.protocol);
+      refusals.refuse(fd);
     }
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   }

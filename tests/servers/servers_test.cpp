@@ -12,6 +12,8 @@
 //   6. Command line errors
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <algorithm>
 #include <map>
 #include <random>
@@ -391,6 +393,42 @@ TEST(ForkServer, MaxChildrenRefusesWith421AndKeepsServingTheOthers) {
   ASSERT_TRUE(wait_until([&] { return children_of(s.pid()).size() == 1; }));
   RawClient later(s.port());
   EXPECT_TRUE(later.login());
+}
+
+// A storm of clients against a full cap, none of which sends a byte or
+// closes: each gets its 421 at once. The refusal used to wait up to 200 ms on
+// the accepting thread for the client to close (so the reply would not be
+// lost to an RST): 25 silent clients took 5 s, a cap of 64 under 436 held
+// connections 96 s, and nobody else was accepted meanwhile.
+TEST(Refusals, AStormOfSilentClientsIsRefusedWithoutStallingTheAcceptLoop) {
+  for (const std::vector<std::string>& cap : {std::vector<std::string>{"--arch", "fork", "--max-children", "1"},
+                                              {"--arch", "thread", "--max-threads", "1"},
+                                              {"--arch", "pool", "--workers", "1", "--queue", "1"}}) {
+    SCOPED_TRACE(cap[1]);
+    std::vector<std::string> args = cap;
+    args.insert(args.end(), {"--port", "0"});
+    ServerProcess s(args);
+    RawClient holder(s.port());  // fills the cap (the pool's one worker)
+    ASSERT_TRUE(holder.login());
+    // The pool's queue holds one more, unanswered while the worker is busy.
+    std::optional<RawClient> queued;
+    if (cap[1] == "pool") queued.emplace(s.port());
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::unique_ptr<RawClient>> storm;
+    for (int i = 0; i < 25; ++i) storm.push_back(std::make_unique<RawClient>(s.port()));
+    for (auto& c : storm) {
+      auto r = c->reply();
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(*r, "421 Too many connections, try later.\r\n");
+    }
+    const auto took = std::chrono::steady_clock::now() - start;
+    // 25 x 200 ms before; a few ms now. The bound is loose: shared machines.
+    EXPECT_LT(took, std::chrono::milliseconds(2500)) << "the accept loop waited on refused clients";
+    // The held client is still served, and the server still accepts.
+    EXPECT_EQ(holder.command("NOOP"), 200);
+    for (auto& c : storm) EXPECT_TRUE(c->sees_close());
+    EXPECT_EQ(s.stop(), 0);
+  }
 }
 
 TEST(ForkServer, HttpCapAnswers503WithContentLength) {
