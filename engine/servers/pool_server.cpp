@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -80,6 +81,7 @@ class ConnectionQueue {
   bool pop(int index, Accepted& out) {
     std::unique_lock<std::mutex> lock(mutex_);
     ++idle_;
+    idle_changed_.notify_all();
     // wait() releases the mutex while asleep and retakes it on wake-up; the
     // predicate guards against spurious wake-ups.
     ready_.wait(lock, [&] { return stopping_ || !items_.empty(); });
@@ -90,6 +92,14 @@ class ConnectionQueue {
     // dequeue: a = depth after, b = which worker took it.
     trace::emit(Kind::dequeue, out.conn, static_cast<std::int64_t>(items_.size()), index);
     return true;
+  }
+
+  // Waits (at most `limit`) until `n` workers wait for work: the pool is
+  // ready before its first client, so the first clients find every worker
+  // idle (the room push() counts) instead of racing the threads' start.
+  void wait_idle(int n, std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    idle_changed_.wait_for(lock, limit, [&] { return idle_ >= n || stopping_; });
   }
 
   // Shutdown: wake every worker and hand back what never got served.
@@ -107,6 +117,7 @@ class ConnectionQueue {
  private:
   std::mutex mutex_;
   std::condition_variable ready_;
+  std::condition_variable idle_changed_;
   std::deque<Accepted> items_;
   std::size_t capacity_;
   std::size_t idle_ = 0;
@@ -169,6 +180,8 @@ int run_pool_server(const ServerConfig& config, const Listener& listener) {
     }
   }
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  // Bounded: a worker held at a gate (stepping) must not keep us from accepting.
+  queue.wait_idle(static_cast<int>(workers.size()), std::chrono::seconds(1));
 
   std::uint32_t next_conn = 1;
   // Clients turned away by a full queue (see Refusals): never a wait here.
