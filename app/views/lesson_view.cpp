@@ -218,7 +218,9 @@ void LessonView::draw_prediction(const lesson::Step& step, const lesson::StepRec
   style::text_colored(r.measured.known ? style::palette().ok : style::palette().bad, "Measured: %s",
                       r.measured.shown().c_str());
   if (bold != nullptr) ImGui::PopFont();
+  ImGui::PushTextWrapPos(0.0f);
   ImGui::TextDisabled("query: %s", p.answer.text().c_str());
+  ImGui::PopTextWrapPos();
   if (r.answered) {
     const bool right = r.correct();
     style::text_colored(right ? style::palette().ok : style::palette().warn, "You said %s%s", said.c_str(),
@@ -236,7 +238,9 @@ void LessonView::draw_goal(const lesson::Step& step, const lesson::StepRecord& r
   ImGui::Separator();
   style::text_colored(style::palette().warn, "%s", "Your turn");
   for (const auto& para : g.task) draw_prose(para);
+  ImGui::PushTextWrapPos(0.0f);
   ImGui::TextDisabled("goal: %s", g.text().c_str());
+  ImGui::PopTextWrapPos();
   if (r.goal_met) {
     ImFont* bold = style::fonts().bold;
     if (bold != nullptr) ImGui::PushFont(bold);
@@ -293,11 +297,14 @@ void LessonView::draw_summary() {
 
 void LessonView::draw(FrameContext& ctx) {
   (void)ctx;
-  const std::string title = player_ ? "Lesson: " + player_->lesson().title + "###lesson" : std::string("Lesson###lesson");
-  if (ImGui::Begin(title.c_str(), nullptr, ImGuiWindowFlags_NoCollapse) && player_) {
+  if (ImGui::Begin("Lesson###lesson", nullptr, ImGuiWindowFlags_NoCollapse) && player_) {
     const lesson::Lesson& l = player_->lesson();
     const bool finished = player_->finished();
     const std::size_t shown = player_->shown();
+    // The lesson's name wraps here; a title bar would cut it off.
+    ImGui::PushTextWrapPos(0.0f);
+    ImGui::TextUnformatted(l.title.c_str());
+    ImGui::PopTextWrapPos();
     if (finished && !player_->reviewing()) ImGui::TextDisabled("Summary: %zu steps", l.steps.size());
     else
       ImGui::TextDisabled("Step %zu of %zu%s", std::min(shown + 1, l.steps.size()), l.steps.size(),
