@@ -70,7 +70,6 @@ class AppUi {
   bool open_lesson(const std::filesystem::path& path, std::string& error);
   void close_lesson();
   LessonView& lesson_view() { return lesson_; }
-  const LessonView& lesson_view() const { return lesson_; }
   void open_start_here() { start_here_.open(); }
   bool start_here_open() const { return start_here_.is_open(); }
   // How far the student got in each lesson (remembered in the settings).

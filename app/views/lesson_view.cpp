@@ -48,7 +48,6 @@ bool LessonView::open(const std::filesystem::path& path, std::string& error) {
 void LessonView::close() {
   player_.reset();
   runner_.reset();
-  message_.clear();
   number_[0] = '\0';
   scrolled_for_ = ~std::size_t{0};
 }
@@ -81,7 +80,6 @@ void LessonView::update(LabController* live, AppUi& ui, LessonProgressMap& progr
       const bool ok = runner_->exit_code() == 0;
       player_->batch_done(ok, runner_->error(), eval, now_ns_);
       runner_.reset();
-      if (!ok) message_ = player_->error();
     }
   }
   player_->tick(eval, now_ns_);
@@ -95,7 +93,7 @@ void LessonView::update(LabController* live, AppUi& ui, LessonProgressMap& progr
 
 void LessonView::next() {
   if (!player_) return;
-  player_->next(trace::now_ns());
+  player_->next();
   number_[0] = '\0';
 }
 
@@ -204,10 +202,7 @@ void LessonView::draw_prediction(const lesson::Step& step, const lesson::StepRec
     if (changed) ImGui::SetScrollHereY(1.0f);
     return;
   }
-  // What the student said.
-  std::string said = "skipped";
-  if (r.choice >= 0) said = p.choices[static_cast<std::size_t>(r.choice)].label;
-  else if (r.number) said = lesson::Value{true, false, *r.number, {}, {}, {}}.shown();
+  const std::string said = r.said(p);
   if (!r.revealed) {
     ImGui::Text("You said: %s", said.c_str());
     ImGui::TextDisabled("Running the step... (%s)", std::string(player_->batch_name()).c_str());

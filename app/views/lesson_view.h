@@ -59,8 +59,6 @@ class LessonView {
   bool take_close_request() { return std::exchange(close_requested_, false); }
   // The summary of what was measured (empty before the lesson ends).
   std::string summary() const;
-  // A verb that failed, or a value that could not be measured.
-  const std::string& message() const { return message_; }
 
  private:
   void draw_prose(const std::string& paragraph);
@@ -70,10 +68,8 @@ class LessonView {
 
   std::optional<lesson::Player> player_;
   std::optional<ScriptRunner> runner_;  // the batch running now
-  std::optional<lesson::Evaluator> eval_;
   std::uint64_t now_ns_ = 0;
   char number_[32] = "";
-  std::string message_;
   bool fresh_ = false;  // opened, and the controls' form not reset yet
   bool list_requested_ = false;
   bool close_requested_ = false;

@@ -6,7 +6,6 @@
 #include <ostream>
 #include <thread>
 
-#include "compare/report.h"
 #include "lab/controller.h"
 #include "lab/lab.h"
 #include "lesson/player.h"
@@ -141,7 +140,7 @@ int check_lesson(const Lesson& lesson, std::ostream& out, const CheckOptions& op
         } else if (options.verbose && !step.goal) {
           out << where(i) << ": ok\n";
         }
-        player.next(trace::now_ns());
+        player.next();
         break;
       }
       default:

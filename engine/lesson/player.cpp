@@ -40,9 +40,15 @@ bool StepRecord::correct() const {
   return false;
 }
 
-Player::Player(Lesson lesson) : lesson_(std::move(lesson)), records_(lesson_.steps.size()) { enter(0, 0); }
+std::string StepRecord::said(const Prediction& p) const {
+  if (choice >= 0) return p.choices[static_cast<std::size_t>(choice)].label;
+  if (number) return Value{true, false, *number, {}, {}, {}}.shown();
+  return "skipped";
+}
 
-void Player::enter(std::size_t index, std::uint64_t) {
+Player::Player(Lesson lesson) : lesson_(std::move(lesson)), records_(lesson_.steps.size()) { enter(0); }
+
+void Player::enter(std::size_t index) {
   current_ = shown_ = index;
   records_[index] = StepRecord{};
   records_[index].entered = true;
@@ -71,7 +77,7 @@ void Player::batch_done(bool ok, const std::string& error, const Evaluator& eval
     phase_ = Phase::done;
     return;
   }
-  if (which == Batch::setup) after_setup(now_ns);
+  if (which == Batch::setup) after_setup();
   else if (which == Batch::act) after_act(eval, now_ns);
   // solution: the goal's checks go on; tick() sees it met.
 }
@@ -86,7 +92,7 @@ std::string_view Player::batch_name_of(Batch b) {
   return "";
 }
 
-void Player::after_setup(std::uint64_t) {
+void Player::after_setup() {
   if (lesson_.steps[current_].predict) {
     phase_ = Phase::ask;
     return;
@@ -183,7 +189,7 @@ bool Player::can_next() const {
   return phase_ == Phase::done || phase_ == Phase::goal;
 }
 
-void Player::next(std::uint64_t now_ns) {
+void Player::next() {
   if (!can_next()) return;
   if (reviewing()) {
     ++shown_;
@@ -194,7 +200,7 @@ void Player::next(std::uint64_t now_ns) {
     phase_ = Phase::finished;
     return;
   }
-  enter(current_ + 1, now_ns);
+  enter(current_ + 1);
 }
 
 void Player::back() {
@@ -211,12 +217,9 @@ std::string Player::summary() const {
     if (!r.entered) continue;
     if (s.predict && r.revealed) {
       ++predictions;
-      std::string yours = r.choice >= 0          ? s.predict->choices[static_cast<std::size_t>(r.choice)].label
-                          : r.number.has_value() ? Value{true, false, *r.number, {}, {}, {}}.shown()
-                                                 : "skipped";
       if (r.correct()) ++right;
       out << "- " << s.title << ": " << s.predict->question << " Measured: **" << r.measured.shown() << "** ("
-          << s.predict->answer.text() << "); you said " << yours << (r.correct() ? " (right)" : "") << ".\n";
+          << s.predict->answer.text() << "); you said " << r.said(*s.predict) << (r.correct() ? " (right)" : "") << ".\n";
     }
     if (s.goal && (r.goal_met || r.goal_skipped || r.goal_value.known)) {
       ++goals;

@@ -47,6 +47,8 @@ struct StepRecord {
   int hints_shown = 0;
   std::string error;         // a verb that failed
   bool correct() const;      // the answer matched the measured value
+  // What the student said: the choice's label, the number, or "skipped".
+  std::string said(const Prediction& p) const;
 };
 
 class Player {
@@ -83,7 +85,7 @@ class Player {
   void skip_goal();
 
   bool can_next() const;     // not while verbs run, nor while a question waits
-  void next(std::uint64_t now_ns);
+  void next();
   bool can_back() const { return shown_ > 0; }
   void back();
   bool finished() const { return phase_ == Phase::finished; }
@@ -94,8 +96,8 @@ class Player {
   std::string summary() const;
 
  private:
-  void enter(std::size_t index, std::uint64_t now_ns);
-  void after_setup(std::uint64_t now_ns);
+  void enter(std::size_t index);
+  void after_setup();
   void after_act(const Evaluator& eval, std::uint64_t now_ns);
   void start_goal(std::uint64_t now_ns);
   enum class Batch { none, setup, act, solution };
@@ -109,7 +111,6 @@ class Player {
   Batch batch_ = Batch::none;
   std::uint64_t goal_start_ns_ = 0;
   std::uint64_t next_check_ns_ = 0;
-  bool started_ = false;
 };
 
 }  // namespace sockscope::lesson

@@ -216,7 +216,7 @@ TEST(LessonPlayer, PhasesFollowTheStudent) {
   EXPECT_TRUE(p.records()[0].revealed);
   EXPECT_EQ(p.records()[0].measured_choice, 1);
   EXPECT_TRUE(p.records()[0].correct());
-  p.next(0);
+  p.next();
   EXPECT_EQ(p.current(), 1u);
   p.batch_done(true, "", eval, 0);  // its (empty) setup
   p.batch_done(true, "", eval, 0);  // its (empty) do
@@ -237,9 +237,9 @@ TEST(LessonPlayer, PhasesFollowTheStudent) {
   p.back();
   EXPECT_TRUE(p.reviewing());
   EXPECT_EQ(p.step().title, "First");
-  p.next(0);
+  p.next();
   EXPECT_FALSE(p.reviewing());
-  p.next(0);
+  p.next();
   EXPECT_TRUE(p.finished());
   const std::string s = p.summary();
   EXPECT_NE(s.find("Measured: **3**"), std::string::npos) << s;
