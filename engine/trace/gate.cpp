@@ -213,7 +213,9 @@ void GateTable::set_mode(GateMode mode, std::uint32_t delay_ms) {
 }
 
 GateMode GateTable::mode() const {
-  return header_ ? static_cast<GateMode>(header_->mode.load()) : GateMode::run;
+  if (!header_) return GateMode::run;
+  const std::uint32_t m = header_->mode.load();  // a scribbled word reads as run
+  return m <= static_cast<std::uint32_t>(GateMode::run_to) ? static_cast<GateMode>(m) : GateMode::run;
 }
 std::uint32_t GateTable::delay_ms() const { return header_ ? header_->delay_ms.load() : 0; }
 
@@ -277,6 +279,14 @@ std::vector<GateWaiter> GateTable::waiters() const {
     }
     // Re-check: the slot may have changed hands while we read it.
     if (s.state.load(std::memory_order_acquire) != kWaiting || s.seq.load() != w.seq) continue;
+    // A slot no gate() could have written (every process can write the
+    // shared table, and one with undefined behaviour may write anything):
+    // never shown, and released so that whoever waits there goes on.
+    if (static_cast<std::size_t>(w.kind) >= static_cast<std::size_t>(GateKind::count_) || w.pid <= 0 || w.tid <= 0) {
+      std::uint32_t expected = kWaiting;
+      if (s.state.compare_exchange_strong(expected, kReleased)) futex(&s.state, FUTEX_WAKE, 1, nullptr);
+      continue;
+    }
     out.push_back(w);
   }
   std::sort(out.begin(), out.end(), [](const GateWaiter& a, const GateWaiter& b) { return a.seq < b.seq; });

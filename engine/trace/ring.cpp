@@ -1,4 +1,5 @@
 #include "trace/ring.h"
+#include "trace/gate.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -64,6 +65,8 @@ TraceRing& TraceRing::operator=(TraceRing&& o) noexcept {
     stall_pos_ = o.stall_pos_;
     stall_since_ns_ = o.stall_since_ns_;
     abandoned_ = o.abandoned_;
+    rejected_ = o.rejected_;
+    capacity_ = o.capacity_;
     o.header_ = nullptr;
     o.slots_ = nullptr;
     o.map_size_ = 0;
@@ -79,6 +82,7 @@ void TraceRing::reset() noexcept {
   header_ = nullptr;
   slots_ = nullptr;
   fd_ = -1;
+  capacity_ = 0;
 }
 
 TraceRing TraceRing::create(std::size_t capacity) {
@@ -105,6 +109,7 @@ TraceRing TraceRing::create(std::size_t capacity) {
   r.map_size_ = bytes;
   r.header_ = new (p) Header{};
   r.header_->capacity = capacity;
+  r.capacity_ = capacity;
   r.header_->head.store(0, std::memory_order_relaxed);
   r.header_->drops.store(0, std::memory_order_relaxed);
   r.header_->pushed.store(0, std::memory_order_relaxed);
@@ -132,6 +137,8 @@ TraceRing TraceRing::attach(int fd) {
   if (probe.version != kTraceVersion)
     throw std::runtime_error("trace ring: version " + std::to_string(probe.version) +
                              ", this build reads version " + std::to_string(kTraceVersion));
+  if (probe.capacity < 2 || (probe.capacity & (probe.capacity - 1)) != 0 || probe.capacity > (1ull << 30))
+    throw std::runtime_error("trace ring: capacity " + std::to_string(probe.capacity) + " is not a power of two");
   std::size_t bytes = map_bytes(probe.capacity);
   p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap trace ring");
@@ -139,15 +146,30 @@ TraceRing TraceRing::attach(int fd) {
   // The ring owns a private copy of the fd; the inherited one stays for children.
   r.fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   r.map_size_ = bytes;
+  r.capacity_ = probe.capacity;
   r.header_ = static_cast<Header*>(p);
   r.slots_ = reinterpret_cast<Slot*>(static_cast<char*>(p) + 256);
   return r;
 }
 
-std::size_t TraceRing::capacity() const { return header_ ? header_->capacity : 0; }
+std::size_t TraceRing::capacity() const { return header_ ? capacity_ : 0; }
 
+// Every process can write the whole mapping, and a process with undefined
+// behaviour (hybrid with notify_fork off follows a sibling's pointers) may
+// write anything anywhere in it. So the ring's own bookkeeping uses the
+// capacity this process mapped, never the header's copy, and the consumer
+// checks each record before the lab sees it.
 TraceRing::Slot* TraceRing::slot_at(std::uint64_t pos) const noexcept {
-  return reinterpret_cast<Slot*>(reinterpret_cast<char*>(slots_) + (pos & (header_->capacity - 1)) * 128);
+  return reinterpret_cast<Slot*>(reinterpret_cast<char*>(slots_) + (pos & (capacity_ - 1)) * 128);
+}
+
+bool plausible_event(const Event& e) noexcept {
+  if (static_cast<std::size_t>(e.kind) >= static_cast<std::size_t>(Kind::count_)) return false;
+  if (e.pid == 0) return false;
+  if ((e.kind == Kind::gate_wait || e.kind == Kind::gate_pass) &&
+      (e.a < 0 || e.a >= static_cast<std::int64_t>(GateKind::count_)))
+    return false;
+  return true;
 }
 
 TraceRing::Claim TraceRing::claim(pid_t producer) noexcept {
@@ -205,7 +227,7 @@ bool process_dead(pid_t pid) {
 
 bool TraceRing::pop(Event& out) noexcept {
   if (!header_) return false;
-  const std::uint64_t cap = header_->capacity;
+  const std::uint64_t cap = capacity_;
   for (;;) {
     Slot* slot = slot_at(tail_);
     std::uint64_t seq = slot->seq.load(std::memory_order_acquire);
@@ -215,7 +237,11 @@ bool TraceRing::pop(Event& out) noexcept {
       slot->seq.store(tail_ + cap, std::memory_order_release);
       ++tail_;
       stall_since_ns_ = 0;
-      return true;
+      if (plausible_event(out)) return true;
+      // Scribbled over: not shown, counted as lost.
+      ++rejected_;
+      header_->drops.fetch_add(1, std::memory_order_relaxed);
+      continue;
     }
     // Not published. Empty, or claimed by a producer still writing, or by
     // one that was killed between claim and publish: that slot would stall

@@ -70,6 +70,10 @@ class TraceRing {
   bool pop(Event& out) noexcept;
   static constexpr std::uint64_t kAbandonAfterNs = 200'000'000;
   std::uint64_t abandoned() const noexcept { return abandoned_; }  // slots skipped so far
+  // Records pop() refused because no producer could have written them (an
+  // unknown kind, pid 0, a gate event with an unknown gate): a process with
+  // undefined behaviour scribbled on the shared mapping. Counted as drops too.
+  std::uint64_t rejected() const noexcept { return rejected_; }
 
   std::uint64_t drops() const noexcept;
   std::uint64_t pushed() const noexcept;  // successful pushes so far
@@ -85,9 +89,15 @@ class TraceRing {
   std::uint64_t stall_pos_ = 0;       // the claimed, unpublished slot the consumer waits at
   std::uint64_t stall_since_ns_ = 0;  // since when (0 = not waiting)
   std::uint64_t abandoned_ = 0;
+  std::uint64_t rejected_ = 0;
+  std::uint64_t capacity_ = 0;  // as mapped by this process (the header's copy is writable by all)
   Slot* slot_at(std::uint64_t pos) const noexcept;
   void reset() noexcept;
 };
+
+// True when `e` is a record some producer could have written (pop() checks
+// every one: see rejected()).
+bool plausible_event(const Event& e) noexcept;
 
 // ---- The process-wide writer used by servers and clients --------------------
 

@@ -117,6 +117,28 @@ TEST(GateTable, RunModeNeverParksAndStepModeParksUntilReleasedInArrivalOrder) {
   trace::set_process_gates(nullptr);
 }
 
+TEST(GateTable, AWaiterNoGateCouldHaveWrittenIsNeverShownAndGoesOn) {
+  // Every process can write the shared table; one with undefined behaviour
+  // (hybrid with notify_fork off) may write anything. The lab shows only
+  // what a gate() call could have written.
+  trace::GateTable g = trace::GateTable::create();
+  g.set_mode(GateMode::step);
+  std::atomic<bool> passed{false};
+  std::thread t([&] {
+    g.pass(static_cast<GateKind>(200), 1);  // no such gate
+    passed = true;
+  });
+  // The lab looks (as the GUI does every frame): nothing to show, and the
+  // waiter is released rather than left parked out of sight.
+  EXPECT_TRUE(eventually([&] { return g.waiters().empty() && passed.load(); }, 2s));
+  t.join();
+  std::thread real([&] { g.pass(GateKind::read, 2); });
+  ASSERT_TRUE(eventually([&] { return g.waiters().size() == 1; }, 2s));
+  EXPECT_EQ(g.waiters()[0].kind, GateKind::read);
+  g.set_mode(GateMode::run);
+  real.join();
+}
+
 TEST(GateTable, AttachRefusesSomethingElse) {
   trace::TraceRing ring = trace::TraceRing::create(16);  // a memfd, but not a gate table
   EXPECT_THROW(trace::GateTable::attach(ring.fd()), std::exception);

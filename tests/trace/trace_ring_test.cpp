@@ -10,10 +10,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "trace/event.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 using namespace sockscope::trace;
@@ -30,6 +33,8 @@ Event make_event(std::uint32_t producer, std::uint32_t seq) {
   e.kind = static_cast<Kind>(seq % static_cast<unsigned>(Kind::count_));
   e.conn = producer ^ seq;
   e.a = std::int64_t(seq) * 3;
+  if (e.kind == Kind::gate_wait || e.kind == Kind::gate_pass)  // a is a gate: keep it one
+    e.a = std::int64_t(seq % static_cast<unsigned>(GateKind::count_));
   e.b = -std::int64_t(producer);
   e.set_text(std::to_string(producer) + ":" + std::to_string(seq));
   return e;
@@ -340,4 +345,45 @@ TEST(TraceRing, ASlowLiveProducerIsWaitedForNotSkipped) {
   EXPECT_EQ(ring.abandoned(), 0u);
   EXPECT_EQ(ring.drops(), 0u);
   waitpid(child, nullptr, 0);
+}
+
+// A process with undefined behaviour (hybrid with notify_fork off follows a
+// sibling's pointers) can write anything into the shared mapping. What the
+// lab reads must stay what producers could have written.
+TEST(TraceRing, ScribbledRecordsAreRefusedAndCounted) {
+  using namespace std::chrono_literals;
+  TraceRing ring = TraceRing::create(16);
+  ring.push(numbered(1));
+  Event unknown_kind = numbered(100);
+  unknown_kind.kind = static_cast<Kind>(999);
+  ring.push(unknown_kind);
+  Event no_pid = numbered(101);
+  no_pid.pid = 0;
+  ring.push(no_pid);
+  Event bad_gate = numbered(102);
+  bad_gate.kind = Kind::gate_wait;
+  bad_gate.a = 200;
+  ring.push(bad_gate);
+  ring.push(numbered(2));
+  EXPECT_EQ(drain(ring, 2, 1s), (std::vector<std::uint32_t>{1, 2}));
+  EXPECT_EQ(ring.rejected(), 3u);
+  EXPECT_EQ(ring.drops(), 3u) << "a refused record is a lost one";
+}
+
+TEST(TraceRing, AScribbledHeaderCannotMoveTheConsumerOutOfTheMapping) {
+  using namespace std::chrono_literals;
+  TraceRing ring = TraceRing::create(16);
+  const std::uint64_t huge = 1ull << 40;  // the header's capacity, overwritten
+  ASSERT_EQ(pwrite(ring.fd(), &huge, sizeof huge, 8), static_cast<ssize_t>(sizeof huge));
+  EXPECT_EQ(ring.capacity(), 16u);
+  for (std::uint32_t n = 1; n <= 40; ++n) {  // wraps the 16 slots twice
+    ASSERT_TRUE(ring.push(numbered(n)));
+    ASSERT_EQ(drain(ring, 1, 1s), std::vector<std::uint32_t>{n});
+  }
+  try {
+    TraceRing::attach(ring.fd());
+    FAIL() << "attached a ring whose capacity is not a power of two";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("capacity"), std::string::npos) << e.what();
+  }
 }
