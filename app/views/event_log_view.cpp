@@ -223,7 +223,7 @@ void EventLogView::draw(FrameContext& ctx) {
           ImGui::TableSetColumnIndex(kKind);
           std::string kind(trace::kind_name(e.kind));
           bool bad = e.kind == trace::Kind::error || e.kind == trace::Kind::client_error ||
-                     e.kind == trace::Kind::refuse;
+                     e.kind == trace::Kind::refuse || e.kind == trace::Kind::timeout;
           if (bad) {
             style::text_colored(style::palette().bad, "%s", kind.c_str());
           } else {

@@ -49,7 +49,8 @@ ImU32 marker_colour(Kind k) {
   switch (k) {
     case Kind::error:
     case Kind::client_error:
-    case Kind::refuse: return IM_COL32(235, 60, 60, 255);
+    case Kind::refuse:
+    case Kind::timeout: return IM_COL32(235, 60, 60, 255);
     case Kind::fork:
     case Kind::spawn:
     case Kind::child_start:

@@ -26,6 +26,8 @@ class FtpSession final : public Session {
   Actions timed_out() override;
   Actions counted(std::int64_t value) override;
   bool closing() const override { return closing_; }
+  // Part of a command line, its end of line not yet here.
+  bool pending_input() const override { return !closing_ && !buffer_.empty(); }
 
   const std::string& cwd() const { return cwd_; }
 

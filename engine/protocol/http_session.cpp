@@ -167,9 +167,10 @@ Actions HttpSession::counted(std::int64_t value) {
 
 Actions HttpSession::timed_out() {
   Actions out;
-  // A half-sent request gets an answer; an idle keep-alive connection is
-  // simply closed, as servers do.
-  if (!buffer_.empty()) respond(out, 408, "text/plain; charset=utf-8", "request timeout\n", false, false);
+  // A half-sent request (the request deadline, or the idle timeout in the
+  // middle of one) gets 408 Request Timeout; an idle keep-alive connection
+  // is simply closed, as servers do.
+  if (pending_input()) respond(out, 408, "text/plain; charset=utf-8", "request timeout\n", false, false);
   buffer_.clear();
   closing_ = true;
   if (out.empty() || out.back().kind != ActionKind::close) out.push_back(close_action());

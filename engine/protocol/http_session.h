@@ -27,6 +27,11 @@ class HttpSession final : public Session {
   Actions timed_out() override;
   Actions counted(std::int64_t value) override;
   bool closing() const override { return closing_; }
+  // Part of a request's head. The empty lines next() skips before a request
+  // line (RFC 9112 2.2) are not a request.
+  bool pending_input() const override {
+    return !closing_ && buffer_.find_first_not_of("\r\n") != std::string::npos;
+  }
 
  private:
   struct Request {

@@ -14,6 +14,11 @@
 //   run(actions): execute in order; on a failed `transfer`, skip the rest of
 //     that batch and run(s->transfer_failed()) instead; stop after `close`.
 //   on idle timeout: run(s->timed_out()).
+//   on the request deadline: run(s->timed_out()) too. The deadline's clock
+//     starts when pending_input() turns true (the first byte of a command)
+//     and stops when next() yields that command; bytes arriving meanwhile do
+//     not restart it (a client sending one byte a second must not hold a
+//     connection, or a serial server, for ever: slowloris).
 #pragma once
 
 #include <cstdint>
@@ -65,6 +70,9 @@ inline constexpr std::size_t kFtpLineLimit = 4096;      // like vsftpd
 inline constexpr std::size_t kHttpHeaderLimit = 8192;   // request line + headers
 inline constexpr int kTeachingCapMs = 10000;            // SITE WORK/SLEEP, /work, /sleep
 inline constexpr int kIdleTimeoutMs = 300000;           // control connection idle limit
+// The default request deadline (the `request_timeout` setting, in seconds,
+// engine/servers/architecture.cpp): Apache mod_reqtimeout's header=20.
+inline constexpr int kRequestTimeoutMs = 20000;
 inline constexpr int kDataAcceptTimeoutMs = 10000;      // passive accept limit
 
 class Session {
@@ -81,12 +89,17 @@ class Session {
   virtual Actions passive_opened(std::uint16_t port) = 0;
   // FTP: the data connection could not be opened or written.
   virtual Actions transfer_failed() = 0;
-  // The control connection was idle too long.
+  // The control connection was idle too long, or a command was still
+  // incomplete at its deadline. FTP: 421 and close; HTTP: 408 Request
+  // Timeout when part of a request arrived (else just close).
   virtual Actions timed_out() = 0;
   // After a `count` action: the server's counter now reads `value`; the reply.
   virtual Actions counted(std::int64_t value) = 0;
   // True once the session has asked to close.
   virtual bool closing() const = 0;
+  // True when bytes of a command or request have arrived that next() has not
+  // yet yielded as one: what the request deadline times.
+  virtual bool pending_input() const = 0;
 };
 
 // Throws std::system_error when cfg.root cannot be opened as a directory.

@@ -39,6 +39,12 @@ constexpr std::array<Setting, kSettingCount> kSettings = {{
      {{{"--no-notify-fork", 0, "skip Asio's notify_fork (workers share one epoll set: the bug it prevents)"}, {}}},
      "On: each worker calls io_context::notify_fork after fork and builds its own epoll set. Off: the "
      "workers share one epoll set and lose each other's events."},
+    {S::request_timeout, "request_timeout", "request deadline", SettingKind::number, 1, 300,
+     protocol::kRequestTimeoutMs / 1000, {}, "--request-timeout", {},
+     "Seconds a client has to send one whole command or request, counted from its first byte; more bytes "
+     "do not extend it (Apache's mod_reqtimeout, nginx's client_header_timeout). Then the server answers "
+     "(FTP 421, HTTP 408), closes the connection, and the event log shows a timeout. A client that sends "
+     "nothing at all is closed by the idle timeout (300 s) instead."},
 }};
 
 constexpr bool settings_in_order() {
@@ -50,58 +56,60 @@ static_assert(settings_in_order(), "kSettings rows must follow SettingId's order
 
 // ---- architectures ----------------------------------------------------------------
 
-// Shared state is in every architecture: the visitor counter's gates and settings.
+// Shared state is in every architecture: the visitor counter's gates and
+// settings. So is the request deadline: every connection driver enforces it
+// (blocking_connection.cpp, async_connection.cpp).
 #define COUNTER_GATES G::counter_read, G::counter_write, G::lock, G::unlock
-#define COUNTER_SETTINGS S::counter, S::race_window_us
+#define SHARED_SETTINGS S::request_timeout, S::counter, S::race_window_us
 
 constexpr std::string_view kSerialSources[] = {"serial_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
 constexpr G kSerialGates[] = {G::accept, G::read, G::reply, G::close, COUNTER_GATES};
-constexpr S kSerialSettings[] = {COUNTER_SETTINGS};
+constexpr S kSerialSettings[] = {SHARED_SETTINGS};
 
 constexpr std::string_view kForkSources[] = {"fork_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
 constexpr G kForkGates[] = {G::accept, G::fork,  G::child_start, G::read, G::reply,
                             G::close,  G::exit, G::reap,        COUNTER_GATES};
-constexpr S kForkSettings[] = {S::reap, S::max_children, COUNTER_SETTINGS};
+constexpr S kForkSettings[] = {S::reap, S::max_children, SHARED_SETTINGS};
 
 constexpr std::string_view kThreadSources[] = {"thread_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
 constexpr G kThreadGates[] = {G::accept, G::spawn, G::read, G::reply, G::close, G::exit, G::reap, COUNTER_GATES};
-constexpr S kThreadSettings[] = {S::max_threads, COUNTER_SETTINGS};
+constexpr S kThreadSettings[] = {S::max_threads, SHARED_SETTINGS};
 
 constexpr std::string_view kPoolSources[] = {"pool_server.cpp", "blocking_connection.cpp", "visitor_counter.cpp"};
 constexpr G kPoolGates[] = {G::accept, G::enqueue, G::dequeue, G::read, G::reply, G::close, COUNTER_GATES};
-constexpr S kPoolSettings[] = {S::workers, S::queue, COUNTER_SETTINGS};
+constexpr S kPoolSettings[] = {S::workers, S::queue, SHARED_SETTINGS};
 
 constexpr std::string_view kPreforkSources[] = {"prefork_server.cpp", "blocking_connection.cpp",
                                                 "visitor_counter.cpp"};
 constexpr G kPreforkGates[] = {G::accept, G::read, G::reply, G::close, COUNTER_GATES};
-constexpr S kPreforkSettings[] = {S::workers, COUNTER_SETTINGS};
+constexpr S kPreforkSettings[] = {S::workers, SHARED_SETTINGS};
 
 constexpr std::string_view kEvloopSources[] = {"evloop_server.cpp", "asio_tracking.cpp", "async_connection.cpp",
                                                "visitor_counter.cpp"};
 constexpr G kEvloopGates[] = {G::handler_begin, COUNTER_GATES};
-constexpr S kEvloopSettings[] = {COUNTER_SETTINGS};
+constexpr S kEvloopSettings[] = {SHARED_SETTINGS};
 
 // The hybrid's workers run the event loop's code; the master is prefork's.
 constexpr std::string_view kHybridSources[] = {"hybrid_server.cpp", "asio_tracking.cpp", "evloop_server.cpp",
                                                "async_connection.cpp", "prefork_server.cpp", "visitor_counter.cpp"};
 constexpr G kHybridGates[] = {G::handler_begin, COUNTER_GATES};
-constexpr S kHybridSettings[] = {S::workers, S::notify_fork, COUNTER_SETTINGS};
+constexpr S kHybridSettings[] = {S::workers, S::notify_fork, SHARED_SETTINGS};
 
 // The super-server's loop is the fork server's; the child becomes the handler.
 constexpr std::string_view kInetdSources[] = {"inetd_server.cpp", "inetd_handler.cpp", "fork_server.cpp",
                                               "blocking_connection.cpp", "visitor_counter.cpp"};
 constexpr G kInetdGates[] = {G::accept, G::fork,  G::child_start, G::exec, G::read, G::reply,
                              G::close,  G::exit, G::reap,        COUNTER_GATES};
-constexpr S kInetdSettings[] = {S::reap, S::max_children, COUNTER_SETTINGS};
+constexpr S kInetdSettings[] = {S::reap, S::max_children, SHARED_SETTINGS};
 
 constexpr std::string_view kShotgunSources[] = {"shotgun_server.cpp", "fork_server.cpp", "blocking_connection.cpp",
                                                 "visitor_counter.cpp"};
 constexpr G kShotgunGates[] = {G::accept, G::fork,  G::child_start, G::read, G::reply,
                                G::close,  G::exit, G::reap,        COUNTER_GATES};
-constexpr S kShotgunSettings[] = {S::reap, S::max_children, COUNTER_SETTINGS};
+constexpr S kShotgunSettings[] = {S::reap, S::max_children, SHARED_SETTINGS};
 
 #undef COUNTER_GATES
-#undef COUNTER_SETTINGS
+#undef SHARED_SETTINGS
 
 const Architecture kArchitectures[] = {
     {"serial", "accept, handle, close, one at a time", 0, kSerialSources, kSerialGates, kSerialSettings, 0,

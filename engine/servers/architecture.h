@@ -33,6 +33,7 @@ enum class SettingId : std::uint8_t {
   counter,         // visitor counter: unsafe (the race) or mutex
   race_window_us,  // visitor counter: pause between its read and its write
   notify_fork,     // hybrid: Asio's notify_fork around fork
+  request_timeout, // every architecture: seconds a client has to send one whole command
   count_
 };
 inline constexpr std::size_t kSettingCount = static_cast<std::size_t>(SettingId::count_);

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "servers/server.h"
 #include "servers/visitor_counter.h"
 #include "trace/asio_tracking.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::servers {
@@ -27,11 +29,13 @@ constexpr std::size_t kLingerMaxBytes = 1 << 20;
 }  // namespace
 
 AsyncConnection::AsyncConnection(asio::ip::tcp::socket socket, std::uint32_t conn, protocol::Protocol protocol,
-                                 std::filesystem::path root, std::function<void(std::uint32_t)> on_closed)
+                                 std::filesystem::path root, std::chrono::milliseconds request_timeout,
+                                 std::function<void(std::uint32_t)> on_closed)
     : socket_(std::move(socket)),
       conn_(conn),
       protocol_(protocol),
       root_(std::move(root)),
+      request_timeout_(request_timeout),
       on_closed_(std::move(on_closed)),
       passive_(socket_.get_executor()),
       data_socket_(socket_.get_executor()),
@@ -82,9 +86,11 @@ void AsyncConnection::pump() {
       if (batches_.empty()) {
         auto next = session_->next();
         if (next) {
+          request_pending_ = false;  // a complete command: its deadline is met
           push(std::move(*next));
           continue;
         }
+        note_pending_input();
         start_read();  // nothing to do until the client sends more
         return;
       }
@@ -320,6 +326,23 @@ void AsyncConnection::block_for(int ms) {
   last_activity_ = Clock::now();
 }
 
+// The request deadline's clock starts at the first byte of a command (the
+// session has input pending that is not yet a command) and does not restart
+// on later bytes of it: a client that sends one byte a second (slowloris)
+// must not keep the connection for ever. The watchdog is normally set for the
+// idle timeout, minutes away; it is brought forward once per such command,
+// not once per byte.
+void AsyncConnection::note_pending_input() {
+  if (!session_->pending_input()) {
+    request_pending_ = false;
+    return;
+  }
+  if (request_pending_) return;  // more of the same command: the clock runs on
+  request_pending_ = true;
+  request_since_ = Clock::now();
+  if (watchdog_.expiry() > request_since_ + request_timeout_) arm_watchdog(request_since_ + request_timeout_);
+}
+
 void AsyncConnection::arm_watchdog(Clock::time_point deadline) {
   // expires_at() cancels a wait already pending (its handler sees
   // operation_aborted and does nothing); the new wait replaces it.
@@ -347,20 +370,40 @@ void AsyncConnection::on_watchdog() {
     arm_watchdog(busy_since_ + kWriteStall);
     return;
   }
-  if (now - last_activity_ >= kIdle) {
-    // The client sat silent too long; the session says goodbye (421). The
-    // pending read is cancelled; its handler resumes the pump.
-    timed_out_ = true;
-    push(session_->timed_out());
-    if (reading_) {
-      std::error_code ignored;
-      socket_.cancel(ignored);
-    } else {
-      pump();
+  if (request_pending_) {
+    // While the lab steps or slows the servers, the time is the teacher's,
+    // not the client's: the clock starts again.
+    if (trace::gates_held()) request_since_ = now;
+    if (now - request_since_ >= request_timeout_) {
+      // Part of a command came, the rest never did in time (FTP 421, HTTP 408).
+      time_out(static_cast<int>(request_timeout_.count()), 1, "request incomplete");
+      return;
     }
+  }
+  if (now - last_activity_ >= kIdle) {
+    // The client sat silent too long; the session says goodbye (421).
+    time_out(protocol::kIdleTimeoutMs, 0, "client silent");
     return;
   }
-  arm_watchdog(last_activity_ + kIdle);
+  Clock::time_point next = last_activity_ + kIdle;
+  if (request_pending_) next = std::min(next, request_since_ + request_timeout_);
+  arm_watchdog(next);
+}
+
+// The session's goodbye for a client that was too slow; `which` is the
+// timeout event's b: 0 idle timeout, 1 request deadline. The pending read is
+// cancelled; its handler resumes the pump, which sends the goodbye and closes.
+void AsyncConnection::time_out(int limit_ms, int which, std::string_view why) {
+  trace::emit(Kind::timeout, conn_, limit_ms, which, why);
+  timed_out_ = true;
+  request_pending_ = false;
+  push(session_->timed_out());
+  if (reading_) {
+    std::error_code ignored;
+    socket_.cancel(ignored);
+  } else {
+    pump();
+  }
 }
 
 // A polite close, without blocking: stop sending (FIN), then read and discard

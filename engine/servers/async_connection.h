@@ -4,11 +4,13 @@
 // It drives a protocol::Session exactly as protocol.h describes, but every
 // wait is an Asio operation that returns at once and calls back later: the
 // read of the next command, each reply's write, the FTP passive accept, the
-// file transfer, the idle timeout. Between those callbacks the one loop thread
-// serves everybody else. The two exceptions are the teaching commands:
-// SITE WORK / GET /work burn CPU inside the handler and SITE SLEEP / /sleep
-// call a blocking sleep inside the handler, both on purpose, so that the cost
-// of a long handler in an event loop is real (everyone else waits).
+// file transfer, the idle timeout and the request deadline (one watchdog timer
+// serves both: it is set for whichever comes first). Between those callbacks
+// the one loop thread serves everybody else. The two exceptions are the
+// teaching commands: SITE WORK / GET /work burn CPU inside the handler and
+// SITE SLEEP / /sleep call a blocking sleep inside the handler, both on
+// purpose, so that the cost of a long handler in an event loop is real
+// (everyone else waits).
 #pragma once
 
 #include <asio.hpp>
@@ -20,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocol/protocol.h"
@@ -29,9 +32,12 @@ namespace sockscope::servers {
 class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
  public:
   // `on_closed(conn)` runs once, after the socket is closed and the `close`
-  // event emitted (the server drops its reference there).
+  // event emitted (the server drops its reference there). `request_timeout`:
+  // how long one command may take to arrive, from its first byte to its end
+  // (ServerConfig::request_timeout_ms()).
   AsyncConnection(asio::ip::tcp::socket socket, std::uint32_t conn, protocol::Protocol protocol,
-                  std::filesystem::path root, std::function<void(std::uint32_t)> on_closed);
+                  std::filesystem::path root, std::chrono::milliseconds request_timeout,
+                  std::function<void(std::uint32_t)> on_closed);
   AsyncConnection(const AsyncConnection&) = delete;
   AsyncConnection& operator=(const AsyncConnection&) = delete;
 
@@ -62,8 +68,10 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   void transfer_done(bool ok, std::uint64_t bytes);
   void burn_cpu(int ms);
   void block_for(int ms);
+  void note_pending_input();
   void arm_watchdog(Clock::time_point deadline);
   void on_watchdog();
+  void time_out(int limit_ms, int which, std::string_view why);
   void finish();
   void linger_read();
   void final_close();
@@ -72,6 +80,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   std::uint32_t conn_;
   protocol::Protocol protocol_;
   std::filesystem::path root_;
+  std::chrono::milliseconds request_timeout_;
   std::function<void(std::uint32_t)> on_closed_;
   std::unique_ptr<protocol::Session> session_;
   asio::ip::tcp::endpoint local_;
@@ -84,7 +93,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   asio::ip::tcp::acceptor passive_;
   asio::ip::tcp::socket data_socket_;
   asio::ip::tcp::endpoint data_peer_;
-  asio::steady_timer watchdog_;  // idle timeout, write stall, linger deadline
+  asio::steady_timer watchdog_;  // idle timeout, request deadline, write stall, linger deadline
   asio::steady_timer data_timer_;  // passive accept time limit
 
   bool reading_ = false;
@@ -93,6 +102,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   bool finishing_ = false;  // half-closed, draining the peer
   bool closed_ = false;     // socket closed, `close` emitted
   bool timed_out_ = false;
+  bool request_pending_ = false;  // part of a command has arrived: the request deadline runs
+  Clock::time_point request_since_;  // ... since its first byte
   Clock::time_point last_activity_;
   Clock::time_point busy_since_;
   Clock::time_point linger_until_;

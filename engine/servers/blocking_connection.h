@@ -4,8 +4,9 @@
 // spawned thread, in a pool worker).
 //
 // It drives a protocol::Session exactly as protocol.h describes: greeting,
-// then read (with an idle timeout) → receive → next → run the actions, until
-// the session closes, the peer goes away, or the server shuts down.
+// then read (with an idle timeout and a request deadline) → receive → next →
+// run the actions, until the session closes, the peer goes away, the client
+// is too slow, or the server shuts down.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,9 @@ struct ConnectionContext {
   int stop_fd = -1;            // readable = the server is shutting down (-1: none)
   LiveConnections* live = nullptr;  // thread/pool: `fd` is listed here until just before it closes
   RequestProcess* per_request = nullptr;  // shotgun: every request runs in a process of its own
+  // How long one command may take to arrive, from its first byte to its end
+  // (ServerConfig::request_timeout_ms(), the request_timeout setting).
+  int request_timeout_ms = protocol::kRequestTimeoutMs;
 };
 
 // shotgun: how one request gets a process of its own. serve_connection keeps
@@ -71,7 +75,8 @@ struct ConnectionTotals {
 
 // Serves one connection and closes it. Never throws for network errors and
 // never dies of a peer reset; emits request/reply/read/write/data_open/
-// data_accept/transfer/work/sleep events and finally `close`.
+// data_accept/transfer/work/sleep events, `timeout` when the client was too
+// slow, and finally `close`.
 ConnectionTotals serve_connection(const ConnectionContext& ctx);
 
 }  // namespace sockscope::servers

@@ -94,6 +94,7 @@ void EventLoopServer::accept_next() {
     // The connection is just an object with some buffers: no process, no
     // thread. It lives as long as one of its operations is pending.
     auto c = std::make_shared<AsyncConnection>(std::move(socket), conn, config_.protocol, config_.root,
+                                               std::chrono::milliseconds(config_.request_timeout_ms()),
                                                [this](std::uint32_t id) { connections_.erase(id); });
     connections_.emplace(conn, c);
     c->start();

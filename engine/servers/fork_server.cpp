@@ -103,6 +103,7 @@ void reap_exited(ChildSet& children) {
   ctx.conn = conn;
   ctx.protocol = config.protocol;
   ctx.root = config.root;
+  ctx.request_timeout_ms = config.request_timeout_ms();  // a slow client's deadline
   serve_connection(ctx);
 
   // _exit, not exit: the child is a copy of the parent, and exit() would run the

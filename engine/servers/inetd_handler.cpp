@@ -9,6 +9,7 @@
 // because nothing of the super-server's memory survived the exec:
 //   sockscope-handler --conn N --protocol ftp|http --root DIR
 //                     [--counter unsafe|mutex] [--race-window-us N]
+//                     [--request-timeout S]
 // The trace ring and the gate table arrive like every other process's: their
 // descriptors were inherited across fork and exec, their numbers in the
 // environment.
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   std::string root;
   std::string counter = "unsafe";
   int race_window_us = 200;
+  const servers::Setting& deadline = servers::setting(servers::SettingId::request_timeout);
+  int request_timeout_s = deadline.def;
   bool no_trace = false;
   CLI::App app{"sockscope-handler: serves one connection on stdin/stdout (exec'd by `serve --arch inetd`)",
                "sockscope-handler"};
@@ -41,6 +44,8 @@ int main(int argc, char** argv) {
   app.add_option("--root", root, "directory served read-only")->required()->check(CLI::ExistingDirectory);
   app.add_option("--counter", counter, "visitor counter: unsafe or mutex")->check(CLI::IsMember({"unsafe", "mutex"}));
   app.add_option("--race-window-us", race_window_us, "visitor counter's pause")->check(CLI::Range(0, 1000000));
+  app.add_option(std::string(deadline.flag), request_timeout_s, "seconds a client has to send one whole command")
+      ->check(CLI::Range(deadline.min, deadline.max));
   app.add_flag("--no-trace", no_trace, "write no trace events (the super-server runs with --no-trace)");
   try {
     app.parse(argc, argv);
@@ -75,6 +80,7 @@ int main(int argc, char** argv) {
   ctx.conn = conn;
   ctx.protocol = protocol;
   ctx.root = root;
+  ctx.request_timeout_ms = request_timeout_s * 1000;  // as the super-server's --request-timeout said
   servers::serve_connection(ctx);
 
   // GATE exit: the handler ends; the kernel closes its copy of the socket and

@@ -46,7 +46,9 @@ std::vector<std::string> handler_args(const ServerConfig& config, std::uint32_t 
           "--counter",
           config.settings.text(SettingId::counter),
           "--race-window-us",
-          config.settings.text(SettingId::race_window_us)};
+          config.settings.text(SettingId::race_window_us),
+          std::string(setting(SettingId::request_timeout).flag),
+          config.settings.text(SettingId::request_timeout)};
   if (!trace::tracing_enabled()) args.emplace_back("--no-trace");  // serve --no-trace: the handler too
   return args;
 }

@@ -99,7 +99,7 @@ class ConnectionQueue {
   // idle (the room push() counts) instead of racing the threads' start.
   void wait_idle(int n, std::chrono::milliseconds limit) {
     std::unique_lock<std::mutex> lock(mutex_);
-    idle_changed_.wait_for(lock, limit, [&] { return idle_ >= n || stopping_; });
+    idle_changed_.wait_for(lock, limit, [&] { return idle_ >= static_cast<std::size_t>(n) || stopping_; });
   }
 
   // Shutdown: wake every worker and hand back what never got served.
@@ -146,6 +146,7 @@ void run_worker(const ServerConfig& config, int index, ConnectionQueue& queue, L
     ctx.conn = a.conn;
     ctx.protocol = config.protocol;
     ctx.root = config.root;
+    ctx.request_timeout_ms = config.request_timeout_ms();  // a slow client's deadline
     ctx.stop_fd = stop_fd;
     ctx.live = &live;
     serve_connection(ctx);  // closes the socket and emits `close`: we are idle again

@@ -240,6 +240,7 @@ static int blocking_worker(const ServerConfig& config, const Listener& listener,
     ctx.conn = conn;
     ctx.protocol = config.protocol;
     ctx.root = config.root;
+    ctx.request_timeout_ms = config.request_timeout_ms();  // a slow client's deadline
     ctx.stop_fd = signals.fd();
     serve_connection(ctx);
     if (SignalPipe::stop_requested()) break;

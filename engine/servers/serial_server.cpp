@@ -5,7 +5,10 @@
 // Lesson: while one client is being served, everyone else waits in the
 // kernel's accept queue (the listen backlog). Their TCP handshakes complete -
 // the kernel does that on its own - but nobody reads their bytes. One slow or
-// silent client, or one `SITE SLEEP 5000`, stalls every other client.
+// silent client, or one `SITE SLEEP 5000`, stalls every other client. The
+// request deadline (request_timeout) bounds how long a client that trickles
+// a command byte by byte (slowloris) can do that: each such client holds the
+// whole server for that long, then gets its 421/408 and is closed.
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,6 +61,7 @@ int run_serial_server(const ServerConfig& config, const Listener& listener) {
     ctx.conn = conn;
     ctx.protocol = config.protocol;
     ctx.root = config.root;
+    ctx.request_timeout_ms = config.request_timeout_ms();  // the longest one slow command holds us all
     ctx.stop_fd = signals.fd();  // a SIGTERM ends even a long-lived client
     serve_connection(ctx);       // closes fd when the client is done
   }

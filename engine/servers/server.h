@@ -33,6 +33,8 @@ struct ServerConfig {
 
   int get(SettingId id) const { return settings.get(id); }
   bool on(SettingId id) const { return settings.on(id); }
+  // The request deadline every connection driver enforces (the setting is in seconds).
+  int request_timeout_ms() const { return get(SettingId::request_timeout) * 1000; }
 };
 
 // A bound, listening socket handed to an architecture.

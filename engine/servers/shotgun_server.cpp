@@ -82,6 +82,7 @@ class ForkPerRequest final : public RequestProcess {
   ctx.conn = conn;
   ctx.protocol = config.protocol;
   ctx.root = config.root;
+  ctx.request_timeout_ms = config.request_timeout_ms();  // a slow client's deadline
   ctx.per_request = &per_request;
   serve_connection(ctx);
   // GATE exit: the connection is over; the listener reaps this process.

@@ -104,6 +104,7 @@ void run_handler(const ServerConfig& config, int fd, std::uint32_t conn, pid_t s
   ctx.conn = conn;
   ctx.protocol = config.protocol;
   ctx.root = config.root;
+  ctx.request_timeout_ms = config.request_timeout_ms();  // a slow client's deadline
   ctx.stop_fd = stop_fd;  // shutdown wakes us out of poll()
   ctx.live = &live;       // and shutdown(2)s our socket if we are mid-write
   serve_connection(ctx);

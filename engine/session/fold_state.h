@@ -512,6 +512,7 @@ class FoldState {
       case K::sleep_begin:
       case K::sleep_end:
       case K::server_stop:
+      case K::timeout:  // its connection's close follows; the log and the timeline show it
         break;
       // Folded by their own views: threads_fold.h (workers, queue, counter,
       // lock), loop_fold.h (Asio handler tracking) and timeline.h (gates).

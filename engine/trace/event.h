@@ -76,6 +76,9 @@ enum class Kind : std::uint16_t {
   gate_pass,       // ... and went on (released, or slow motion's delay done). a = GateKind, b = slot (-1 slow), text = gate name
   // inetd: the first event of a new program image in a forked child.
   exec,            // execve() succeeded. conn, a = parent pid, text = program name
+  // Hardening (issue 17): a connection ran out of time and is being closed.
+  timeout,         // conn, a = the limit in ms, b = 0 idle timeout (no bytes) / 1 request deadline
+                   // (a command still incomplete), text = what was late
   count_
 };
 
@@ -89,11 +92,11 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(Kind::cou
     "worker_start",   "worker_exit",  "enqueue",        "dequeue",      "counter_read",
     "counter_write",  "lock_wait",    "lock_acquire",   "unlock",
     "handler_create", "reactor_register", "reactor_ready", "completion", "handler_begin",
-    "handler_end",    "gate_wait",        "gate_pass",        "exec",
+    "handler_end",    "gate_wait",        "gate_pass",        "exec",             "timeout",
 };
 static_assert(kKindNames.size() == static_cast<std::size_t>(Kind::count_),
               "every Kind needs a name in kKindNames");
-static_assert(kKindNames.back() == "exec", "kKindNames out of step with Kind");
+static_assert(kKindNames.back() == "timeout", "kKindNames out of step with Kind");
 
 constexpr std::string_view kind_name(Kind k) {
   auto i = static_cast<std::size_t>(k);

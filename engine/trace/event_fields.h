@@ -31,6 +31,8 @@ enum class FieldFormat : std::uint8_t {
   wait_status,  // a waitpid() status: "exit 0", "signal 9"
   flag,         // 1 = yes, 0 = no
   hex,          // bit sets (epoll event bits)
+  duration_ms,  // milliseconds, shown as ms/s
+  choice,       // an index into the field's `choices`: its name
 };
 
 struct EventField {
@@ -38,6 +40,8 @@ struct EventField {
   FieldFormat format = FieldFormat::number;
   // Set by some emitters only (0 from the others): shown only when not 0.
   bool only_if_set = false;
+  // FieldFormat::choice: the name of 0 and of 1.
+  std::array<std::string_view, 2> choices{};
   constexpr bool used() const { return !name.empty(); }
   constexpr bool shown(std::int64_t v) const { return used() && (v != 0 || !only_if_set); }
 };
@@ -139,6 +143,11 @@ inline constexpr std::array<KindFields, static_cast<std::size_t>(Kind::count_)> 
      {"slot", FieldFormat::slot}},
     {Kind::exec, "execve() succeeded: the child now runs a different program (text), same pid.", {"parent pid"},
      detail::kNone},
+    {Kind::timeout,
+     "A connection ran out of time: silent for the idle timeout, or a request still incomplete at its deadline "
+     "(request_timeout); the server answered (FTP 421, HTTP 408) and closed it.",
+     {"limit", FieldFormat::duration_ms},
+     {"timer", FieldFormat::choice, false, {"idle timeout", "request deadline"}}},
 }};
 
 constexpr bool kind_fields_in_order() {
@@ -169,7 +178,8 @@ constexpr bool conn_is_client_id(Kind k) {
          k == Kind::client_close || k == Kind::client_error;
 }
 
-// One value as its field's format reads it: "read", "3", "1.20 ms", "exit 0", "yes", "0x1".
+// One value as its field's format reads it: "read", "3", "1.20 ms", "exit 0", "yes", "0x1", "20 s",
+// "request deadline".
 inline std::string format_field_value(const EventField& f, std::int64_t v) {
   char buf[48];
   switch (f.format) {
@@ -198,6 +208,16 @@ inline std::string format_field_value(const EventField& f, std::int64_t v) {
     case FieldFormat::hex:
       std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
       return buf;
+    case FieldFormat::duration_ms:
+      // Whole seconds read as the setting was given ("3 s"); the rest as ms or s.
+      if (v != 0 && v % 1000 == 0) return std::to_string(v / 1000) + " s";
+      if (v > -1000 && v < 1000) return std::to_string(v) + " ms";
+      std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(v) / 1e3);
+      return buf;
+    case FieldFormat::choice:
+      if (v >= 0 && v < static_cast<std::int64_t>(f.choices.size()) && !f.choices[static_cast<std::size_t>(v)].empty())
+        return std::string(f.choices[static_cast<std::size_t>(v)]);
+      return std::to_string(v);
   }
   return std::to_string(v);
 }

@@ -205,4 +205,11 @@ inline void gate(GateKind kind, std::uint32_t conn = 0,
   t->pass(kind, conn, GateSite{gate_file_hash(where.file_name()), where.line()});
 }
 
+// True while the lab steps, slows or runs-to (any mode but run): the servers'
+// time is then the teacher's, and the request deadline does not count it.
+inline bool gates_held() noexcept {
+  GateTable* t = detail::g_gates;
+  return t != nullptr && t->mode_relaxed() != GateMode::run;
+}
+
 }  // namespace sockscope::trace

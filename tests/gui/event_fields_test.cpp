@@ -183,6 +183,15 @@ TEST(EventFields, ValuesReadByName) {
   e.a = 10;
   e.b = 1;
   EXPECT_EQ(trace::describe_fields(e), "bytes 10 · ok yes");
+  e.kind = Kind::timeout;
+  e.a = 3000;
+  e.b = 1;
+  EXPECT_EQ(trace::describe_fields(e), "limit 3 s · timer request deadline");
+  e.a = 300000;
+  e.b = 0;
+  EXPECT_EQ(trace::describe_fields(e), "limit 300 s · timer idle timeout");
+  e.a = 1500;
+  EXPECT_EQ(trace::describe_fields(e), "limit 1.50 s · timer idle timeout");
 
   // The row's tooltip: the kind's sentence, then each field by name, raw too
   // when the value was formatted.

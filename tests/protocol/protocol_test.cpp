@@ -590,6 +590,26 @@ TEST_F(FtpFixture, TimeoutCloses) {
   EXPECT_FALSE(session->next());
 }
 
+// The request deadline's clock (issue 17): it runs while part of a command
+// line has arrived and stops when next() yields the command.
+TEST_F(FtpFixture, PendingInputIsAPartialCommandLine) {
+  EXPECT_FALSE(session->pending_input()) << "logged in, nothing sent since";
+  const std::string line = "NOOP\r\n";
+  for (std::size_t i = 0; i + 1 < line.size(); ++i) {
+    EXPECT_TRUE(d.feed(line.substr(i, 1)).empty());
+    EXPECT_TRUE(session->pending_input()) << "after byte " << i;
+  }
+  EXPECT_EQ(d.feed("\n"), (Codes{200}));
+  EXPECT_FALSE(session->pending_input()) << "the command was yielded";
+  // Pipelined: the whole first command and the start of the next.
+  EXPECT_EQ(d.feed("PWD\r\nSY"), (Codes{257}));
+  EXPECT_TRUE(session->pending_input());
+  d.run(session->timed_out());
+  EXPECT_EQ(d.codes.back(), 421);
+  EXPECT_TRUE(d.closed);
+  EXPECT_FALSE(session->pending_input()) << "closing: nothing more is read";
+}
+
 // ------------------------------------------- 4. FTP: real clients' sequences
 
 namespace {
@@ -1133,6 +1153,42 @@ TEST_F(HttpFixture, Timeout) {
   EXPECT_EQ(d2.codes, (Codes{408}));
   EXPECT_TRUE(d2.closed);
   EXPECT_FALSE(s2->next());
+}
+
+TEST_F(HttpFixture, PendingInputIsAPartialRequestHead) {
+  EXPECT_FALSE(session->pending_input());
+  d.feed("\r\n");
+  EXPECT_FALSE(session->pending_input()) << "an empty line before a request is not a request";
+  d.feed("GET /hello.txt HTTP/1.1\r\nHo");
+  EXPECT_TRUE(session->pending_input());
+  d.feed("st: x\r\n");
+  EXPECT_TRUE(session->pending_input()) << "the head has not ended";
+  EXPECT_EQ(one("\r\n").status, 200);
+  EXPECT_FALSE(session->pending_input());
+  // Pipelined: one whole request, then the start of the next.
+  EXPECT_EQ(one("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /hel").status, 200);
+  EXPECT_TRUE(session->pending_input());
+}
+
+// The request deadline's reply: 408 Request Timeout, then close.
+TEST_F(HttpFixture, AnIncompleteRequestAtItsDeadlineGets408AndClose) {
+  d.feed("GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Slow: a");
+  ASSERT_TRUE(session->pending_input());
+  d.run(session->timed_out());
+  ASSERT_EQ(d.codes, (Codes{408}));
+  const std::string reply = d.last_reply();
+  EXPECT_EQ(reply.rfind("HTTP/1.1 408 Request Timeout\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos) << reply;
+  EXPECT_TRUE(d.closed);
+  EXPECT_TRUE(session->closing());
+  EXPECT_FALSE(session->pending_input());
+  // Only empty lines sent: no request to answer, just the close.
+  auto s2 = make_session(Protocol::http, jail.config());
+  Driver d2(*s2);
+  d2.feed("\r\n\r\n");
+  d2.run(s2->timed_out());
+  EXPECT_TRUE(d2.codes.empty());
+  EXPECT_TRUE(d2.closed);
 }
 
 // ------------------------------------------------------ 7. assets/ftp-root

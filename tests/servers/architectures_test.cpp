@@ -4,9 +4,14 @@
 // gate line of that architecture's own sources), and stopped with nothing
 // left running. A new row is covered by adding the row.
 //
+// Every row also meets a slowloris (one byte of a command every 300 ms, never
+// the end of it): the request deadline answers and closes it, and the server
+// serves on.
+//
 // Then what the new rows teach: inetd's real exec, shotgun's process per
 // request, the counter preset's lost updates, reaping turned on while a
-// server holds zombies, and the settings table's errors.
+// server holds zombies, the request deadline's event, and the settings
+// table's errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -21,6 +26,7 @@
 #include "script.h"
 #include "servers/architecture.h"
 #include "servers/server_harness.h"
+#include "trace/event_fields.h"
 
 namespace sockscope::test {
 namespace {
@@ -200,6 +206,58 @@ TEST_P(EveryArchitecture, SteppedWithTwoHeldClientsEveryWaiterHasACursorOnItsGat
   for (pid_t p : started_by_us(marker.text)) {
     ADD_FAILURE() << "left running: pid " << p << " " << cmdline(p);
     kill(p, SIGKILL);
+  }
+}
+
+// Issue 17: a slowloris stalled serial, fork, prefork and pool for ever,
+// because the idle timeout restarts on every byte. The request deadline does
+// not: with request_timeout=2 the client is answered (FTP 421, HTTP 408) and
+// closed about 2 s after its first byte, however many bytes it trickled, and
+// the client that connected behind it (the serial server's backlog) is served.
+TEST_P(EveryArchitecture, ARequestDeadlineEndsASlowlorisAndTheServerServesOn) {
+  using Clock = std::chrono::steady_clock;
+  const std::string arch = GetParam();
+  for (const std::string proto : {"ftp", "http"}) {
+    SCOPED_TRACE(proto);
+    const bool ftp = proto == "ftp";
+    ServerProcess s({"--arch", arch, "--port", "0", "--protocol", proto, "--request-timeout", "2"});
+    RawClient slow(s.port());
+    if (ftp) {
+      ASSERT_TRUE(slow.reply().value_or("").starts_with("220"));
+    }
+    RawClient behind(s.port());  // serial: waits in the backlog until the slowloris is gone
+    const std::string never_ends = ftp ? "USER anonymous-who-never-finishes-this-line"
+                                       : "GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Slow: never-ends";
+    const auto first_byte = Clock::now();
+    std::string got;
+    // One byte every 300 ms: about 40 bytes, 12 s, if nothing stops it.
+    for (std::size_t i = 0; i < never_ends.size() && !slow.closed_by_server(); ++i) {
+      if (Clock::now() - first_byte > 10s) break;
+      if (!slow.send_all(never_ends.substr(i, 1))) break;  // reset: the read below sees the close
+      got += slow.read_for(300);
+    }
+    got += slow.read_for(200);
+    const auto took = Clock::now() - first_byte;
+    EXPECT_TRUE(slow.closed_by_server()) << "still open after " << never_ends.size() << " bytes; got '" << got << "'";
+    EXPECT_TRUE(got.starts_with(ftp ? "421 " : "HTTP/1.1 408 Request Timeout\r\n")) << got;
+    EXPECT_GE(took, 1500ms) << "the deadline is 2 s from the first byte";
+    EXPECT_LE(took, 6s) << "more bytes must not extend the deadline";
+    slow.close_now();
+
+    // The one behind it is served now.
+    if (ftp) {
+      auto greeting = behind.reply(6000);
+      ASSERT_TRUE(greeting.has_value()) << "the client behind the slowloris was never greeted";
+      EXPECT_TRUE(greeting->starts_with("220")) << *greeting;
+      EXPECT_EQ(behind.command("USER anonymous"), 331);
+      EXPECT_EQ(behind.command("QUIT"), 221);
+    } else {
+      ASSERT_TRUE(behind.send_all("GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+      const std::string reply = behind.read_for(6000);
+      EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK\r\n")) << reply;
+      EXPECT_TRUE(reply.ends_with(read_file(assets_root() / "hello.txt"))) << reply;
+    }
+    EXPECT_EQ(s.stop(), 0) << "a clean SIGTERM shutdown";
   }
 }
 
@@ -414,6 +472,116 @@ TEST(Reaping, TurningItOnWhileRunningReapsTheZombiesNow) {
   lab.stop_server();
 }
 
+// ---- the request deadline -----------------------------------------------------------------
+
+TEST(SettingsTable, EveryArchitectureReadsTheRequestDeadline) {
+  const servers::Setting& s = servers::setting(servers::SettingId::request_timeout);
+  EXPECT_EQ(s.key, "request_timeout");
+  EXPECT_EQ(s.label, "request deadline");
+  EXPECT_EQ(s.flag, "--request-timeout");
+  EXPECT_EQ(s.min, 1);
+  EXPECT_EQ(s.max, 300);
+  EXPECT_EQ(s.def, 20) << "Apache mod_reqtimeout's header=20";
+  for (const auto& a : servers::architectures()) {
+    SCOPED_TRACE(std::string(a.name));
+    EXPECT_TRUE(a.uses(servers::SettingId::request_timeout)) << "the controls and `start` must offer it";
+    lab::ServerSpec spec;
+    spec.arch = std::string(a.name);
+    spec.settings.set(servers::SettingId::request_timeout, 7);
+    const auto args = spec.to_args();
+    auto at = std::find(args.begin(), args.end(), "--request-timeout");
+    ASSERT_NE(at, args.end());
+    EXPECT_EQ(*(at + 1), "7");
+  }
+}
+
+// The lab's session records the deadline firing: a `timeout` event with the
+// limit in ms (a) and 1 for the request deadline (b), on the slow client's
+// connection, before its 421 and its close; the session's options say what
+// the deadline was.
+TEST(RequestDeadline, TheSessionRecordsTheTimeoutWithItsLimit) {
+  using Clock = std::chrono::steady_clock;
+  lab::Lab lab(lab_options());
+  lab::ServerSpec spec;
+  spec.arch = "serial";
+  spec.settings.set(servers::SettingId::request_timeout, 1);
+  const std::uint16_t port = lab.start_server(spec);
+  ASSERT_GT(port, 0);
+  RawClient slow(port);
+  ASSERT_TRUE(slow.reply().value_or("").starts_with("220"));
+  const std::string never_ends = "NOOP-never-ends";
+  const auto first_byte = Clock::now();
+  std::string got;
+  for (std::size_t i = 0; i < never_ends.size() && !slow.closed_by_server(); ++i) {
+    if (Clock::now() - first_byte > 5s) break;
+    if (!slow.send_all(never_ends.substr(i, 1))) break;
+    got += slow.read_for(200);
+  }
+  got += slow.read_for(200);
+  EXPECT_TRUE(slow.closed_by_server());
+  EXPECT_TRUE(got.starts_with("421 ")) << got;
+  slow.close_now();
+
+  ASSERT_TRUE(eventually([&] {
+    lab.flush();
+    return count_of(lab, trace::Kind::timeout) >= 1 && count_of(lab, trace::Kind::close) >= 1;
+  }));
+  const auto timeouts = events_of(lab, trace::Kind::timeout);
+  ASSERT_EQ(timeouts.size(), 1u);
+  const trace::Event& t = timeouts[0];
+  EXPECT_EQ(t.a, 1000) << "the limit, in ms";
+  EXPECT_EQ(t.b, 1) << "the request deadline (0 would be the idle timeout)";
+  EXPECT_EQ(t.text_view(), "request incomplete");
+  EXPECT_EQ(t.pid, static_cast<std::uint32_t>(lab.server_pid()));
+  EXPECT_EQ(trace::describe_fields(t), "limit 1 s · timer request deadline");
+  lab.session().read([&](const session::Session& s) {
+    bool timed_out = false, replied = false, closed = false;
+    for (const auto& e : s.events()) {
+      if (e.conn != t.conn) continue;
+      if (e.kind == trace::Kind::timeout) timed_out = true;
+      if (e.kind == trace::Kind::reply && e.a == 421) replied = timed_out;  // after the timeout
+      if (e.kind == trace::Kind::close) closed = replied;                   // after the 421
+    }
+    EXPECT_TRUE(closed) << "timeout, then 421, then close on conn " << t.conn;
+    EXPECT_EQ(s.meta().option("request_timeout", ""), "1");
+  });
+  lab.stop_server();
+}
+
+// While the lab steps or slows the servers the deadline waits (the time is
+// the teacher's); back in run mode it counts again from then.
+TEST(RequestDeadline, WaitsWhileTheLabSlowsTheServers) {
+  using Clock = std::chrono::steady_clock;
+  lab::Lab lab(lab_options());
+  lab.gates().set_mode(trace::GateMode::slow, 1);  // 1 ms a gate: slow motion, hardly slower
+  lab::ServerSpec spec;
+  spec.arch = "serial";
+  spec.settings.set(servers::SettingId::request_timeout, 1);
+  const std::uint16_t port = lab.start_server(spec);
+  ASSERT_GT(port, 0);
+  RawClient slow(port);
+  ASSERT_TRUE(slow.reply().value_or("").starts_with("220"));
+  const std::string never_ends = "NOOP-never-ends-at-all-no";
+  std::size_t i = 0;
+  // 2.5 s of bytes, over twice the deadline: still open.
+  for (const auto start = Clock::now(); Clock::now() - start < 2500ms && i < never_ends.size(); ++i) {
+    ASSERT_TRUE(slow.send_all(never_ends.substr(i, 1)));
+    EXPECT_EQ(slow.read_for(200), "");
+  }
+  EXPECT_FALSE(slow.closed_by_server()) << "the deadline fired in slow motion";
+  lab.gates().set_mode(trace::GateMode::run);
+  const auto run_from = Clock::now();
+  std::string got;
+  for (; i < never_ends.size() && !slow.closed_by_server() && Clock::now() - run_from < 4s; ++i) {
+    if (!slow.send_all(never_ends.substr(i, 1))) break;
+    got += slow.read_for(200);
+  }
+  got += slow.read_for(200);
+  EXPECT_TRUE(slow.closed_by_server()) << "back in run mode the deadline counts again";
+  EXPECT_TRUE(got.starts_with("421 ")) << got;
+  lab.stop_server();
+}
+
 // ---- bad input ----------------------------------------------------------------------------
 
 TEST(SettingsInput, BadArchitectureSettingOrValueNamesTheAllowedOnes) {
@@ -426,6 +594,10 @@ TEST(SettingsInput, BadArchitectureSettingOrValueNamesTheAllowedOnes) {
   auto range = run_command(std::string("timeout 10 ") + SOCKSCOPE_BIN + " run --arch pool --workers 0 2>&1");
   EXPECT_EQ(range.exit_code, 2) << range.output;
   EXPECT_NE(range.output.find("1 to 1024"), std::string::npos) << range.output;
+  auto deadline = run_command(std::string("timeout 10 ") + SOCKSCOPE_BIN +
+                              " serve --arch serial --port 0 --request-timeout 0 2>&1");
+  EXPECT_EQ(deadline.exit_code, 2) << deadline.output;
+  EXPECT_NE(deadline.output.find("1 to 300"), std::string::npos) << deadline.output;
 
   auto parse = [](const std::string& text, std::string& error) {
     std::istringstream in(text);
@@ -436,6 +608,16 @@ TEST(SettingsInput, BadArchitectureSettingOrValueNamesTheAllowedOnes) {
                     "clients 3 preset=custom\nclients 2 preset=counter work_ms=50\n",
                     error))
       << error;
+  {
+    std::istringstream in("start serial request_timeout=3\nstart evloop request_timeout=300\n");
+    auto cmds = app::parse_script(in, "lesson.txt", error);
+    ASSERT_TRUE(cmds.has_value()) << error;
+    ASSERT_EQ(cmds->size(), 2u);
+    EXPECT_EQ((*cmds)[0].spec.settings.get(servers::SettingId::request_timeout), 3);
+    EXPECT_EQ((*cmds)[1].spec.settings.get(servers::SettingId::request_timeout), 300);
+  }
+  EXPECT_FALSE(parse("start fork request_timeout=0\n", error));
+  EXPECT_NE(error.find("1 to 300"), std::string::npos) << error;
   EXPECT_FALSE(parse("start inetd workers=3\n", error));
   EXPECT_EQ(error.rfind("lesson.txt:1: ", 0), 0u) << error;
   EXPECT_NE(error.find("max_children"), std::string::npos) << "names the inetd's settings: " << error;

@@ -285,6 +285,8 @@ class RawClient {
   }
 
   int fd() const { return fd_; }
+  // True once a read found the server's end of the stream (FIN or reset).
+  bool closed_by_server() const { return eof_; }
 
  private:
   bool read_some(std::chrono::steady_clock::time_point deadline) {
