@@ -31,10 +31,6 @@
 
 namespace sockscope::app {
 
-inline constexpr float kDefaultFontPx = 19.0f;
-inline constexpr float kMinFontPx = 10.0f;
-inline constexpr float kMaxFontPx = 48.0f;
-
 class AppUi {
  public:
   AppUi();

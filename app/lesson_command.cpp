@@ -2,13 +2,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 
-#include "gui_main.h"
 #include "lesson/check.h"
 #include "lesson/lesson.h"
-#include "script.h"
+#include "window_verbs.h"
 
 namespace sockscope::app {
 namespace {
@@ -57,7 +58,7 @@ int queries_command() {
 
 }  // namespace
 
-void register_lesson_command(CLI::App& app, GuiOptions& gui, int& exit_code) {
+void register_lesson_command(CLI::App& app, OpenLesson open, int& exit_code) {
   auto args = std::make_shared<LessonArgs>();
   auto* cmd = app.add_subcommand("lesson", "guided lessons: list them, open one in the app, or check one headless");
   cmd->add_option("LESSON", args->lesson, "a shipped lesson's name (see --list) or the path of a lesson file");
@@ -66,7 +67,7 @@ void register_lesson_command(CLI::App& app, GuiOptions& gui, int& exit_code) {
   cmd->add_flag("--check", args->check,
                 "run LESSON headless on real servers with its own solutions; exit 1 naming the step that fails");
   cmd->fallthrough();
-  cmd->callback([&app, cmd, args, &gui, &exit_code] {
+  cmd->callback([cmd, args, open, &exit_code] {
     if (args->list) {
       exit_code = list_lessons_command();
       return;
@@ -97,9 +98,13 @@ void register_lesson_command(CLI::App& app, GuiOptions& gui, int& exit_code) {
       exit_code = lesson::check_lesson(*parsed, std::cout);
       return;
     }
-    gui.lesson = path->string();
-    exit_code = run_gui(gui);
-    (void)app;
+    if (!open) {
+      std::cerr << "sockscope: this build has no GUI (SOCKSCOPE_BUILD_GUI=OFF); "
+                << "`sockscope lesson " << args->lesson << " --check` runs the lesson headless\n";
+      exit_code = 2;
+      return;
+    }
+    exit_code = open(path->string());
   });
 }
 

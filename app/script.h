@@ -40,20 +40,11 @@
 #include "lab_controller.h"
 #include "lesson/script.h"
 #include "views/export_view.h"
+#include "window_verbs.h"
 
 namespace sockscope::app {
 
 class AppUi;
-
-using lesson::ScriptCommand;
-
-// The window's verbs, for lesson::ScriptParser (lessons use them too).
-bool parse_window_verb(const std::vector<std::string>& words, ScriptCommand& c, std::string& error);
-
-// Parses a whole script. On the first bad line returns nullopt and sets
-// `error` to "<name>:<line>: <reason>".
-std::optional<std::vector<ScriptCommand>> parse_script(std::istream& in, const std::string& name,
-                                                       std::string& error);
 
 class ScriptRunner {
  public:

@@ -36,16 +36,6 @@ std::filesystem::path expand_home(const std::string& p) {
 
 }  // namespace
 
-bool export_format_from_name(std::string_view name, ExportFormat& out) {
-  for (std::size_t i = 0; i < std::size(kExportFormatNames); ++i) {
-    if (kExportFormatNames[i] == name) {
-      out = static_cast<ExportFormat>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
 ExportView::ExportView() { std::snprintf(path_, sizeof path_, "~/sockscope-session.jsonl"); }
 
 ExportView::~ExportView() { join(); }

@@ -16,13 +16,10 @@
 #include <thread>
 
 #include "frame.h"
+#include "window_verbs.h"
 
 namespace sockscope::app {
 
-// The dialog's radio buttons, in order; the names are the script's words.
-enum class ExportFormat { jsonl, chrome, csv, text, png };
-inline constexpr std::string_view kExportFormatNames[] = {"jsonl", "chrome", "csv", "text", "png"};
-bool export_format_from_name(std::string_view name, ExportFormat& out);
 
 // How one export ended: ok, and "Wrote PATH" or the writer's error.
 struct ExportOutcome {

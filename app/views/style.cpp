@@ -53,20 +53,6 @@ void apply_theme(Theme theme, float ui_scale) {
 Theme current_theme() { return g_theme; }
 const Palette& palette() { return g_theme == Theme::dark ? kDark : kLight; }
 
-std::string_view theme_name(Theme t) { return t == Theme::dark ? "dark" : "light"; }
-
-bool theme_from_name(std::string_view name, Theme& out) {
-  if (name == "dark") {
-    out = Theme::dark;
-    return true;
-  }
-  if (name == "light") {
-    out = Theme::light;
-    return true;
-  }
-  return false;
-}
-
 Fonts& fonts() { return g_fonts; }
 
 MonoFont::MonoFont() : pushed_(g_fonts.mono != nullptr) {

@@ -13,10 +13,9 @@
 #include <string_view>
 
 #include "session/session.h"
+#include "window_verbs.h"
 
 namespace sockscope::app::style {
-
-enum class Theme { dark, light };
 
 // The palette of the current theme.
 struct Palette {
@@ -43,8 +42,6 @@ struct Palette {
 void apply_theme(Theme theme, float ui_scale);
 Theme current_theme();
 const Palette& palette();
-std::string_view theme_name(Theme t);
-bool theme_from_name(std::string_view name, Theme& out);
 
 // Fonts registered by the shell (fonts.cpp); nullptr falls back to the default.
 struct Fonts {

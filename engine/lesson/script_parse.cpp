@@ -2,9 +2,11 @@
 // besides the stream: LabCommandRunner (script_run.cpp) and the app run them.
 #include "lesson/script.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <istream>
+#include <limits>
 #include <sstream>
 
 #include "clients/scenario.h"
@@ -289,8 +291,12 @@ struct Parser {
         error = e;
         return false;
       }
+      // A long sweep (say 9 servers x 400 client counts x 600 s) runs for
+      // weeks: more milliseconds than an int holds, so the default is capped.
       const double per_row = o.duration_s + 30.0;
-      c.timeout_ms = timeout_s > 0 ? timeout_s * 1000 : static_cast<int>(per_row * 1000 * static_cast<double>(o.row_count()));
+      const double all_rows_ms = per_row * 1000 * static_cast<double>(o.row_count());
+      c.timeout_ms = timeout_s > 0 ? timeout_s * 1000
+                                   : static_cast<int>(std::min(all_rows_ms, double{std::numeric_limits<int>::max()}));
       return true;
     }
     if (window != nullptr && *window && (*window)(words, c, error)) return error.empty();

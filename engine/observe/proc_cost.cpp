@@ -99,7 +99,7 @@ TreeCost read_tree_cost(const std::vector<pid_t>& pids) {
     if (!dir) continue;
     while (dirent* d = ::readdir(dir)) {
       if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
-      char task[96];
+      char task[320];  // d_name is up to 255 bytes (a tid is far shorter)
       std::snprintf(task, sizeof task, "/proc/%d/task/%s/status", pid, d->d_name);
       if (slurp(task, text)) add_status_switches(text, cost);
     }

@@ -123,11 +123,13 @@ TEST_F(HeadlessImGui, ArchitectureWindowsOpenForTheirSessions) {
   }
 }
 
-TEST_F(HeadlessImGui, DebugWindowsAndExportDialog) {
-  // The demo and metrics windows are reachable; drawing them next to ours
-  // must not upset ImGui's stacks.
+TEST_F(HeadlessImGui, DebugWindowsDrawBesideOurs) {
+  // The demo and metrics windows are reachable (Help menu); drawing them next
+  // to ours must not upset ImGui's stacks, and both must really draw.
   AppUi ui;
   session::Session s = make_recorded_session({});
+  const int ours = draw_frames(ui, s, s.last_ns(), 5);
+  int with_debug = 0;
   for (int f = 0; f < 30; ++f) {
     ImGui::NewFrame();
     FrameContext ctx{s, s.model(), s.last_ns(), nullptr, 60.0};
@@ -135,8 +137,16 @@ TEST_F(HeadlessImGui, DebugWindowsAndExportDialog) {
     ImGui::ShowDemoWindow();
     ImGui::ShowMetricsWindow();
     ImGui::Render();
+    with_debug = ImGui::GetDrawData()->TotalVtxCount;
   }
-  SUCCEED();
+  for (const char* name : {"Dear ImGui Demo", "Dear ImGui Metrics/Debugger"}) {
+    ImGuiWindow* w = window(name);
+    ASSERT_NE(w, nullptr) << name;
+    EXPECT_TRUE(w->WasActive) << name;
+    EXPECT_GT(w->DrawList->VtxBuffer.Size, 100) << name;
+  }
+  EXPECT_GT(ours, 0);
+  EXPECT_GT(with_debug, ours);
 }
 
 TEST_F(HeadlessImGui, LiveLabControlsWhileStopped) {

@@ -97,7 +97,7 @@ TEST(Layout, OverviewGivesTheTreeTheLargestAreaWithRoomForFourChildren) {
         expect_sound(in, r, at);
         const Rect& tree = r[WindowId::tree];
         for (const auto& w : kWindows) {
-          if (w.id != WindowId::tree) EXPECT_GT(tree.area(), r[w.id].area()) << at << w.key << " is larger than the tree";
+          if (w.id != WindowId::tree) { EXPECT_GT(tree.area(), r[w.id].area()) << at << w.key << " is larger than the tree"; }
         }
         EXPECT_GE(tree.w, tree_window_min_width(fs, TreeDetail::compact, 4)) << at << "tree too narrow";
         EXPECT_GE(tree.h, tree_window_min_height(fs, TreeDetail::compact)) << at << "tree too short";
@@ -115,7 +115,7 @@ TEST(Layout, SteppingGivesTheFlowTheLargestArea) {
         expect_sound(in, r, at);
         const Rect& flow = r[WindowId::flow];
         for (const auto& w : kWindows) {
-          if (w.id != WindowId::flow) EXPECT_GT(flow.area(), r[w.id].area()) << at << w.key << " is larger than the flow";
+          if (w.id != WindowId::flow) { EXPECT_GT(flow.area(), r[w.id].area()) << at << w.key << " is larger than the flow"; }
         }
         // The tree still shows the server and the child being stepped.
         EXPECT_GE(r[WindowId::tree].w, tree_window_min_width(fs, TreeDetail::compact, 2)) << at;
@@ -140,7 +140,7 @@ TEST(Layout, CompareGivesTheCompareWindowTheLargestAreaBesideTheLiveTree) {
       expect_sound(in, r, at);
       const Rect& cmp = r[WindowId::compare];
       for (const auto& w : kWindows)
-        if (w.id != WindowId::compare) EXPECT_GT(cmp.area(), r[w.id].area()) << at << w.key << " is larger";
+        if (w.id != WindowId::compare) { EXPECT_GT(cmp.area(), r[w.id].area()) << at << w.key << " is larger"; }
       EXPECT_GE(r[WindowId::tree].w, std::min(tree_window_min_width(fs, TreeDetail::compact, 2), in.area.w * 0.34f) - 0.5f)
           << at;
       EXPECT_EQ(cmp.x + cmp.w, in.area.x + in.area.w) << at;
@@ -163,7 +163,7 @@ TEST(Layout, PresentationFillsTheWindowWithOneView) {
         const LayoutResult r = compute_layout(in);
         EXPECT_EQ(r[w.id], in.area) << w.key;
         for (const auto& o : kWindows)
-          if (o.id != w.id) EXPECT_TRUE(r[o.id].empty()) << o.key << " shown while presenting " << w.key;
+          if (o.id != w.id) { EXPECT_TRUE(r[o.id].empty()) << o.key << " shown while presenting " << w.key; }
         EXPECT_TRUE(in.area.contains(r.legend));
         EXPECT_EQ(window_for_key(w.present_key), w.id);
       }
@@ -200,13 +200,14 @@ TEST(Layout, ALessonTakesTheRightColumnInEveryLayout) {
           EXPECT_LE(lesson.w, in.area.w / 3.0f + 1.0f) << at;
           const WindowId main = kind == LayoutKind::stepping ? WindowId::flow : WindowId::tree;
           for (const auto& w : kWindows)
-            if (w.id != main && w.id != WindowId::lesson)
+            if (w.id != main && w.id != WindowId::lesson) {
               EXPECT_GT(r[main].area(), r[w.id].area()) << at << w.key << " is larger than " << window_spec(main).key;
+            }
           // One squeeze: stepping at 1280 px with 28 px text, the controls
           // open and the code beside the tree leaves the tree short of two
           // children (it folds them); Tab collapses the controls.
           const bool squeezed = kind == LayoutKind::stepping && s.w <= 1280 && fs >= 28 && !in.controls_collapsed;
-          if (!squeezed) EXPECT_GE(r[WindowId::tree].w, tree_window_min_width(fs, TreeDetail::compact, 2)) << at;
+          if (!squeezed) { EXPECT_GE(r[WindowId::tree].w, tree_window_min_width(fs, TreeDetail::compact, 2)) << at; }
           if (kind == LayoutKind::present) {
             EXPECT_EQ(r[WindowId::tree].w + lesson.w, in.area.w) << at;
             EXPECT_TRUE(r[WindowId::tree].contains(r.legend)) << at << "the legend leaves the picture";
@@ -227,7 +228,7 @@ TEST(Layout, TheWindowTableIsConsistent) {
     for (std::size_t j = i + 1; j < kWindows.size(); ++j) {
       EXPECT_NE(w.key, kWindows[j].key);
       EXPECT_NE(w.imgui_id, kWindows[j].imgui_id);
-      if (w.present_key != 0) EXPECT_NE(w.present_key, kWindows[j].present_key);
+      if (w.present_key != 0) { EXPECT_NE(w.present_key, kWindows[j].present_key); }
     }
   }
   for (auto k : {LayoutKind::overview, LayoutKind::stepping, LayoutKind::present})

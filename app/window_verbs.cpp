@@ -1,16 +1,44 @@
 // The window's script verbs (theme, font-size, layout, present, controls,
-// dump-model, export, screenshot) for lesson::ScriptParser, which parses the
-// lab's. No I/O, no UI: the runner (script.cpp) does the work.
-#include "script.h"
+// dump-model, export, screenshot, start-here, lesson) for
+// lesson::ScriptParser, which parses the lab's. No I/O, no UI: the runner
+// (script.cpp) does the work.
+#include "window_verbs.h"
 
 #include <charconv>
 #include <istream>
 
-#include "app_ui.h"
 #include "layout.h"
 #include "lesson/lesson.h"
 
 namespace sockscope::app {
+
+namespace style {
+
+std::string_view theme_name(Theme t) { return t == Theme::dark ? "dark" : "light"; }
+
+bool theme_from_name(std::string_view name, Theme& out) {
+  if (name == "dark") {
+    out = Theme::dark;
+    return true;
+  }
+  if (name == "light") {
+    out = Theme::light;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace style
+
+bool export_format_from_name(std::string_view name, ExportFormat& out) {
+  for (std::size_t i = 0; i < std::size(kExportFormatNames); ++i) {
+    if (kExportFormatNames[i] == name) {
+      out = static_cast<ExportFormat>(i);
+      return true;
+    }
+  }
+  return false;
+}
 
 bool parse_window_verb(const std::vector<std::string>& words, ScriptCommand& c, std::string& error) {
   using Op = ScriptCommand::Op;
