@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <fstream>
 #include <istream>
@@ -199,10 +200,13 @@ bool fast_event_line(std::string_view line, trace::Event& e) {
 }  // namespace
 
 // Reads line by line into a bounded buffer, so a hostile file with a huge
-// line costs at most kMaxLineBytes of memory before it is refused.
+// line costs at most kMaxLineBytes of memory before it is refused. The buffer
+// is not zeroed: only the pages a line reaches are touched (a small session
+// used to pay for clearing the whole MiB).
 std::optional<Session> read_jsonl_impl(std::istream& in, const std::string& name, std::string& error,
                                        const ProgressFn& progress, std::uint64_t total_bytes) {
-  std::vector<char> buf(kMaxLineBytes + 1);
+  constexpr std::size_t kBufBytes = kMaxLineBytes + 1;
+  const auto buf = std::make_unique_for_overwrite<char[]>(kBufBytes);
   Session session;
   SessionMeta meta;
   std::uint64_t drops = 0;
@@ -216,7 +220,7 @@ std::optional<Session> read_jsonl_impl(std::istream& in, const std::string& name
   std::vector<ProcSnapshot> snapshots;
 
   while (true) {
-    in.getline(buf.data(), static_cast<std::streamsize>(buf.size()));
+    in.getline(buf.get(), static_cast<std::streamsize>(kBufBytes));
     auto got = static_cast<std::size_t>(in.gcount());
     if (got == 0 && in.eof()) break;  // clean end of file
     ++line_no;
@@ -228,7 +232,7 @@ std::optional<Session> read_jsonl_impl(std::istream& in, const std::string& name
     bool ended_with_newline = !in.eof();
     std::size_t len = ended_with_newline ? got - 1 : got;  // gcount includes the extracted '\n'
     bytes += got;
-    std::string_view line(buf.data(), len);
+    std::string_view line(buf.get(), len);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     bool blank = line.find_first_not_of(" \t") == std::string_view::npos;
 
