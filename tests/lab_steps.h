@@ -1,6 +1,7 @@
 // Scaffolding for tests that drive real servers through a Lab and step them
-// at gates: polling with a deadline, the waiter list once it settles, the
-// session's events of one kind, and quick scripted clients.
+// at gates: the waiter list once it settles, the session's events of one
+// kind, and quick scripted clients (polling with a deadline, eventually(), is
+// support/wait.h's).
 #pragma once
 
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 
 #include "clients/scenario.h"
 #include "lab/lab.h"
+#include "support/wait.h"
 #include "trace/gate.h"
 
 namespace sockscope::test {
@@ -35,16 +37,6 @@ inline lab::LabOptions lab_options() {
   lab::LabOptions o;
   o.self_exe = SOCKSCOPE_BIN;
   return o;
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
 }
 
 // The waiter list once it has stopped changing for `quiet` (at most `limit`).

@@ -203,8 +203,9 @@ void Refusals::refuse(int fd) {
     return;
   }
   if (held_.size() >= kMostHeld) {
+    drain(held_.front().fd);
     close(held_.front().fd);
-    held_.erase(held_.begin());
+    held_.pop_front();
   }
   held_.push_back({fd, std::chrono::steady_clock::now() + kRefusalLinger});
 }
@@ -212,13 +213,11 @@ void Refusals::refuse(int fd) {
 void Refusals::tick() {
   if (held_.empty()) return;
   const auto now = std::chrono::steady_clock::now();
-  std::erase_if(held_, [&](const Held& h) {
-    if (drain(h.fd) || now >= h.until) {
-      close(h.fd);
-      return true;
-    }
-    return false;
-  });
+  while (!held_.empty() && now >= held_.front().until) {
+    drain(held_.front().fd);  // what the client sent since: read, so the close is a FIN
+    close(held_.front().fd);
+    held_.pop_front();
+  }
 }
 
 int Refusals::timeout_ms() const {

@@ -83,6 +83,7 @@ class FlowBuilder {
       if (client_kind(e.kind) ? client_conn(e.conn) != 0 : shown(e.conn)) add(e);
     }
     pair_replies();
+    forks_above_children();
     draw_in_order();
     if (d_.messages.size() > options_.max_messages) {
       d_.messages_dropped = d_.messages.size() - options_.max_messages;
@@ -207,7 +208,8 @@ class FlowBuilder {
     m.tid = static_cast<pid_t>(e.tid);
     m.label = std::move(label);
     m.detail = std::move(detail);
-    first_ts_.try_emplace(m.pid, e.ts_ns);
+    auto [first, added] = first_ts_.try_emplace({m.pid, conn}, e.ts_ns);
+    if (!added) first->second = std::min(first->second, e.ts_ns);
     d_.messages.push_back(std::move(m));
     drawn_at_.push_back(e.ts_ns);
   }
@@ -240,6 +242,16 @@ class FlowBuilder {
           break;
         }
       }
+    }
+  }
+
+  // A fork's rows are drawn no later than the child's first row, whichever
+  // of the two processes published first.
+  void forks_above_children() {
+    for (const ForkRows& f : fork_rows_) {
+      auto first = first_ts_.find({f.child, f.conn});
+      if (first == first_ts_.end() || first->second == 0) continue;
+      for (std::size_t i = f.begin; i < f.end; ++i) drawn_at_[i] = std::min(drawn_at_[i], first->second - 1);
     }
   }
 
@@ -313,12 +325,11 @@ class FlowBuilder {
         // The parent logs the fork after fork() returned (and, for a
         // connection, after closing its copy); the child may have logged its
         // first line before that. Draw the fork no later than the child's first row.
+        // The child's events may also reach the log after the parent's (each
+        // process publishes its own), so this is settled once all are folded:
+        // see forks_above_children().
         const std::size_t first_row = d_.messages.size();
-        auto above_child = [&] {
-          auto f = first_ts_.find(static_cast<pid_t>(e.a));
-          if (f == first_ts_.end() || f->second > e.ts_ns) return;
-          for (std::size_t i = first_row; i < drawn_at_.size(); ++i) drawn_at_[i] = std::min(drawn_at_[i], f->second - 1);
-        };
+        auto above_child = [&] { fork_rows_.push_back({first_row, d_.messages.size(), static_cast<pid_t>(e.a), conn}); };
         if (e.b > 0) {
           // shotgun: the connection's process forks per request and keeps its socket.
           message(e, self, child, conn, format("fork() for request %lld -> pid %lld", e.b, e.a),
@@ -524,7 +535,15 @@ class FlowBuilder {
   std::map<std::uint32_t, std::vector<std::pair<std::size_t, std::int64_t>>> server_replies_;  // (message, code)
   std::map<std::uint32_t, std::size_t> pending_connect_;  // connect messages waiting for their accept
   std::map<std::uint32_t, std::size_t> derived_close_;    // the parent's close rows drawn from a fork event
-  std::map<pid_t, std::uint64_t> first_ts_;               // each process's first row (its event's time)
+  struct ForkRows {
+    std::size_t begin, end;  // the fork's rows in d_.messages (before draw_in_order())
+    pid_t child;
+    std::uint32_t conn;
+  };
+  std::vector<ForkRows> fork_rows_;
+  // Each process's first row for a connection (its event's time); by
+  // connection too, so that a reused pid is not taken for an old process.
+  std::map<std::pair<pid_t, std::uint32_t>, std::uint64_t> first_ts_;
   std::map<LaneKey, int> lane_index_;
 };
 

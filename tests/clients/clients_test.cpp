@@ -20,6 +20,7 @@
 #include "clients/scenario.h"
 #include "clients/simulator.h"
 #include "servers/server_harness.h"
+#include "support/events.h"
 #include "test_server.h"
 #include "trace/ring.h"
 
@@ -42,9 +43,7 @@ class ClientsTest : public ::testing::Test {
   void TearDown() override { trace::set_process_ring(nullptr); }
 
   std::vector<trace::Event> drain() {
-    std::vector<trace::Event> out;
-    trace::Event e;
-    while (ring_.pop(e)) out.push_back(e);
+    std::vector<trace::Event> out = test::drain(ring_);
     EXPECT_EQ(ring_.drops(), 0u);
     return out;
   }
@@ -452,8 +451,7 @@ class RingDrainer {
     if (thread_.joinable()) {
       stop_ = true;
       thread_.join();
-      trace::Event e;
-      while (ring_.pop(e)) events_.push_back(e);
+      for (const auto& e : test::drain(ring_)) events_.push_back(e);
     }
     return events_;
   }

@@ -22,6 +22,7 @@
 #include "compare/report.h"
 #include "lab/lab.h"
 #include "lab_steps.h"
+#include "support/temp_dir.h"
 
 extern char** environ;
 
@@ -33,13 +34,6 @@ using nlohmann::json;
 using sockscope::test::run_bin;
 
 using sockscope::test::lab_options;
-
-std::filesystem::path temp_dir(const std::string& what) {
-  auto dir = std::filesystem::temp_directory_path() / ("sockscope-compare-" + what + "-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 json read_json(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -155,7 +149,7 @@ TEST(CompareCommand, BadNamesGetUsageAndExit2) {
 // The issue's own check: 20 held connections against a process, a thread
 // and an event loop per connection.
 TEST(CompareCommand, HeldConnectionsCostWhatEachArchitectureSays) {
-  auto dir = temp_dir("held");
+  const test::TempDir dir("sockscope-compare-held");
   auto [status, out] = run_bin({"compare", "--archs", "fork,thread,evloop", "--clients", "20", "--scenario", "held",
                                 "--duration", "2", "--export", (dir / "held.json").string(), "--export",
                                 (dir / "held.md").string(), "--export", (dir / "held.csv").string()});
@@ -189,7 +183,6 @@ TEST(CompareCommand, HeldConnectionsCostWhatEachArchitectureSays) {
   int lines = 0;
   while (std::getline(csv, line)) ++lines;
   EXPECT_EQ(lines, 4);
-  std::filesystem::remove_all(dir);
 }
 
 // A server SIGKILLed mid-run: its row says so, the next row still runs, and
@@ -262,7 +255,7 @@ TEST(CompareReference, NginxIsMeasuredAndNothingOfItIsLeft) {
 TEST(CompareCommand, NginxRowFromTheCommandLine) {
   const Reference* nginx = find_reference("nginx-2");
   if (std::string why = unavailable_reason(*nginx); !why.empty()) GTEST_SKIP() << why;
-  auto dir = temp_dir("nginx");
+  const test::TempDir dir("sockscope-compare-nginx");
   auto [status, out] = run_bin({"compare", "--archs", "evloop", "--reference", "nginx-2", "--clients", "8",
                                 "--duration", "1", "--export", (dir / "n.json").string()});
   ASSERT_EQ(status, 0) << out;
@@ -273,13 +266,12 @@ TEST(CompareCommand, NginxRowFromTheCommandLine) {
   EXPECT_GT((*ng)["replies_per_s"].get<double>(), 0.0);
   EXPECT_EQ((*ng)["peak_processes"], 3);
   EXPECT_NE(out.find("nginx-2 (reference)"), std::string::npos) << out;
-  std::filesystem::remove_all(dir);
 }
 
 // Ctrl-C: the rows so far are printed and exported, marked incomplete, exit
 // 130, and no server of its is left running.
 TEST(CompareCommand, InterruptWritesWhatWasMeasuredAndLeavesNothing) {
-  auto dir = temp_dir("sigint");
+  const test::TempDir dir("sockscope-compare-sigint");
   // A root of its own, so its servers can be found by their command line.
   std::filesystem::copy(std::string(SOCKSCOPE_ASSETS) + "/ftp-root", dir / "root", std::filesystem::copy_options::recursive);
   const std::string out_file = (dir / "partial.json").string();
@@ -310,7 +302,6 @@ TEST(CompareCommand, InterruptWritesWhatWasMeasuredAndLeavesNothing) {
   EXPECT_EQ(doc["rows"][0]["server"], "fork");
   std::this_thread::sleep_for(300ms);
   EXPECT_TRUE(processes_with((dir / "root").string()).empty()) << "a server of the comparison is still running";
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 
 #include "compare/reference.h"
 #include "observe/proc_sampler.h"
+#include "support/wait.h"
 
 using namespace sockscope;
 using namespace std::chrono_literals;
@@ -30,21 +31,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using test::eventually;
+
 const fs::path kRoot = SOCKSCOPE_ASSETS "/ftp-root";
 
 std::string file_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
 }
 
 // The processes whose parent is `pid`, by /proc.
@@ -268,10 +261,10 @@ TEST_P(ReferenceRun, ServesFilesOverKeepAliveAndLeavesNothing) {
   // The tree in /proc: nginx has exactly its worker_processes; Apache has at
   // least one child serving.
   if (ref_->workers > 0) {
-    EXPECT_TRUE(eventually([&] { return children_of(pid).size() == static_cast<std::size_t>(ref_->workers); }))
+    EXPECT_TRUE(eventually([&] { return children_of(pid).size() == static_cast<std::size_t>(ref_->workers); }, 5s))
         << children_of(pid).size() << " children";
   } else {
-    EXPECT_TRUE(eventually([&] { return !children_of(pid).empty(); }));
+    EXPECT_TRUE(eventually([&] { return !children_of(pid).empty(); }, 5s));
   }
   // As root, the workers drop to an unprivileged account (Apache with no
   // `User` keeps its children as root).
@@ -303,9 +296,9 @@ TEST_P(ReferenceRun, ServesFilesOverKeepAliveAndLeavesNothing) {
 TEST_P(ReferenceRun, AMasterKilledBySignalIsReportedAndItsWorkersCleanedUp) {
   auto server = compare::ReferenceServer::start(*ref_, kRoot);
   const pid_t pid = server->pid();
-  ASSERT_TRUE(eventually([&] { return !children_of(pid).empty(); }));
+  ASSERT_TRUE(eventually([&] { return !children_of(pid).empty(); }, 5s));
   ASSERT_EQ(kill(pid, SIGKILL), 0);
-  ASSERT_TRUE(eventually([&] { return server->exited().has_value(); }));
+  ASSERT_TRUE(eventually([&] { return server->exited().has_value(); }, 5s));
   EXPECT_NE(server->exited()->text.find("signal 9"), std::string::npos) << server->exited()->text;
   // exited() only peeks: the master is still our zombie, waiting for stop().
   EXPECT_TRUE(server->exited().has_value());

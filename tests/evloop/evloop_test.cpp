@@ -1,22 +1,22 @@
-// Live tests of the event loop, prefork and hybrid servers: the real
-// `sockscope serve` process, real Debian clients, /proc for processes and
-// threads, and the trace ring for events and the loop fold.
+// Live tests of what is particular to the event loop, prefork and hybrid
+// servers: the real `sockscope serve` process, /proc for processes and
+// threads, and the trace ring for events and the loop fold. (Real clients
+// against every architecture, with the process shape checked in /proc, are
+// tests/servers/every_architecture_test.cpp.)
 //
 // Sections:
-//   1. Real clients (curl, ftplib, lftp, tnftp, curl http, wrk) on evloop,
-//      prefork and hybrid, with the process/thread shape checked in /proc
-//   2. evloop: 2,000 idle clients, one process, one thread, all served; the
+//   1. evloop: 2,000 idle clients, one process, one thread, all served; the
 //      fold's pending operations match
-//   3. evloop: one SITE WORK 500 delays everyone, and the fold blames it; the
-//      pool server does not (when it exists)
-//   4. Replay: the exported log rebuilds the same queue states
-//   5. prefork: N+1 processes under load, a killed worker is replaced,
+//   2. evloop: one SITE WORK 500 delays everyone, and the fold blames it; the
+//      pool server does not
+//   3. Replay: the exported log rebuilds the same queue states
+//   4. prefork: N+1 processes under load, a killed worker is replaced,
 //      connections spread across workers
+//   5. hybrid: the notify_fork lesson
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <set>
 #include <thread>
@@ -25,6 +25,7 @@
 #include "session/export.h"
 #include "session/loop_fold.h"
 #include "session/session.h"
+#include "support/events.h"
 #include "trace/ring.h"
 
 namespace sockscope::test {
@@ -48,200 +49,7 @@ int thread_count(pid_t pid) {
   return n;
 }
 
-std::vector<trace::Event> drain(trace::TraceRing& ring) {
-  std::vector<trace::Event> out;
-  trace::Event e;
-  while (ring.pop(e)) out.push_back(e);
-  return out;
-}
-
-// The shape each architecture must keep in /proc: evloop = one process with
-// one thread; prefork/hybrid = the master plus exactly `workers` children.
-struct Shape {
-  std::size_t children = 0;
-  int threads = 1;  // per process
-};
-
-Shape expected_shape(const std::string& arch) {
-  if (arch == "evloop") return {0, 1};
-  return {4, 1};  // prefork/hybrid with the default --workers 4
-}
-
-::testing::AssertionResult has_shape(pid_t server, const Shape& want) {
-  auto kids = children_of(server);
-  if (kids.size() != want.children) {
-    return ::testing::AssertionFailure() << kids.size() << " children, want " << want.children;
-  }
-  if (thread_count(server) != want.threads) {
-    return ::testing::AssertionFailure() << "server has " << thread_count(server) << " threads";
-  }
-  for (const auto& k : kids) {
-    if (thread_count(k.pid) != want.threads) {
-      return ::testing::AssertionFailure() << "worker " << k.pid << " has " << thread_count(k.pid) << " threads";
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-// ---- 1. Real clients ------------------------------------------------------------
-
-class LoopArchTest : public ::testing::TestWithParam<std::string> {
- protected:
-  std::vector<std::string> args(const std::string& protocol = "ftp") const {
-    return {"--arch", GetParam(), "--port", "0", "--protocol", protocol};
-  }
-  // Workers are forked before the banner is printed, but may still be
-  // starting: wait for the full set first.
-  void settle(const ServerProcess& s) const {
-    ASSERT_TRUE(wait_until([&] { return children_of(s.pid()).size() == expected_shape(GetParam()).children; }));
-  }
-  void expect_shape(const ServerProcess& s) const { EXPECT_TRUE(has_shape(s.pid(), expected_shape(GetParam()))); }
-};
-
-TEST_P(LoopArchTest, CurlListsDownloadsResumesAndHeads) {
-  ServerProcess s(args());
-  settle(s);
-  TempDir tmp;
-  auto list = run_command(kTimeout + "curl -s " + url(s, "ftp", "/pub/"));
-  ASSERT_EQ(list.exit_code, 0);
-  EXPECT_NE(list.output.find("notes.txt"), std::string::npos) << list.output;
-  for (std::string name : {"hello.txt", "data.bin"}) {
-    auto r = run_command(kTimeout + "curl -s -o " + shell_quote((tmp / name).string()) + " " +
-                         url(s, "ftp", "/" + name));
-    ASSERT_EQ(r.exit_code, 0) << name;
-    EXPECT_EQ(read_file(tmp / name), read_file(assets_root() / name)) << name;
-  }
-  const std::string full = read_file(assets_root() / "data.bin");
-  write_file(tmp / "partial.bin", full.substr(0, 100000));
-  auto resume = run_command(kTimeout + "curl -s -C - -o " + shell_quote((tmp / "partial.bin").string()) + " " +
-                            url(s, "ftp", "/data.bin"));
-  ASSERT_EQ(resume.exit_code, 0);
-  EXPECT_EQ(read_file(tmp / "partial.bin"), full);
-  auto head = run_command(kTimeout + "curl -sI " + url(s, "ftp", "/hello.txt"));
-  ASSERT_EQ(head.exit_code, 0);
-  EXPECT_NE(head.output.find("Content-Length: 57"), std::string::npos) << head.output;
-  expect_shape(s);
-  EXPECT_EQ(s.stop(), 0);
-}
-
-TEST_P(LoopArchTest, PythonFtplib) {
-  ServerProcess s(args());
-  settle(s);
-  TempDir tmp;
-  std::string script = std::string(SOCKSCOPE_SOURCE_DIR) + "/tests/servers/ftplib_client.py";
-  auto r = run_command(kTimeout + "python3 " + shell_quote(script) + " " + std::to_string(s.port()) + " " +
-                       shell_quote((tmp / "data.bin").string()) + " 2>&1");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("login: 230"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("nlst: hello.txt"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("retr: 226"), std::string::npos) << r.output;
-  EXPECT_EQ(read_file(tmp / "data.bin"), read_file(assets_root() / "data.bin"));
-  expect_shape(s);
-}
-
-TEST_P(LoopArchTest, LftpLsGetMirror) {
-  ServerProcess s(args());
-  settle(s);
-  TempDir tmp;
-  std::string script = "set ftp:passive-mode on; set net:max-retries 1; set net:timeout 5; "
-                       "set cmd:fail-exit yes; open -p " +
-                       std::to_string(s.port()) + " 127.0.0.1; ls; get data.bin -o " + (tmp / "got.bin").string() +
-                       "; mirror pub " + (tmp / "mirror").string();
-  auto r = run_command("cd " + shell_quote(tmp.path().string()) + " && " + kTimeout + "lftp -c " +
-                       shell_quote(script) + " 2>&1");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("hello.txt"), std::string::npos) << r.output;
-  EXPECT_EQ(read_file(tmp / "got.bin"), read_file(assets_root() / "data.bin"));
-  EXPECT_EQ(read_file(tmp / "mirror" / "notes.txt"), read_file(assets_root() / "pub" / "notes.txt"));
-  EXPECT_EQ(read_file(tmp / "mirror" / "my notes.txt"), read_file(assets_root() / "pub" / "my notes.txt"));
-  expect_shape(s);
-}
-
-TEST_P(LoopArchTest, TnftpScriptedGet) {
-  ServerProcess s(args());
-  settle(s);
-  TempDir tmp;
-  std::string cmd = "cd " + shell_quote(tmp.path().string()) + " && " + kTimeout + "ftp -n -v 127.0.0.1 " +
-                    std::to_string(s.port()) + " 2>&1 <<'EOF'\nuser anonymous x\nbinary\nget data.bin\nquit\nEOF\n";
-  auto r = run_command(cmd);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("226"), std::string::npos) << r.output;
-  EXPECT_EQ(read_file(tmp / "data.bin"), read_file(assets_root() / "data.bin"));
-  expect_shape(s);
-}
-
-TEST_P(LoopArchTest, HttpCurlGetHeadKeepAlive) {
-  ServerProcess s(args("http"));
-  settle(s);
-  TempDir tmp;
-  auto get = run_command(kTimeout + "curl -sf " + url(s, "http", "/hello.txt"));
-  ASSERT_EQ(get.exit_code, 0);
-  EXPECT_EQ(get.output, read_file(assets_root() / "hello.txt"));
-  auto head = run_command(kTimeout + "curl -sfI " + url(s, "http", "/data.bin"));
-  EXPECT_NE(head.output.find("Content-Length: 307200"), std::string::npos) << head.output;
-  auto missing = run_command(kTimeout + "curl -s -o /dev/null -w '%{http_code}' " + url(s, "http", "/nope.txt"));
-  EXPECT_EQ(missing.output, "404");
-  auto both = run_command(kTimeout + "curl -sv -o " + shell_quote((tmp / "a").string()) + " -o " +
-                          shell_quote((tmp / "b").string()) + " " + url(s, "http", "/hello.txt") + " " +
-                          url(s, "http", "/data.bin") + " 2>&1");
-  ASSERT_EQ(both.exit_code, 0) << both.output;
-  EXPECT_NE(both.output.find("Re-using existing connection"), std::string::npos) << both.output;
-  EXPECT_EQ(read_file(tmp / "b"), read_file(assets_root() / "data.bin"));
-  expect_shape(s);
-}
-
-TEST_P(LoopArchTest, WrkWithoutErrorsAndTheShapeHoldsThroughout) {
-  ServerProcess s(args("http"));
-  settle(s);
-  CommandResult r;
-  std::atomic<bool> done{false};
-  std::thread load([&] {
-    r = run_command("timeout 30 wrk -t2 -c16 -d2s --timeout 10s " + url(s, "http", "/hello.txt") + " 2>&1");
-    done = true;
-  });
-  // Sample /proc while wrk runs: the shape never changes under load.
-  int samples = 0, bad = 0;
-  std::string why;
-  while (!done) {
-    auto ok = has_shape(s.pid(), expected_shape(GetParam()));
-    ++samples;
-    if (!ok) {
-      ++bad;
-      why = ok.message();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  load.join();
-  EXPECT_GT(samples, 10);
-  EXPECT_EQ(bad, 0) << why;
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.output, m, std::regex("(\\d+) requests in"))) << r.output;
-  EXPECT_GT(std::stol(m[1]), 100) << r.output;
-  EXPECT_EQ(r.output.find("Non-2xx"), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("Socket errors"), std::string::npos) << r.output;
-}
-
-TEST_P(LoopArchTest, SigtermEndsEveryProcessAndClosesClients) {
-  ServerProcess s(args());
-  settle(s);
-  std::vector<std::unique_ptr<RawClient>> clients;
-  for (int i = 0; i < 3; ++i) {
-    clients.push_back(std::make_unique<RawClient>(s.port()));
-    ASSERT_TRUE(clients.back()->login());
-  }
-  auto kids = children_of(s.pid());
-  EXPECT_EQ(s.stop(), 0) << "clean exit after SIGTERM";
-  for (const auto& k : kids) {
-    EXPECT_TRUE(wait_until([&] { return !proc_info(k.pid).has_value(); }, std::chrono::milliseconds(3000)));
-  }
-  for (auto& c : clients) EXPECT_TRUE(c->sees_close());
-}
-
-INSTANTIATE_TEST_SUITE_P(Loops, LoopArchTest, ::testing::Values("evloop", "prefork", "hybrid"),
-                         [](const auto& info) { return info.param; });
-
-// ---- 2. 2,000 idle clients on one thread -----------------------------------------------
+// ---- 1. 2,000 idle clients on one thread -----------------------------------------------
 
 TEST(Evloop, TwoThousandIdleClientsOneThreadAllServed) {
   constexpr int kClients = 2000;
@@ -312,7 +120,7 @@ TEST(Evloop, TwoThousandIdleClientsOneThreadAllServed) {
   setrlimit(RLIMIT_NOFILE, &lim);
 }
 
-// ---- 3. One long handler blocks the loop ---------------------------------------------------
+// ---- 2. One long handler blocks the loop ---------------------------------------------------
 
 struct WorkRun {
   int other_latency_ms = 0;
@@ -392,7 +200,7 @@ TEST(Pool, SiteWorkDoesNotDelayOthers) {
   EXPECT_LT(run.other_latency_ms, 200) << "a pool worker runs B's NOOP while another works";
 }
 
-// ---- 4. Replay ----------------------------------------------------------------------------
+// ---- 3. Replay ----------------------------------------------------------------------------
 
 TEST(Evloop, ReplayRebuildsTheSameQueueStates) {
   auto ring = trace::TraceRing::create(1 << 16);
@@ -422,7 +230,7 @@ TEST(Evloop, ReplayRebuildsTheSameQueueStates) {
   EXPECT_EQ(session::fold_loop(*replayed, run.server, live.last_ns()), a.state(run.server, live.last_ns()));
 }
 
-// ---- 5. Prefork ---------------------------------------------------------------------------
+// ---- 4. Prefork ---------------------------------------------------------------------------
 
 TEST(Prefork, FourWorkersAreForkedUpFrontAsWorkers) {
   auto ring = trace::TraceRing::create(1 << 14);
@@ -511,7 +319,7 @@ TEST(Prefork, ConnectionsSpreadAcrossWorkersWithUniqueIds) {
   EXPECT_EQ(accepted_by.size(), 4u) << "the four held clients are in four different workers";
 }
 
-// ---- 6. Hybrid: the notify_fork lesson -----------------------------------------------------
+// ---- 5. Hybrid: the notify_fork lesson -----------------------------------------------------
 
 struct HybridRun {
   int served = 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "session/loop_fold.h"
+#include "support/events.h"
 
 namespace sockscope::session {
 namespace {
@@ -13,18 +14,10 @@ using trace::Kind;
 constexpr std::uint32_t kPid = 4242;
 constexpr std::uint64_t kMs = 1'000'000;
 
+// test::event at `ms` milliseconds, from the loop's process unless told.
 trace::Event ev(std::uint64_t ms, Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b = 0,
                 std::string_view text = {}, std::uint32_t pid = kPid) {
-  trace::Event e;
-  e.ts_ns = ms * kMs;
-  e.pid = pid;
-  e.tid = pid;
-  e.kind = kind;
-  e.conn = conn;
-  e.a = a;
-  e.b = b;
-  e.set_text(text);
-  return e;
+  return test::event(ms * kMs, pid, kind, conn, a, b, text);
 }
 
 Session session_of(std::initializer_list<trace::Event> events) {

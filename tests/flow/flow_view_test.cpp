@@ -16,6 +16,7 @@
 #include "lab_steps.h"
 #include "session/export.h"
 #include "session/flow.h"
+#include "support/events.h"
 #include "views/code_view.h"
 #include "views/flow_view.h"
 
@@ -92,6 +93,12 @@ class FlowViewTest : public gui_test::HeadlessImGuiTest {
   app::CodeView code_;
   app::FlowView flow_;
 };
+
+// An event `t` ns after the start of a hand-made session (gui_test::kT0).
+trace::Event recorded_event(std::uint64_t t, pid_t pid, trace::Kind kind, std::uint32_t conn, std::int64_t a,
+                            std::int64_t b) {
+  return test::event(gui_test::kT0 + t, pid, kind, conn, a, b);
+}
 
 }  // namespace
 
@@ -216,23 +223,13 @@ TEST(FlowFold, ForkAndTheParentsCloseOfItsCopyAreTwoRows) {
   meta.server_pid = gui_test::kServerPid;
   meta.start_ns = gui_test::kT0;
   shot.set_meta(meta);
-  auto ev = [](std::uint64_t t, pid_t pid, trace::Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b) {
-    trace::Event e;
-    e.ts_ns = gui_test::kT0 + t;
-    e.pid = e.tid = static_cast<std::uint32_t>(pid);
-    e.kind = kind;
-    e.conn = conn;
-    e.a = a;
-    e.b = b;
-    return e;
-  };
   const pid_t conn_proc = gui_test::kServerPid + 1, request_proc = gui_test::kServerPid + 2;
   const std::vector<trace::Event> events = {
-      ev(1000, gui_test::kServerPid, trace::Kind::accept, 1, 50000, 4),
-      ev(2000, gui_test::kServerPid, trace::Kind::fork, 1, conn_proc, 0),
-      ev(3000, conn_proc, trace::Kind::child_start, 1, gui_test::kServerPid, 0),
-      ev(4000, conn_proc, trace::Kind::fork, 1, request_proc, 1),
-      ev(5000, request_proc, trace::Kind::child_start, 1, conn_proc, 1),
+      recorded_event(1000, gui_test::kServerPid, trace::Kind::accept, 1, 50000, 4),
+      recorded_event(2000, gui_test::kServerPid, trace::Kind::fork, 1, conn_proc, 0),
+      recorded_event(3000, conn_proc, trace::Kind::child_start, 1, gui_test::kServerPid, 0),
+      recorded_event(4000, conn_proc, trace::Kind::fork, 1, request_proc, 1),
+      recorded_event(5000, request_proc, trace::Kind::child_start, 1, conn_proc, 1),
   };
   shot.add_events(events.data(), events.size());
   const session::FlowDiagram sd = session::fold_flow(shot, shot.model(), std::numeric_limits<std::uint64_t>::max());
@@ -243,4 +240,37 @@ TEST(FlowFold, ForkAndTheParentsCloseOfItsCopyAreTwoRows) {
   }
   EXPECT_EQ(request_forks, 1);
   EXPECT_EQ(closes, 1) << "only the connection's fork has the parent's close";
+}
+
+// The parent logs a fork after fork() returned; the child may log its first
+// line earlier, and each process publishes its own events, so the child's
+// line can reach the log before or after the parent's fork. Either way the
+// fork (and the parent's close of its copy) is drawn above the child's first
+// row. (Flow.ForkServerDiagram... failed about 1 run in 20 when the child's
+// earlier line came later in the log.)
+TEST(FlowFold, AForkIsDrawnAboveItsChildWhicheverProcessPublishedFirst) {
+  const pid_t server = gui_test::kServerPid, child = gui_test::kServerPid + 1;
+  const trace::Event accept = recorded_event(1000, server, trace::Kind::accept, 1, 50000, 4);
+  const trace::Event fork = recorded_event(3000, server, trace::Kind::fork, 1, child, 0);
+  const trace::Event start = recorded_event(2500, child, trace::Kind::child_start, 1, server, 0);
+  for (bool child_first : {true, false}) {
+    session::Session s;
+    session::SessionMeta meta;
+    meta.architecture = "fork";
+    meta.server_pid = server;
+    meta.start_ns = gui_test::kT0;
+    s.set_meta(meta);
+    const std::vector<trace::Event> events =
+        child_first ? std::vector<trace::Event>{accept, start, fork} : std::vector<trace::Event>{accept, fork, start};
+    s.add_events(events.data(), events.size());
+    const session::FlowDiagram d = session::fold_flow(s, s.model(), std::numeric_limits<std::uint64_t>::max());
+    std::vector<std::string> labels;
+    for (const auto& m : d.messages) labels.push_back(m.label);
+    ASSERT_EQ(labels.size(), 4u) << "child first: " << child_first;
+    EXPECT_TRUE(labels[1].starts_with("fork() -> pid")) << labels[1] << " (child first: " << child_first << ")";
+    EXPECT_EQ(labels[2], "close() its copy of the socket") << "child first: " << child_first;
+    EXPECT_EQ(labels[3], "child runs: fork() returned 0") << "child first: " << child_first;
+    for (std::size_t i = 1; i < d.messages.size(); ++i)
+      EXPECT_LE(d.messages[i - 1].drawn_ns, d.messages[i].drawn_ns) << "the time column never runs backwards";
+  }
 }

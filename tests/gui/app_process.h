@@ -1,7 +1,7 @@
-// Running the real `sockscope` binary from a test: a temporary directory, the
-// app (usually under xvfb-run) in its own process group so a timeout can kill
-// the whole group (xvfb-run, Xvfb, sockscope and anything it started), and
-// reading what it wrote (text, PNG).
+// Running the real `sockscope` binary from a test: the app (usually under
+// xvfb-run) in its own process group so a timeout can kill the whole group
+// (xvfb-run, Xvfb, sockscope and anything it started), and reading what it
+// wrote (text, PNG). Its files go in a test::TempDir (support/temp_dir.h).
 #pragma once
 
 #include <fcntl.h>
@@ -23,21 +23,9 @@
 #include <thread>
 #include <vector>
 
-namespace sockscope::gui_test {
+#include "support/temp_dir.h"
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sockscope-gui-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+namespace sockscope::gui_test {
 
 class Proc {
  public:
@@ -115,31 +103,6 @@ inline bool wait_for_file(Proc& app, const std::filesystem::path& file,
   return std::filesystem::exists(file);
 }
 
-// ppid and state of a process from /proc/PID/stat; false when gone.
-inline bool proc_stat(pid_t pid, pid_t& ppid, char& state) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return false;
-  std::istringstream rest(text.substr(close + 2));
-  rest >> state >> ppid;
-  return static_cast<bool>(rest);
-}
-
-// The children of `parent` in the kernel's process table, with their state.
-inline std::map<pid_t, char> proc_children(pid_t parent) {
-  std::map<pid_t, char> out;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    pid_t ppid = 0;
-    char state = '?';
-    const auto pid = static_cast<pid_t>(std::stol(name));
-    if (proc_stat(pid, ppid, state) && ppid == parent) out[pid] = state;
-  }
-  return out;
-}
-
 // A PNG the app wrote, decoded: its size, how many distinct colours it has
 // (a blank or one-colour picture has few), and how many pixels are exactly
 // each of `count` (0xRRGGBB: a theme's fill, to find a node box).
@@ -175,11 +138,11 @@ inline PngSummary summarize_png(const std::filesystem::path& path, const std::ve
 // The real binary under its own Xvfb screen ("1280x720") running `script`,
 // its --screenshot going to `png`, its settings in the temp dir, stdout and
 // stderr in dir/out and dir/err.
-inline Proc run_on_screen(const TempDir& dir, const std::string& screen, const std::filesystem::path& script,
+inline Proc run_on_screen(const test::TempDir& dir, const std::string& screen, const std::filesystem::path& script,
                           const std::filesystem::path& png) {
   return Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 " + screen + "x24", SOCKSCOPE_BIN, "--script",
                       script.string(), "--screenshot", png.string()},
-                     {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out", dir.path / "err");
+                     {"XDG_CONFIG_HOME=" + (dir / "config").string()}, {}, dir / "out", dir / "err");
 }
 
 }  // namespace sockscope::gui_test

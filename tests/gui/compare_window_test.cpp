@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 using sockscope::gui_test::Proc;
 using sockscope::gui_test::run_on_screen;
 using sockscope::gui_test::slurp;
-using sockscope::gui_test::TempDir;
+using sockscope::test::TempDir;
 using sockscope::gui_test::wait_for_file;
 
 // The dark theme's bar colour of architecture `name`, as 0xRRGGBB.
@@ -41,8 +41,8 @@ std::uint32_t bar_rgb(std::string_view name) {
 TEST(CompareWindow, RunsAComparisonAndDrawsItsChartsAt1280x720) {
   TempDir dir;
   const bool nginx = sockscope::compare::unavailable_reason(*sockscope::compare::find_reference("nginx-1")).empty();
-  const fs::path png = dir.path / "compare.png", charts = dir.path / "charts.png", md = dir.path / "table.md";
-  const fs::path model = dir.path / "model.json", script = dir.path / "compare.script";
+  const fs::path png = dir / "compare.png", charts = dir / "charts.png", md = dir / "table.md";
+  const fs::path model = dir / "model.json", script = dir / "compare.script";
   std::ofstream(script) << "font-size 24\n"
                            "compare archs=fork,thread,evloop"
                         << (nginx ? " references=nginx-1" : "")
@@ -53,9 +53,9 @@ TEST(CompareWindow, RunsAComparisonAndDrawsItsChartsAt1280x720) {
                            "compare export " << md.string() << "\n"
                            "quit\n";
   Proc app = run_on_screen(dir, "1280x720", script, png);
-  ASSERT_TRUE(wait_for_file(app, model, 120s)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model, 120s)) << slurp(dir / "err");
   ASSERT_TRUE(app.wait_for(60s));
-  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir / "err");
 
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   EXPECT_EQ(m.at("layout"), "compare");
@@ -93,15 +93,15 @@ TEST(CompareWindow, RunsAComparisonAndDrawsItsChartsAt1280x720) {
 // are lines of cost against clients.
 TEST(CompareWindow, ASweepKeepsARowPerServerAndCount) {
   TempDir dir;
-  const fs::path png = dir.path / "sweep.png", model = dir.path / "model.json", script = dir.path / "sweep.script";
+  const fs::path png = dir / "sweep.png", model = dir / "model.json", script = dir / "sweep.script";
   std::ofstream(script) << "compare archs=thread,evloop clients=2,8 scenario=held duration=1000\n"
                            "screenshot\n"
                            "dump-model " << model.string() << "\n"
                            "quit\n";
   Proc app = run_on_screen(dir, "1600x900", script, png);
-  ASSERT_TRUE(wait_for_file(app, model, 120s)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model, 120s)) << slurp(dir / "err");
   ASSERT_TRUE(app.wait_for(60s));
-  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   const auto& rows = m.at("compare_runs").at(0).at("rows");
   ASSERT_EQ(rows.size(), 4u) << rows.dump();
@@ -125,17 +125,17 @@ namespace {
 // drawn: presenting the tree, the script's compare still completes.
 TEST(CompareWindow, FinishesWhileAnotherViewIsPresented) {
   TempDir dir;
-  const fs::path png = dir.path / "p.png", model = dir.path / "model.json", script = dir.path / "p.script";
+  const fs::path png = dir / "p.png", model = dir / "model.json", script = dir / "p.script";
   std::ofstream(script) << "present tree\n"
                            "compare archs=evloop clients=2 scenario=held duration=500 timeout=60\n"
                            "dump-model " << model.string() << "\n"
                            "start fork port=0\n"
                            "quit\n";
   Proc app = run_on_screen(dir, "1280x720", script, png);
-  ASSERT_TRUE(wait_for_file(app, model, 90s)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model, 90s)) << slurp(dir / "err");
   ASSERT_TRUE(app.wait_for(60s));
   // `start` after the comparison works: the lab is no longer busy.
-  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   EXPECT_EQ(m.at("layout"), "present");
   ASSERT_EQ(m.at("compare_runs").size(), 1u);

@@ -16,6 +16,7 @@
 
 #include "fonts.h"
 #include "session/session.h"
+#include "support/events.h"
 #include "trace/event_fields.h"
 #include "views/event_log_view.h"
 
@@ -208,14 +209,7 @@ session::Session joined_session() {
   session::Session s;
   std::vector<trace::Event> ev;
   auto add = [&](std::uint64_t ts, Kind k, std::uint32_t pid, std::uint32_t conn, std::int64_t a, std::int64_t b) {
-    trace::Event e;
-    e.ts_ns = ts;
-    e.pid = e.tid = pid;
-    e.kind = k;
-    e.conn = conn;
-    e.a = a;
-    e.b = b;
-    ev.push_back(e);
+    ev.push_back(test::event(ts, pid, k, conn, a, b));
   };
   add(1000, Kind::server_start, 100, 0, 2121, 0);
   add(2000, Kind::client_connect, 200, 1, 40001, 1000);
@@ -264,16 +258,12 @@ TEST_F(EventLogDrawn, AtFont24On1280x720EveryValueFitsItsColumn) {
   session::Session s;
   std::vector<trace::Event> ev;
   for (std::size_t i = 0; i < kKinds; ++i) {
-    trace::Event e;
-    e.ts_ns = 1000 + i;
-    e.pid = e.tid = 4194304;
-    e.kind = static_cast<Kind>(i);
-    e.conn = 9999;
-    e.a = e.kind == Kind::gate_wait || e.kind == Kind::gate_pass ? static_cast<std::int64_t>(trace::GateKind::counter_write)
-                                                                 : 4194304;
-    e.b = e.kind == Kind::client_connect || e.kind == Kind::client_reply ? 999'990'000 : 4342967999;
-    e.set_text("abcdefghijklmnopqrstuvwx");
-    ev.push_back(e);
+    const auto kind = static_cast<Kind>(i);
+    const std::int64_t a = kind == Kind::gate_wait || kind == Kind::gate_pass
+                               ? static_cast<std::int64_t>(trace::GateKind::counter_write)
+                               : 4194304;
+    const std::int64_t b = kind == Kind::client_connect || kind == Kind::client_reply ? 999'990'000 : 4342967999;
+    ev.push_back(test::event(1000 + i, 4194304, kind, 9999, a, b, "abcdefghijklmnopqrstuvwx"));
   }
   s.add_events(ev.data(), ev.size());
 

@@ -52,7 +52,7 @@ const char* const kXvfbScreen = "-screen 0 1920x1080x24";
 using sockscope::gui_test::Proc;
 using sockscope::gui_test::process_exists;
 using sockscope::gui_test::slurp;
-using sockscope::gui_test::TempDir;
+using sockscope::test::TempDir;
 
 // The app with its own config dir in `dir`, output to dir/out and dir/err.
 Proc run_app(const std::vector<std::string>& argv, const fs::path& dir) {
@@ -71,10 +71,10 @@ std::uint32_t be32(const unsigned char* p) {
 
 TEST(GuiExport, ScriptExportsPngAndJsonlThroughTheExportButtonsPath) {
   TempDir dir;
-  const fs::path shot = dir.path / "shot.png";
-  const fs::path jsonl = dir.path / "s.jsonl";
-  const fs::path model = dir.path / "model.json";
-  const fs::path script = dir.path / "export.script";
+  const fs::path shot = dir / "shot.png";
+  const fs::path jsonl = dir / "s.jsonl";
+  const fs::path model = dir / "model.json";
+  const fs::path script = dir / "export.script";
   std::ofstream(script) << "start fork port=0\n"
                            "clients 2 hold_ms=4000\n"
                            "wait connections 2 timeout=20\n"
@@ -83,9 +83,9 @@ TEST(GuiExport, ScriptExportsPngAndJsonlThroughTheExportButtonsPath) {
                         << "export png " << shot.string() << "\n"
                         << "export jsonl " << jsonl.string() << "\n"
                         << "quit\n";
-  Proc app = run_app(gui_argv(script), dir.path);
-  ASSERT_TRUE(app.wait_for(90s)) << "the app did not exit; stderr:\n" << slurp(dir.path / "err");
-  ASSERT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  Proc app = run_app(gui_argv(script), dir.path());
+  ASSERT_TRUE(app.wait_for(90s)) << "the app did not exit; stderr:\n" << slurp(dir / "err");
+  ASSERT_EQ(app.exit_code(), 0) << slurp(dir / "err");
 
   // The PNG: signature, IHDR first with the window's size.
   const std::string png = slurp(shot);
@@ -108,7 +108,7 @@ TEST(GuiExport, ScriptExportsPngAndJsonlThroughTheExportButtonsPath) {
   EXPECT_GT(listener_px, 5000u) << "no listener box: the PNG does not show the lesson";
 
   // Written atomically: no temporary file left next to the results.
-  for (const auto& entry : fs::directory_iterator(dir.path))
+  for (const auto& entry : fs::directory_iterator(dir.path()))
     EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << "left behind: " << entry.path();
 
   // The JSON Lines file reimports, with the fork server's connections.
@@ -137,15 +137,15 @@ TEST(GuiExport, ScriptExportsPngAndJsonlThroughTheExportButtonsPath) {
 
 TEST(GuiExport, PngIntoAMissingDirectoryFailsTheScriptNamingThePath) {
   TempDir dir;
-  const fs::path missing = dir.path / "no-such-dir" / "shot.png";
-  const fs::path script = dir.path / "missing.script";
+  const fs::path missing = dir / "no-such-dir" / "shot.png";
+  const fs::path script = dir / "missing.script";
   std::ofstream(script) << "# a PNG where it cannot go\n"
                         << "export png " << missing.string() << "\n"
                         << "quit\n";
-  Proc app = run_app(gui_argv(script), dir.path);
+  Proc app = run_app(gui_argv(script), dir.path());
   ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
   EXPECT_EQ(app.exit_code(), 1);  // a failed command: 1 (a bad line would be 2)
-  const std::string err = slurp(dir.path / "err");
+  const std::string err = slurp(dir / "err");
   EXPECT_NE(err.find(script.string() + ":2: export failed"), std::string::npos) << err;
   EXPECT_NE(err.find(missing.string()), std::string::npos) << err;
   EXPECT_NE(err.find("no such directory"), std::string::npos) << err;
@@ -158,7 +158,7 @@ TEST(GuiExport, PngIntoAMissingDirectoryFailsTheScriptNamingThePath) {
 // for the full disk: writes past it fail with EFBIG once SIGXFSZ is ignored.
 TEST(PngFile, APngThatCannotBeWrittenWholeFailsAndLeavesNothing) {
   TempDir dir;
-  const fs::path shot = dir.path / "shot.png";
+  const fs::path shot = dir / "shot.png";
   // Noise compresses badly: far more than the limit.
   std::vector<unsigned char> rgb(640u * 480u * 3u);
   std::uint32_t x = 12345;
@@ -177,7 +177,7 @@ TEST(PngFile, APngThatCannotBeWrittenWholeFailsAndLeavesNothing) {
   EXPECT_NE(error.find(shot.string()), std::string::npos) << error;
   EXPECT_NE(error.find("File too large"), std::string::npos) << error;
   EXPECT_FALSE(fs::exists(shot)) << "a truncated PNG was left";
-  for (const auto& f : fs::directory_iterator(dir.path)) ADD_FAILURE() << "left behind: " << f.path();
+  for (const auto& f : fs::directory_iterator(dir.path())) ADD_FAILURE() << "left behind: " << f.path();
   // With room, the same call writes a whole PNG.
   ASSERT_TRUE(sockscope::app::write_png_file(shot.string(), 640, 480, rgb.data(), error)) << error;
   EXPECT_GT(fs::file_size(shot), 64u * 1024u);
@@ -185,26 +185,26 @@ TEST(PngFile, APngThatCannotBeWrittenWholeFailsAndLeavesNothing) {
 
 TEST(GuiExport, JsonlIntoAMissingDirectoryFailsTheScriptToo) {
   TempDir dir;
-  const fs::path missing = dir.path / "no-such-dir" / "s.jsonl";
-  const fs::path script = dir.path / "missing.script";
+  const fs::path missing = dir / "no-such-dir" / "s.jsonl";
+  const fs::path script = dir / "missing.script";
   std::ofstream(script) << "export jsonl " << missing.string() << "\nquit\n";
-  Proc app = run_app(gui_argv(script), dir.path);
+  Proc app = run_app(gui_argv(script), dir.path());
   ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
   EXPECT_EQ(app.exit_code(), 1);
-  const std::string err = slurp(dir.path / "err");
+  const std::string err = slurp(dir / "err");
   EXPECT_NE(err.find(script.string() + ":1: export failed"), std::string::npos) << err;
   EXPECT_NE(err.find(missing.parent_path().string()), std::string::npos) << err;
 }
 
 TEST(GuiExport, UnknownFormatIsRefusedBeforeAnythingRuns) {
   TempDir dir;
-  const fs::path script = dir.path / "bad.script";
-  std::ofstream(script) << "start fork port=0\nexport gif " << (dir.path / "x.gif").string() << "\nquit\n";
+  const fs::path script = dir / "bad.script";
+  std::ofstream(script) << "start fork port=0\nexport gif " << (dir / "x.gif").string() << "\nquit\n";
   // No display needed: the script is parsed before the window opens.
-  Proc app = run_app({SOCKSCOPE_BIN, "--script", script.string()}, dir.path);
+  Proc app = run_app({SOCKSCOPE_BIN, "--script", script.string()}, dir.path());
   ASSERT_TRUE(app.wait_for(20s));
   EXPECT_EQ(app.exit_code(), 2);
-  const std::string err = slurp(dir.path / "err");
+  const std::string err = slurp(dir / "err");
   EXPECT_NE(err.find(script.string() + ":2: export format must be jsonl, chrome, csv, text or png, got 'gif'"),
             std::string::npos)
       << err;
@@ -231,11 +231,11 @@ TEST_F(ExportViewHeadless, JsonlTicketFinishesWithTheWrittenFileAndRefusesASecon
   sockscope::app::AppUi ui;
   frame(ui, s);
   std::string error;
-  const std::uint64_t ticket = ui.request_export(ExportFormat::jsonl, (dir.path / "s.jsonl").string(), error);
+  const std::uint64_t ticket = ui.request_export(ExportFormat::jsonl, (dir / "s.jsonl").string(), error);
   ASSERT_NE(ticket, 0u) << error;
   EXPECT_FALSE(ui.export_outcome(ticket).has_value()) << "finished before any frame ran it";
   // Asked for, not finished: a second export is refused, naming why.
-  EXPECT_EQ(ui.request_export(ExportFormat::csv, (dir.path / "s.csv").string(), error), 0u);
+  EXPECT_EQ(ui.request_export(ExportFormat::csv, (dir / "s.csv").string(), error), 0u);
   EXPECT_EQ(error, "another export is still running");
   std::optional<sockscope::app::ExportOutcome> done;
   for (int f = 0; f < 2000 && !done; ++f) {
@@ -245,13 +245,13 @@ TEST_F(ExportViewHeadless, JsonlTicketFinishesWithTheWrittenFileAndRefusesASecon
   }
   ASSERT_TRUE(done.has_value()) << "the export did not finish in 2000 frames";
   EXPECT_TRUE(done->ok) << done->message;
-  EXPECT_EQ(done->message, "Wrote " + (dir.path / "s.jsonl").string());
-  auto back = sockscope::session::read_jsonl(dir.path / "s.jsonl", error);
+  EXPECT_EQ(done->message, "Wrote " + (dir / "s.jsonl").string());
+  auto back = sockscope::session::read_jsonl(dir / "s.jsonl", error);
   ASSERT_TRUE(back.has_value()) << error;
   EXPECT_TRUE(back->same_store(s));
-  EXPECT_FALSE(fs::exists(dir.path / "s.csv"));
+  EXPECT_FALSE(fs::exists(dir / "s.csv"));
   // Finished: the next one is accepted, with a new ticket.
-  const std::uint64_t next = ui.request_export(ExportFormat::text, (dir.path / "s.txt").string(), error);
+  const std::uint64_t next = ui.request_export(ExportFormat::text, (dir / "s.txt").string(), error);
   EXPECT_GT(next, ticket);
   for (int f = 0; f < 2000 && !ui.export_outcome(next); ++f) {
     frame(ui, s);

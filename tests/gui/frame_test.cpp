@@ -22,6 +22,8 @@
 #include "recorded_session.h"
 #include "script.h"
 #include "settings.h"
+#include "support/events.h"
+#include "support/temp_dir.h"
 #include "trace/ring.h"
 #include "views/event_log_view.h"
 #include "views/process_tree_view.h"
@@ -262,17 +264,9 @@ TEST(TreeLayout, ManyChildrenWrapIntoRowsWithinTheWidth) {
 // few pills and one that counts the rest, not a column running off the window.
 TEST(TreeLayout, ManyConnectionsOnOneProcessFoldIntoAMorePill) {
   session::Session s;
-  auto event = [](std::uint64_t t, trace::Kind k, std::uint32_t conn, std::int64_t a) {
-    trace::Event e;
-    e.ts_ns = t;
-    e.pid = e.tid = static_cast<std::uint32_t>(kServerPid);
-    e.kind = k;
-    e.conn = conn;
-    e.a = a;
-    return e;
-  };
-  s.add_event(event(1000, trace::Kind::server_start, 0, 4481));
-  for (std::uint32_t c = 1; c <= 10; ++c) s.add_event(event(2000 + c, trace::Kind::accept, c, 40000 + c));
+  s.add_event(test::event(1000, kServerPid, trace::Kind::server_start, 0, 4481));
+  for (std::uint32_t c = 1; c <= 10; ++c)
+    s.add_event(test::event(2000 + c, kServerPid, trace::Kind::accept, c, 40000 + c));
   TreeMetrics m;
   TreeLayout layout = compute_tree_layout(s.model(), kServerPid, s.last_ns(), m, false);
   ASSERT_EQ(layout.pills.size(), 3u);
@@ -389,7 +383,8 @@ TEST_F(HeadlessImGui, SteppingLayoutShowsCodeAndFlowAndOverviewBringsTheListsBac
 }
 
 TEST(Settings, LayoutRoundTripsAndABadValueIsIgnored) {
-  const auto dir = std::filesystem::temp_directory_path() / ("sockscope-settings-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  const auto dir = tmp / "config";  // not there yet: save_settings makes it
   Settings s;
   s.layout = "stepping";
   ASSERT_TRUE(save_settings(dir, s));
@@ -398,13 +393,13 @@ TEST(Settings, LayoutRoundTripsAndABadValueIsIgnored) {
   const Settings bad = load_settings(dir);
   EXPECT_EQ(bad.layout, "overview");
   EXPECT_EQ(bad.font_px, 24.0f);
-  std::filesystem::remove_all(dir);
 }
 
 // The first start has no size (the shell fits the screen's work area); the
 // size the window was left at, and the collapsed controls, come back.
 TEST(Settings, WindowSizeAndCollapsedControlsAreRemembered) {
-  const auto dir = std::filesystem::temp_directory_path() / ("sockscope-window-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  const auto dir = tmp / "config";  // the first start: no settings dir yet
   EXPECT_EQ(load_settings(dir).window_w, 0);
   EXPECT_EQ(load_settings(dir).window_h, 0);
   Settings s;
@@ -416,7 +411,6 @@ TEST(Settings, WindowSizeAndCollapsedControlsAreRemembered) {
   EXPECT_EQ(back.window_w, 1280);
   EXPECT_EQ(back.window_h, 720);
   EXPECT_TRUE(back.controls_collapsed);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Geometry, ParsesWidthByHeightAndRefusesTheRest) {

@@ -23,7 +23,7 @@ using sockscope::gui_test::Proc;
 using sockscope::gui_test::run_on_screen;
 using sockscope::gui_test::slurp;
 using sockscope::gui_test::summarize_png;
-using sockscope::gui_test::TempDir;
+using sockscope::test::TempDir;
 using sockscope::gui_test::wait_for_file;
 
 struct Box {
@@ -34,12 +34,12 @@ bool overlaps(Box a, Box b) { return a.x < b.x + b.w && b.x < a.x + a.w && a.y <
 
 TEST(LessonWindow, StartHereListsEveryLessonAt1280x720) {
   TempDir dir;
-  const fs::path png = dir.path / "start.png", model = dir.path / "model.json", script = dir.path / "s.script";
+  const fs::path png = dir / "start.png", model = dir / "model.json", script = dir / "s.script";
   std::ofstream(script) << "font-size 24\nstart-here open\nscreenshot\ndump-model " << model.string() << "\nquit\n";
   Proc app = run_on_screen(dir, "1280x720", script, png);
-  ASSERT_TRUE(wait_for_file(app, model, 60s)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model, 60s)) << slurp(dir / "err");
   ASSERT_TRUE(app.wait_for(30s));
-  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   EXPECT_TRUE(m.at("start_here").get<bool>());
   const Box r = box(m.at("start_here_rect"));
@@ -59,8 +59,8 @@ TEST(LessonWindow, ThreeLessonsOpenBesideThePicture) {
   for (const std::string name : {"fork", "zombies", "serial"}) {
     SCOPED_TRACE(name);
     TempDir dir;
-    const fs::path png = dir.path / (name + ".png"), model = dir.path / "model.json";
-    const fs::path revealed = dir.path / "revealed.json", session = dir.path / "s.jsonl", script = dir.path / "s.script";
+    const fs::path png = dir / (name + ".png"), model = dir / "model.json";
+    const fs::path revealed = dir / "revealed.json", session = dir / "s.jsonl", script = dir / "s.script";
     std::ofstream out(script);
     out << "font-size 24\nlesson open " << name << "\nlesson wait-step 1\nwait ms 400\nscreenshot\n"
         << "dump-model " << model.string() << "\n";
@@ -72,9 +72,9 @@ TEST(LessonWindow, ThreeLessonsOpenBesideThePicture) {
     out << "quit\n";
     out.close();
     Proc app = run_on_screen(dir, "1280x720", script, png);
-    ASSERT_TRUE(wait_for_file(app, model, 60s)) << slurp(dir.path / "err");
+    ASSERT_TRUE(wait_for_file(app, model, 60s)) << slurp(dir / "err");
     ASSERT_TRUE(app.wait_for(90s));
-    ASSERT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+    ASSERT_EQ(app.exit_code(), 0) << slurp(dir / "err");
 
     nlohmann::json m = nlohmann::json::parse(slurp(model));
     ASSERT_TRUE(m.at("lesson").is_object()) << m.dump();

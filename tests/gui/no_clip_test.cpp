@@ -15,6 +15,7 @@
 
 #include "fonts.h"
 #include "gui/recorded_session.h"
+#include "support/events.h"
 #include "views/code_view.h"
 #include "views/event_loop_view.h"
 #include "views/flow_view.h"
@@ -26,7 +27,6 @@ using app::CodeRow;
 using app::TagBox;
 using trace::GateKind;
 using trace::Kind;
-using gui_test::make_event;
 
 namespace {
 
@@ -66,8 +66,10 @@ ImGuiWindow* window(const char* id) {
 trace::Event gate_wait(std::uint64_t t, pid_t pid, std::uint32_t conn, GateKind kind) {
   const auto loc = app::locate_gate(app::files_for_architecture("fork"), kind);
   const auto file = static_cast<std::int64_t>(trace::gate_file_hash(loc.file));
-  return make_event(t, pid, Kind::gate_wait, conn, static_cast<std::int64_t>(kind), file << 32,
-            std::string(trace::gate_name(kind)).c_str(), static_cast<std::uint16_t>(loc.line));
+  trace::Event e = test::event(t, pid, Kind::gate_wait, conn, static_cast<std::int64_t>(kind), file << 32,
+                               trace::gate_name(kind));
+  e.flags = static_cast<std::uint16_t>(loc.line);
+  return e;
 }
 
 // The recorded fork session with its live children parked: two at read
@@ -103,17 +105,17 @@ session::Session blocked_loop_session() {
   std::uint64_t t = gui_test::kT0;
   std::vector<trace::Event> events;
   std::int64_t id = 1;
-  events.push_back(make_event(t += 1000, pid, Kind::handler_create, 0, id++, 3, "socket:async_accept"));
+  events.push_back(test::event(t += 1000, pid, Kind::handler_create, 0, id++, 3, "socket:async_accept"));
   for (std::uint32_t conn = 1; conn <= 40; ++conn) {
-    events.push_back(make_event(t += 1000, pid, Kind::handler_create, conn, id++, 10 + conn, "socket:async_receive"));
-    events.push_back(make_event(t += 1000, pid, Kind::handler_create, conn, id++, -static_cast<std::int64_t>(conn),
+    events.push_back(test::event(t += 1000, pid, Kind::handler_create, conn, id++, 10 + conn, "socket:async_receive"));
+    events.push_back(test::event(t += 1000, pid, Kind::handler_create, conn, id++, -static_cast<std::int64_t>(conn),
                         "timer:async_wait"));
   }
   // Connection 7's receive completes and its handler runs (SITE WORK) ...
-  events.push_back(make_event(t += 1000, pid, Kind::completion, 7, 2 * 7, 0));
-  events.push_back(make_event(t += 1000, pid, Kind::handler_begin, 7, 2 * 7, 0));
+  events.push_back(test::event(t += 1000, pid, Kind::completion, 7, 2 * 7, 0));
+  events.push_back(test::event(t += 1000, pid, Kind::handler_begin, 7, 2 * 7, 0));
   // ... while 30 other receives complete behind it.
-  for (std::uint32_t conn = 10; conn < 40; ++conn) events.push_back(make_event(t += 1000, pid, Kind::completion, conn, 2 * conn, 0));
+  for (std::uint32_t conn = 10; conn < 40; ++conn) events.push_back(test::event(t += 1000, pid, Kind::completion, conn, 2 * conn, 0));
   s.add_events(events.data(), events.size());
   return s;
 }

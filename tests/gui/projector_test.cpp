@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "gui/app_process.h"
+#include "support/proc.h"
 
 namespace {
 
@@ -30,13 +31,13 @@ using sockscope::gui_test::run_on_screen;
 using sockscope::gui_test::process_exists;
 using sockscope::gui_test::wait_for_file;
 using sockscope::gui_test::slurp;
-using sockscope::gui_test::TempDir;
+using sockscope::test::TempDir;
 
 // Live children of `parent` in the kernel's process table, and how many of
 // them are zombies.
 void kernel_children(pid_t parent, int& alive, int& zombies) {
   alive = zombies = 0;
-  for (const auto& [pid, state] : sockscope::gui_test::proc_children(parent)) (state == 'Z' ? zombies : alive) += 1;
+  for (const auto& c : sockscope::test::proc_children(parent)) (c.state == 'Z' ? zombies : alive) += 1;
 }
 
 struct R {
@@ -66,9 +67,9 @@ void expect_main_largest(const nlohmann::json& windows, const char* main) {
 // server and all three; then presentation mode shows the tree alone.
 TEST(Projector, ZombieLessonAt1280x720WithLargeText) {
   TempDir dir;
-  const fs::path png = dir.path / "zombies.png", present_png = dir.path / "present.png";
-  const fs::path model = dir.path / "model.json", present_model = dir.path / "present.json";
-  const fs::path script = dir.path / "zombies.script";
+  const fs::path png = dir / "zombies.png", present_png = dir / "present.png";
+  const fs::path model = dir / "model.json", present_model = dir / "present.json";
+  const fs::path script = dir / "zombies.script";
   std::ofstream(script) << "font-size 28\n"
                            "start fork port=0 reap=off\n"
                            "clients 3\n"
@@ -82,7 +83,7 @@ TEST(Projector, ZombieLessonAt1280x720WithLargeText) {
                            "wait ms 2000\n"
                            "quit\n";
   Proc app = run_on_screen(dir, "1280x720", script, png);
-  ASSERT_TRUE(wait_for_file(app, model, 90s)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model, 90s)) << slurp(dir / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   const pid_t server = m.at("server_pid").get<pid_t>();
   ASSERT_GT(server, 0);
@@ -95,7 +96,7 @@ TEST(Projector, ZombieLessonAt1280x720WithLargeText) {
   EXPECT_TRUE(m.at("tree").at("folded").empty());
   EXPECT_EQ(m.at("counts").at("zombies_now").get<int>(), 3);
 
-  ASSERT_TRUE(wait_for_file(app, present_model, 90s)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, present_model, 90s)) << slurp(dir / "err");
   nlohmann::json p = nlohmann::json::parse(slurp(present_model));
   EXPECT_EQ(p.at("layout"), "present");
   const auto& shown = p.at("windows");
@@ -112,7 +113,7 @@ TEST(Projector, ZombieLessonAt1280x720WithLargeText) {
   EXPECT_EQ(zombies, 3);
 
   ASSERT_TRUE(app.wait_for(60s));
-  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir / "err");
   std::this_thread::sleep_for(200ms);
   EXPECT_FALSE(process_exists(server));
 
@@ -131,8 +132,8 @@ TEST(Projector, ZombieLessonAt1280x720WithLargeText) {
 // node that counts them; shown plus folded is what the kernel lists.
 TEST(Projector, ThreeHundredChildrenFoldIntoOneNodeAt1920x1080) {
   TempDir dir;
-  const fs::path png = dir.path / "many.png", model = dir.path / "model.json";
-  const fs::path script = dir.path / "many.script";
+  const fs::path png = dir / "many.png", model = dir / "model.json";
+  const fs::path script = dir / "many.script";
   std::ofstream(script) << "start fork port=0 max_children=400\n"
                            "clients 300 preset=burst hold_ms=60000\n"
                            "wait children 300 timeout=90\n"
@@ -142,7 +143,7 @@ TEST(Projector, ThreeHundredChildrenFoldIntoOneNodeAt1920x1080) {
                            "wait ms 3000\n"
                            "quit\n";
   Proc app = run_on_screen(dir, "1920x1080", script, png);
-  ASSERT_TRUE(wait_for_file(app, model, 150s)) << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model, 150s)) << slurp(dir / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   const pid_t server = m.at("server_pid").get<pid_t>();
   ASSERT_GT(server, 0);
@@ -161,7 +162,7 @@ TEST(Projector, ThreeHundredChildrenFoldIntoOneNodeAt1920x1080) {
   EXPECT_TRUE(m.at("windows").contains("totals"));
 
   ASSERT_TRUE(app.wait_for(90s));
-  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir / "err");
   std::this_thread::sleep_for(300ms);
   EXPECT_FALSE(process_exists(server));
   const auto s = sockscope::gui_test::summarize_png(png);

@@ -2,22 +2,10 @@
 
 #include <vector>
 
-namespace sockscope::gui_test {
+// Relative: bench_ui_frame builds this file with only tests/gui on its include path.
+#include "../support/events.h"
 
-trace::Event make_event(std::uint64_t t, pid_t pid, trace::Kind kind, std::uint32_t conn, std::int64_t a,
-                        std::int64_t b, const char* text, std::uint16_t flags) {
-  trace::Event e;
-  e.ts_ns = t;
-  e.pid = static_cast<std::uint32_t>(pid);
-  e.tid = static_cast<std::uint32_t>(pid);
-  e.kind = kind;
-  e.conn = conn;
-  e.a = a;
-  e.b = b;
-  e.set_text(text);
-  e.flags = flags;
-  return e;
-}
+namespace sockscope::gui_test {
 
 namespace {
 
@@ -52,8 +40,8 @@ session::Session make_recorded_session(const RecordedShape& shape) {
 
   std::vector<trace::Event> events;
   std::uint64_t t = kT0;
-  events.push_back(make_event(t += 1000, kServerPid, K::server_start, 0, 4481, 0, "fork"));
-  events.push_back(make_event(t += 1000, kServerPid, K::listen, 0, 4481, 3));
+  events.push_back(test::event(t += 1000, kServerPid, K::server_start, 0, 4481, 0, "fork"));
+  events.push_back(test::event(t += 1000, kServerPid, K::listen, 0, 4481, 3));
 
   const int total = shape.children_alive + shape.children_done + shape.zombies;
   std::vector<pid_t> alive, zombies;
@@ -62,23 +50,23 @@ session::Session make_recorded_session(const RecordedShape& shape) {
     const pid_t child = kServerPid + 1 + i;
     const auto port = static_cast<std::int64_t>(50000 + i);
     const bool external = i < shape.external;
-    if (!external) events.push_back(make_event(t += 20'000, kSimPid, K::client_connect, conn, port, 90'000));
-    events.push_back(make_event(t += 10'000, kServerPid, K::accept, conn, port, 4));
-    events.push_back(make_event(t += 10'000, kServerPid, K::fork, conn, child));
-    events.push_back(make_event(t += 5'000, kServerPid, K::close, conn));
-    events.push_back(make_event(t += 5'000, child, K::child_start, conn, kServerPid));
-    events.push_back(make_event(t += 5'000, child, K::write, conn, 10));
-    events.push_back(make_event(t += 5'000, child, K::request, conn, 0, 0, "USER"));
-    events.push_back(make_event(t += 5'000, child, K::reply, conn, 331));
-    if (!external) events.push_back(make_event(t += 5'000, kSimPid, K::client_reply, conn, 331, 300'000 + i * 1000));
+    if (!external) events.push_back(test::event(t += 20'000, kSimPid, K::client_connect, conn, port, 90'000));
+    events.push_back(test::event(t += 10'000, kServerPid, K::accept, conn, port, 4));
+    events.push_back(test::event(t += 10'000, kServerPid, K::fork, conn, child));
+    events.push_back(test::event(t += 5'000, kServerPid, K::close, conn));
+    events.push_back(test::event(t += 5'000, child, K::child_start, conn, kServerPid));
+    events.push_back(test::event(t += 5'000, child, K::write, conn, 10));
+    events.push_back(test::event(t += 5'000, child, K::request, conn, 0, 0, "USER"));
+    events.push_back(test::event(t += 5'000, child, K::reply, conn, 331));
+    if (!external) events.push_back(test::event(t += 5'000, kSimPid, K::client_reply, conn, 331, 300'000 + i * 1000));
     if (i < shape.children_alive) {
       alive.push_back(child);
       continue;
     }
-    events.push_back(make_event(t += 5'000, child, K::close, conn, 40, 120));
-    events.push_back(make_event(t += 5'000, child, K::exit, conn, 0));
+    events.push_back(test::event(t += 5'000, child, K::close, conn, 40, 120));
+    events.push_back(test::event(t += 5'000, child, K::exit, conn, 0));
     if (i < shape.children_alive + shape.children_done) {
-      events.push_back(make_event(t += 5'000, kServerPid, K::reap, 0, child, 0));
+      events.push_back(test::event(t += 5'000, kServerPid, K::reap, 0, child, 0));
     } else {
       zombies.push_back(child);
     }
@@ -86,7 +74,7 @@ session::Session make_recorded_session(const RecordedShape& shape) {
   for (int i = 0; i < shape.extra_io_events; ++i) {
     const auto conn = static_cast<std::uint32_t>(1 + i % total);
     const pid_t child = kServerPid + 1 + i % total;
-    events.push_back(make_event(t += 1'000, child, i % 2 == 0 ? K::read : K::write, conn, 64 + i % 100));
+    events.push_back(test::event(t += 1'000, child, i % 2 == 0 ? K::read : K::write, conn, 64 + i % 100));
   }
   s.add_events(events.data(), events.size());
 

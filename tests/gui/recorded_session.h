@@ -24,8 +24,4 @@ inline constexpr std::uint64_t kT0 = 5'000'000'000ull;
 
 session::Session make_recorded_session(const RecordedShape& shape);
 
-// One trace event as a server would emit it (tid = pid), for hand-made sessions.
-trace::Event make_event(std::uint64_t t, pid_t pid, trace::Kind kind, std::uint32_t conn = 0, std::int64_t a = 0,
-                        std::int64_t b = 0, const char* text = "", std::uint16_t flags = 0);
-
 }  // namespace sockscope::gui_test

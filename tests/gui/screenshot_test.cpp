@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gui/app_process.h"
+#include "support/proc.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -31,35 +32,28 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 using sockscope::gui_test::Proc;
-using sockscope::gui_test::proc_stat;
+using sockscope::gui_test::run_on_screen;
+using sockscope::test::proc_stat;
 using sockscope::gui_test::process_exists;
 using sockscope::gui_test::wait_for_file;
 using sockscope::gui_test::slurp;
-using sockscope::gui_test::TempDir;
-
-// The app running `script` under Xvfb, its window written to `png`, with a
-// config dir of its own.
-Proc run_under_xvfb(const TempDir& dir, const fs::path& script, const fs::path& png) {
-  return Proc::spawn({"xvfb-run", "-a", "-s", "-screen 0 1600x900x24", SOCKSCOPE_BIN, "--script", script.string(),
-                      "--screenshot", png.string()},
-                     {"XDG_CONFIG_HOME=" + (dir.path / "config").string()}, {}, dir.path / "out", dir.path / "err");
-}
+using sockscope::test::TempDir;
 
 // Live (not zombie) children of `parent`, from /proc.
 std::set<pid_t> proc_children_of(pid_t parent) {
   std::set<pid_t> out;
-  for (const auto& [pid, state] : sockscope::gui_test::proc_children(parent))
-    if (state != 'Z') out.insert(pid);
+  for (const auto& c : sockscope::test::proc_children(parent))
+    if (c.state != 'Z') out.insert(c.pid);
   return out;
 }
 
 TEST(GuiBinary, WithoutADisplayItSaysSoInOneLine) {
   TempDir dir;
-  Proc p = Proc::spawn({SOCKSCOPE_BIN}, {"XDG_CONFIG_HOME=" + (dir.path / "config").string()},
-                       {"DISPLAY", "WAYLAND_DISPLAY"}, dir.path / "out", dir.path / "err");
+  Proc p = Proc::spawn({SOCKSCOPE_BIN}, {"XDG_CONFIG_HOME=" + (dir / "config").string()},
+                       {"DISPLAY", "WAYLAND_DISPLAY"}, dir / "out", dir / "err");
   ASSERT_TRUE(p.wait_for(20s));
   EXPECT_EQ(p.exit_code(), 1);
-  std::string err = slurp(dir.path / "err");
+  std::string err = slurp(dir / "err");
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   EXPECT_NE(err.find("no display"), std::string::npos) << err;
   EXPECT_NE(err.find("sockscope run --arch fork --clients 5"), std::string::npos) << err;
@@ -68,21 +62,21 @@ TEST(GuiBinary, WithoutADisplayItSaysSoInOneLine) {
 
 TEST(GuiBinary, BadScriptLineNamesTheLineAndExits2) {
   TempDir dir;
-  fs::path script = dir.path / "bad.script";
+  fs::path script = dir / "bad.script";
   std::ofstream(script) << "start fork\nclients three\nquit\n";
   Proc p = Proc::spawn({SOCKSCOPE_BIN, "--script", script.string()}, {}, {"DISPLAY", "WAYLAND_DISPLAY"},
-                       dir.path / "out", dir.path / "err");
+                       dir / "out", dir / "err");
   ASSERT_TRUE(p.wait_for(20s));
   EXPECT_EQ(p.exit_code(), 2);
-  std::string err = slurp(dir.path / "err");
+  std::string err = slurp(dir / "err");
   EXPECT_NE(err.find(script.string() + ":2: client count must be a number"), std::string::npos) << err;
 }
 
 TEST(GuiBinary, ScriptedForkLessonUnderXvfb) {
   TempDir dir;
-  const fs::path png = dir.path / "out.png";
-  const fs::path model = dir.path / "model.json";
-  const fs::path script = dir.path / "lesson.script";
+  const fs::path png = dir / "out.png";
+  const fs::path model = dir / "model.json";
+  const fs::path script = dir / "lesson.script";
   std::ofstream(script) << "# the teacher's first lesson, scripted\n"
                            "start fork port=0\n"
                            "clients 3 hold_ms=8000\n"
@@ -93,10 +87,10 @@ TEST(GuiBinary, ScriptedForkLessonUnderXvfb) {
                         << "\n"
                            "wait ms 3000\n"
                            "quit\n";
-  Proc app = run_under_xvfb(dir, script, png);
+  Proc app = run_on_screen(dir, "1600x900", script, png);
 
   // While the app holds the lesson open: its model against /proc.
-  ASSERT_TRUE(wait_for_file(app, model)) << "no model dump; stderr:\n" << slurp(dir.path / "err");
+  ASSERT_TRUE(wait_for_file(app, model)) << "no model dump; stderr:\n" << slurp(dir / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   const pid_t server = m.at("server_pid").get<pid_t>();
   ASSERT_GT(server, 0);
@@ -109,15 +103,13 @@ TEST(GuiBinary, ScriptedForkLessonUnderXvfb) {
     }
   }
   EXPECT_EQ(model_children.size(), 3u) << m.dump(1);
-  pid_t ppid = 0;
-  char state = '?';
-  ASSERT_TRUE(proc_stat(server, ppid, state)) << "the server is not running";
+  ASSERT_TRUE(proc_stat(server)) << "the server is not running";
   std::set<pid_t> kernel_children = proc_children_of(server);
   EXPECT_EQ(model_children, kernel_children) << "the model's live children are not the kernel's";
   EXPECT_GE(m.at("counts").at("connections_open").get<int>(), 3);
 
   ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
-  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir / "err");
 
   // Nothing outlives the app.
   std::this_thread::sleep_for(200ms);
@@ -158,9 +150,9 @@ int gate_line(const std::string& file, const std::string& gate) {
 // child on the line of the gate where /proc says it sleeps.
 TEST(GuiBinary, SteppedForkServerShowsTwoCursorsInTheCodeView) {
   TempDir dir;
-  const fs::path png = dir.path / "stepped.png";
-  const fs::path model = dir.path / "model.json";
-  const fs::path script = dir.path / "stepped.script";
+  const fs::path png = dir / "stepped.png";
+  const fs::path model = dir / "model.json";
+  const fs::path script = dir / "stepped.script";
   // Both clients hold their connection 2 s before QUIT; pausing meanwhile
   // stops each child at its next gate once the QUIT arrives.
   std::ofstream(script) << "start fork port=0\n"
@@ -176,8 +168,8 @@ TEST(GuiBinary, SteppedForkServerShowsTwoCursorsInTheCodeView) {
                            "step run\n"
                            "wait ms 500\n"
                            "quit\n";
-  Proc app = run_under_xvfb(dir, script, png);
-  ASSERT_TRUE(wait_for_file(app, model)) << "no model dump; stderr:\n" << slurp(dir.path / "err");
+  Proc app = run_on_screen(dir, "1600x900", script, png);
+  ASSERT_TRUE(wait_for_file(app, model)) << "no model dump; stderr:\n" << slurp(dir / "err");
   nlohmann::json m = nlohmann::json::parse(slurp(model));
   const pid_t server = m.at("server_pid").get<pid_t>();
   EXPECT_EQ(m.at("layout"), "stepping") << "pausing did not switch to the stepping layout";
@@ -193,10 +185,9 @@ TEST(GuiBinary, SteppedForkServerShowsTwoCursorsInTheCodeView) {
     if (pid == server) continue;  // the listener may stand at accept too
     cursor_pids.insert(pid);
     EXPECT_EQ(c.at("line").get<int>(), gate_line(file, gate)) << file << " gate " << gate;
-    pid_t ppid = 0;
-    char state = '?';
-    ASSERT_TRUE(proc_stat(pid, ppid, state));
-    EXPECT_EQ(state, 'S') << "child " << pid << " parked at " << gate << " should be asleep on its futex";
+    const auto stat = proc_stat(pid);
+    ASSERT_TRUE(stat);
+    EXPECT_EQ(stat->state, 'S') << "child " << pid << " parked at " << gate << " should be asleep on its futex";
   }
   EXPECT_EQ(cursor_pids, kernel_children) << m.at("code_cursors").dump();
   // The log agrees with the view: the same two are parked.
@@ -206,7 +197,7 @@ TEST(GuiBinary, SteppedForkServerShowsTwoCursorsInTheCodeView) {
   EXPECT_EQ(parked, kernel_children);
 
   ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
-  EXPECT_EQ(app.exit_code(), 0) << slurp(dir.path / "err");
+  EXPECT_EQ(app.exit_code(), 0) << slurp(dir / "err");
   std::this_thread::sleep_for(200ms);
   EXPECT_FALSE(process_exists(server));
   for (pid_t c : kernel_children) EXPECT_FALSE(process_exists(c)) << "child " << c << " still running";

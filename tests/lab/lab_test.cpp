@@ -19,11 +19,14 @@
 #include "proc_marker.h"
 #include "observe/proc_sampler.h"
 #include "session/export.h"
+#include "support/temp_dir.h"
 
 using namespace sockscope;
 using namespace std::chrono_literals;
 
 namespace {
+
+using test::eventually;
 
 lab::LabOptions test_options() {
   lab::LabOptions o;
@@ -38,16 +41,6 @@ std::map<pid_t, char> proc_children(pid_t pid) {
   for (const auto& p : snap.procs)
     if (p.ppid == pid) out[p.pid] = p.state;
   return out;
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
 }
 
 // Live children of the server in the session model.
@@ -150,8 +143,7 @@ TEST(Lab, StartFailureSaysWhy) {
 }
 
 TEST(RunCommand, HeadlessRunPrintsSummaryAndExportsEveryFormat) {
-  auto dir = std::filesystem::temp_directory_path() / ("sockscope-run-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
+  const test::TempDir dir("sockscope-run");
   auto [status, out] = run_bin({"run", "--arch", "fork", "--clients", "5", "--export", (dir / "s.jsonl").string(),
                                 "--export", (dir / "s.json").string(), "--export", (dir / "s.csv").string(),
                                 "--export", (dir / "s.txt").string()});
@@ -167,7 +159,6 @@ TEST(RunCommand, HeadlessRunPrintsSummaryAndExportsEveryFormat) {
   EXPECT_EQ(m.counts.connections_served, 5u);
   EXPECT_EQ(m.clients.size(), 5u);
   EXPECT_GT(m.latency.count, 0u);
-  std::filesystem::remove_all(dir);
 }
 
 // An export the run could not write is refused before anything starts:
@@ -235,8 +226,7 @@ TEST(RunCommand, SigkillOfTheLabLeavesNoProcessBehind) {
 // Perfetto and chrome://tracing read the Chrome trace export: python3's json
 // module must accept it, with one named track per process and the run's events.
 TEST(RunCommand, ChromeTraceIsValidJsonWithProcessTracks) {
-  auto dir = std::filesystem::temp_directory_path() / ("sockscope-chrome-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
+  const test::TempDir dir("sockscope-chrome");
   auto [status, out] = run_bin({"run", "--arch", "fork", "--clients", "3", "--quiet", "--export",
                                 (dir / "s.json").string()});
   ASSERT_EQ(status, 0) << out;
@@ -259,7 +249,6 @@ TEST(RunCommand, ChromeTraceIsValidJsonWithProcessTracks) {
   int st = pclose(p);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << result;
   EXPECT_EQ(result.rfind("ok", 0), 0u) << result;
-  std::filesystem::remove_all(dir);
 }
 
 // A 50 MB line (a corrupt or hostile file) is refused with its line number,

@@ -3,7 +3,6 @@
 // session at the same moment.
 #include <gtest/gtest.h>
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -17,6 +16,7 @@
 #include "lesson/player.h"
 #include "lesson/query.h"
 #include "session/threads_fold.h"
+#include "support/proc.h"
 
 namespace sockscope::lesson {
 namespace {
@@ -281,22 +281,7 @@ TEST(LessonPlayer, AFailedVerbStopsTheStepAndSaysWhy) {
 // The children of `parent` and how many are zombies, straight from /proc.
 std::pair<int, int> proc_children(pid_t parent) {
   int live = 0, zombies = 0;
-  DIR* d = opendir("/proc");
-  while (dirent* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), {});
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    char state = '?';
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != parent) continue;
-    (state == 'Z' ? zombies : live) += 1;
-  }
-  closedir(d);
+  for (const auto& c : test::proc_children(parent)) (c.state == 'Z' ? zombies : live) += 1;
   return {live, zombies};
 }
 

@@ -28,6 +28,7 @@
 #include "protocol/http_session.h"
 #include "protocol/jail.h"
 #include "protocol/protocol.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace sockscope::protocol;
@@ -73,14 +74,10 @@ std::string binary_content() {
 //   <base>/jail/sub/up_escape -> ../../outside/secret.txt
 //   <base>/jail/fifo                  (a FIFO: must not block, never served)
 struct TempJail {
-  fs::path base;
-  fs::path root;
+  sockscope::test::TempDir dir{"sockscope-protocol"};
+  fs::path base = dir.path();
+  fs::path root = base / "jail";
   TempJail() {
-    std::string tmpl = (fs::temp_directory_path() / "sockscope-protocol-XXXXXX").string();
-    char* made = ::mkdtemp(tmpl.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-    base = made;
-    root = base / "jail";
     fs::create_directories(base / "outside");
     fs::create_directories(root / "sub" / "deeper");
     fs::create_directories(root / "my dir");
@@ -99,10 +96,6 @@ struct TempJail {
     fs::create_symlink("/etc/passwd", root / "abs_passwd");
     fs::create_symlink("../../outside/secret.txt", root / "sub" / "up_escape");
     ::mkfifo((root / "fifo").c_str(), 0644);
-  }
-  ~TempJail() {
-    std::error_code ec;
-    fs::remove_all(base, ec);
   }
   SessionConfig config() const {
     SessionConfig c;

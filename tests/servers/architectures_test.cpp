@@ -1,28 +1,18 @@
-// The architecture table, walked row by row: every architecture it lists is
-// started, served by curl (FTP and HTTP) byte for byte, stepped with two held
-// clients (each parked process or thread must have a code cursor on a real
-// gate line of that architecture's own sources), and stopped with nothing
-// left running. A new row is covered by adding the row.
-//
-// Every row also meets a slowloris (one byte of a command every 300 ms, never
-// the end of it): the request deadline answers and closes it, and the server
-// serves on.
-//
-// Then what the new rows teach: inetd's real exec, shotgun's process per
-// request, the counter preset's lost updates, reaping turned on while a
-// server holds zombies, the request deadline's event, and the settings
-// table's errors.
+// The architecture and settings tables themselves (every row's sources hold
+// its gates; defaults, ranges and texts), then what particular rows teach:
+// inetd's real exec, shotgun's process per request, the counter preset's lost
+// updates, reaping turned on while a server holds zombies, the request
+// deadline's event, and the settings table's errors. Every row end to end,
+// with real clients, is every_architecture_test.cpp.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <map>
-#include <random>
 #include <set>
 
 #include "views/code_view.h"
 #include "lab_steps.h"
-#include "proc_marker.h"
 #include "script.h"
 #include "servers/architecture.h"
 #include "servers/server_harness.h"
@@ -33,23 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using trace::GateKind;
-
-// The processes a Lab of ours started (proc_marker.h), never this test itself.
-std::vector<pid_t> started_by_us(const std::string& marker) {
-  std::vector<pid_t> out = pids_with_marker(marker);
-  std::erase(out, getpid());
-  return out;
-}
-
-// A marker in our environment, inherited by everything a Lab starts.
-struct Marker {
-  std::string text;
-  Marker() {
-    text = "SOCKSCOPE_ARCH_TEST=" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}());
-    putenv(text.data());
-  }
-  ~Marker() { unsetenv("SOCKSCOPE_ARCH_TEST"); }
-};
 
 std::string self_link(pid_t pid, const char* what) {
   std::error_code ec;
@@ -126,143 +99,6 @@ TEST(SettingsTable, SpecPassesOnlyTheArchitecturesSettings) {
   EXPECT_EQ(*(at + 1), "3");
   EXPECT_EQ(std::find(args.begin(), args.end(), "--reap"), args.end()) << "the pool has no children to reap";
 }
-
-// ---- every architecture, end to end ---------------------------------------------
-
-class EveryArchitecture : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(EveryArchitecture, CurlGetsTheSameBytesOverFtpAndHttp) {
-  const std::string arch = GetParam();
-  for (const char* proto : {"ftp", "http"}) {
-    SCOPED_TRACE(proto);
-    ServerProcess s({"--arch", arch, "--port", "0", "--protocol", proto});
-    for (const char* file : {"hello.txt", "data.bin"}) {
-      const std::string url = std::string(proto) + "://127.0.0.1:" + std::to_string(s.port()) + "/" + file;
-      auto r = run_command("timeout 20 curl -sS --max-time 15 " + shell_quote(url));
-      ASSERT_EQ(r.exit_code, 0) << url << ": " << r.output;
-      EXPECT_TRUE(r.output == read_file(assets_root() / file)) << url << " returned " << r.output.size() << " bytes";
-    }
-    const pid_t pid = s.pid();
-    EXPECT_EQ(s.stop(), 0) << "a clean SIGTERM shutdown";
-    EXPECT_TRUE(children_of(pid).empty());
-  }
-}
-
-TEST_P(EveryArchitecture, SteppedWithTwoHeldClientsEveryWaiterHasACursorOnItsGateLine) {
-  const std::string arch = GetParam();
-  const servers::Architecture* a = servers::find_architecture(arch);
-  ASSERT_NE(a, nullptr);
-  const auto files = app::files_for_architecture(arch);
-  Marker marker;
-  {
-    lab::Lab lab(lab_options());
-    trace::GateTable& g = lab.gates();
-    start_stepped(lab, arch);
-    auto sc = quick_clients(2, protocol::Protocol::ftp, {});
-    sc.hold_ms = 60000;
-    lab.start_clients(sc);
-
-    // One process, one thread (serial): the second client waits in the
-    // listen backlog while the first is held - the lesson, not a failure.
-    const std::size_t want_conns = a->traits == 0 ? 1 : 2;
-    std::set<std::tuple<pid_t, pid_t, std::uint32_t>> seen;
-    std::set<GateKind> kinds;
-    int cursors = 0;
-    for (int step = 0; step < 80; ++step) {
-      const auto waiters = settled(g, 120ms, 3s);
-      for (const auto& w : waiters) {
-        SCOPED_TRACE("pid " + std::to_string(w.pid) + " tid " + std::to_string(w.tid) + " at " +
-                     std::string(trace::gate_name(w.kind)));
-        EXPECT_TRUE(a->passes(w.kind)) << "the row does not list this gate";
-        const app::CodeLocation loc = app::locate_gate(files, w.kind, w.site);
-        ASSERT_NE(loc.line, 0) << "no cursor";
-        // Exactly the gate call it stands at, in one of the architecture's own files.
-        EXPECT_EQ(trace::gate_file_hash(loc.file), w.site.file) << "the waiter's file is not among " << arch << "'s";
-        EXPECT_EQ(loc.line, static_cast<int>(w.site.line));
-        bool is_gate_line = false;
-        for (const auto& gl : app::find_gate_lines(app::find_source(loc.file)->text))
-          is_gate_line = is_gate_line || (gl.line == loc.line && gl.kind == w.kind);
-        EXPECT_TRUE(is_gate_line) << loc.file << ":" << loc.line;
-        seen.insert({w.pid, w.tid, w.conn});
-        kinds.insert(w.kind);
-        ++cursors;
-      }
-      std::set<std::uint32_t> conns;
-      for (const auto& [pid, tid, conn] : seen)
-        if (conn != 0) conns.insert(conn);
-      if (conns.size() >= want_conns && kinds.size() >= 3) break;
-      g.release_next();
-    }
-    std::set<std::uint32_t> conns;
-    for (const auto& [pid, tid, conn] : seen)
-      if (conn != 0) conns.insert(conn);
-    EXPECT_GE(conns.size(), want_conns) << "every held client's connection that can be served reached a gate";
-    EXPECT_GE(cursors, 2);
-    g.set_mode(trace::GateMode::run);
-    lab.stop_clients();
-    lab.stop_server();
-  }
-  EXPECT_TRUE(eventually([&] { return started_by_us(marker.text).empty(); }, 10s));
-  for (pid_t p : started_by_us(marker.text)) {
-    ADD_FAILURE() << "left running: pid " << p << " " << cmdline(p);
-    kill(p, SIGKILL);
-  }
-}
-
-// Issue 17: a slowloris stalled serial, fork, prefork and pool for ever,
-// because the idle timeout restarts on every byte. The request deadline does
-// not: with request_timeout=2 the client is answered (FTP 421, HTTP 408) and
-// closed about 2 s after its first byte, however many bytes it trickled, and
-// the client that connected behind it (the serial server's backlog) is served.
-TEST_P(EveryArchitecture, ARequestDeadlineEndsASlowlorisAndTheServerServesOn) {
-  using Clock = std::chrono::steady_clock;
-  const std::string arch = GetParam();
-  for (const std::string proto : {"ftp", "http"}) {
-    SCOPED_TRACE(proto);
-    const bool ftp = proto == "ftp";
-    ServerProcess s({"--arch", arch, "--port", "0", "--protocol", proto, "--request-timeout", "2"});
-    RawClient slow(s.port());
-    if (ftp) {
-      ASSERT_TRUE(slow.reply().value_or("").starts_with("220"));
-    }
-    RawClient behind(s.port());  // serial: waits in the backlog until the slowloris is gone
-    const std::string never_ends = ftp ? "USER anonymous-who-never-finishes-this-line"
-                                       : "GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Slow: never-ends";
-    const auto first_byte = Clock::now();
-    std::string got;
-    // One byte every 300 ms: about 40 bytes, 12 s, if nothing stops it.
-    for (std::size_t i = 0; i < never_ends.size() && !slow.closed_by_server(); ++i) {
-      if (Clock::now() - first_byte > 10s) break;
-      if (!slow.send_all(never_ends.substr(i, 1))) break;  // reset: the read below sees the close
-      got += slow.read_for(300);
-    }
-    got += slow.read_for(200);
-    const auto took = Clock::now() - first_byte;
-    EXPECT_TRUE(slow.closed_by_server()) << "still open after " << never_ends.size() << " bytes; got '" << got << "'";
-    EXPECT_TRUE(got.starts_with(ftp ? "421 " : "HTTP/1.1 408 Request Timeout\r\n")) << got;
-    EXPECT_GE(took, 1500ms) << "the deadline is 2 s from the first byte";
-    EXPECT_LE(took, 6s) << "more bytes must not extend the deadline";
-    slow.close_now();
-
-    // The one behind it is served now.
-    if (ftp) {
-      auto greeting = behind.reply(6000);
-      ASSERT_TRUE(greeting.has_value()) << "the client behind the slowloris was never greeted";
-      EXPECT_TRUE(greeting->starts_with("220")) << *greeting;
-      EXPECT_EQ(behind.command("USER anonymous"), 331);
-      EXPECT_EQ(behind.command("QUIT"), 221);
-    } else {
-      ASSERT_TRUE(behind.send_all("GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-      const std::string reply = behind.read_for(6000);
-      EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK\r\n")) << reply;
-      EXPECT_TRUE(reply.ends_with(read_file(assets_root() / "hello.txt"))) << reply;
-    }
-    EXPECT_EQ(s.stop(), 0) << "a clean SIGTERM shutdown";
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Table, EveryArchitecture, ::testing::ValuesIn(servers::architecture_name_list()),
-                         [](const auto& info) { return info.param; });
 
 // ---- inetd ------------------------------------------------------------------------
 

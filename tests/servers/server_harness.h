@@ -1,6 +1,8 @@
 // Test harness for the live-server tests: start `sockscope serve` as a real
 // process, learn its port from the banner, stop it at the end (always, even
 // when a test fails: RAII), and talk to it with real clients or raw sockets.
+// The temp dir, polling and /proc readers are tests/support/'s; wait_until,
+// ProcInfo, proc_info and children_of keep their old names for the suites.
 #pragma once
 
 #include <arpa/inet.h>
@@ -16,7 +18,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <dirent.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -27,6 +28,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/proc.h"
+#include "support/temp_dir.h"
+#include "support/wait.h"
 
 namespace sockscope::test {
 
@@ -46,34 +51,11 @@ inline void write_file(const fs::path& p, const std::string& bytes) {
 
 inline fs::path assets_root() { return fs::path(SOCKSCOPE_ASSETS) / "ftp-root"; }
 
-// A fresh directory under /tmp, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sockscope-servers-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
-
-// Polls `cond` every 20 ms until it holds or `timeout` passes.
+// Polls `cond` until it holds or `timeout` passes (the suites' old name,
+// with its 5 s default).
 inline bool wait_until(const std::function<bool()>& cond,
                        std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
+  return eventually(cond, timeout);
 }
 
 // ---- the server process -----------------------------------------------------
@@ -310,43 +292,10 @@ class RawClient {
   std::string buf_;
 };
 
-// ---- /proc --------------------------------------------------------------------
+// ---- /proc (support/proc.h, under the suites' old names) ----------------------
 
-struct ProcInfo {
-  pid_t pid = 0;
-  pid_t ppid = 0;
-  char state = '?';
-};
-
-// Reads /proc/<pid>/stat; nullopt when the process is gone.
-inline std::optional<ProcInfo> proc_info(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  if (!std::getline(in, s)) return std::nullopt;
-  // The command name may contain spaces and parentheses: fields follow the last ')'.
-  auto close_paren = s.rfind(')');
-  if (close_paren == std::string::npos) return std::nullopt;
-  std::istringstream rest(s.substr(close_paren + 1));
-  ProcInfo info;
-  info.pid = pid;
-  rest >> info.state >> info.ppid;
-  return info;
-}
-
-// Every process whose parent is `parent`.
-inline std::vector<ProcInfo> children_of(pid_t parent) {
-  std::vector<ProcInfo> out;
-  DIR* d = opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    auto info = proc_info(static_cast<pid_t>(pid));
-    if (info && info->ppid == parent) out.push_back(*info);
-  }
-  closedir(d);
-  return out;
-}
+using ProcInfo = ProcStat;
+inline std::optional<ProcInfo> proc_info(pid_t pid) { return proc_stat(pid); }
+inline std::vector<ProcInfo> children_of(pid_t parent) { return proc_children(parent); }
 
 }  // namespace sockscope::test

@@ -14,43 +14,20 @@
 
 #include "session/export.h"
 #include "session_fixture.h"
+#include "support/temp_dir.h"
 
 using namespace sockscope;
 using namespace sockscope::session;
 namespace fs = std::filesystem;
+using sockscope::test::TempDir;
 
 namespace {
-
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sockscope-session-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  fs::path path_;
-};
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-void spit(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << text;
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -183,16 +160,9 @@ TEST(JsonLines, FastPathAndFullParserReadTheSameEvents) {
   Session s;
   std::uint32_t n = 0;
   auto add = [&](trace::Kind k, std::int64_t a, std::int64_t b, std::string_view text, std::uint16_t flags = 0) {
-    trace::Event e;
-    e.ts_ns = 1000 + n;
-    e.pid = n % 3 == 0 ? std::numeric_limits<std::uint32_t>::max() : 4000 + n;
-    e.tid = e.pid;
-    e.kind = k;
-    e.conn = n % 2 ? std::numeric_limits<std::uint32_t>::max() : n;
-    e.a = a;
-    e.b = b;
+    trace::Event e = test::event(1000 + n, n % 3 == 0 ? std::numeric_limits<std::uint32_t>::max() : 4000 + n, k,
+                                 n % 2 ? std::numeric_limits<std::uint32_t>::max() : n, a, b, text);
     e.flags = flags;
-    e.set_text(text);
     s.add_event(e);
     ++n;
   };
@@ -235,8 +205,7 @@ class CorruptJsonLines : public ::testing::Test {
     ASSERT_GT(lines.size(), 10u);
   }
   std::string load_error(const std::string& text) {
-    auto path = dir.path() / "bad.jsonl";
-    spit(path, text);
+    const auto path = dir.write("bad.jsonl", text);
     std::string error;
     auto s = read_jsonl(path, error);
     EXPECT_FALSE(s.has_value());
@@ -477,7 +446,7 @@ TEST(AtomicWrite, NoTempFileLeftAndOverwrites) {
   for (const char* name : {"a.jsonl", "a.json", "a.csv", "a.txt"})
     ASSERT_TRUE(write_by_extension(s, dir.path() / name, error)) << error;
   // Overwrite an existing file: replaced whole.
-  spit(dir.path() / "a.csv", "old contents");
+  dir.write("a.csv", "old contents");
   ASSERT_TRUE(write_csv(s, dir.path() / "a.csv", error)) << error;
   EXPECT_EQ(slurp(dir.path() / "a.csv").rfind("t_ns,", 0), 0u);
   EXPECT_EQ(dir.names(), (std::vector<std::string>{"a.csv", "a.json", "a.jsonl", "a.txt"}));
@@ -504,8 +473,8 @@ TEST(AtomicWrite, FailureNamesThePathAndLeavesNothing) {
 TEST(JsonLines, HandFormattedEventLineEqualsJsonDump) {
   // The fast writer and the JSON library must agree on every record shape.
   std::vector<trace::Event> events;
-  auto e = testing_fixture::make_event(123456789012345ull, 4000000000u, trace::Kind::client_reply, 4294967295u,
-                                       INT64_MIN, INT64_MAX, "say \"hi\"\\\t\x01\n\r\b\f\x1f");
+  auto e = test::event(123456789012345ull, 4000000000u, trace::Kind::client_reply, 4294967295u, INT64_MIN, INT64_MAX,
+                       "say \"hi\"\\\t\x01\n\r\b\f\x1f");
   e.tid = 7;
   events.push_back(e);
   e.flags = 3;

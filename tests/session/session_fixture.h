@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "session/session.h"
+#include "support/events.h"
 
 namespace testing_fixture {
 
@@ -19,6 +20,7 @@ using sockscope::session::Session;
 using sockscope::session::SessionMeta;
 using sockscope::trace::Event;
 using sockscope::trace::Kind;
+using sockscope::test::event;
 
 inline constexpr std::uint64_t kConnStart = 1'000'000;
 
@@ -58,20 +60,6 @@ inline sockscope::observe::SocketFd sock(int fd, std::uint64_t inode, sockscope:
   return k;
 }
 
-inline Event make_event(std::uint64_t t, std::uint32_t pid, Kind k, std::uint32_t conn = 0, std::int64_t a = 0,
-                        std::int64_t b = 0, std::string_view text = {}) {
-  Event e;
-  e.ts_ns = t;
-  e.pid = pid;
-  e.tid = pid;
-  e.kind = k;
-  e.conn = conn;
-  e.a = a;
-  e.b = b;
-  e.set_text(text);
-  return e;
-}
-
 // A fork server (pid 100) on port 4481 and a client simulator (pid 500):
 //  - clients 1..3 connect from ports 50001..50003; children 201..203 serve
 //    them, 33 requests each, then exit; 201 and 202 are reaped, 203 is not (a
@@ -94,40 +82,40 @@ inline Session fork_server_session() {
   std::size_t li = 0;
   auto ms = [](std::int64_t v) { return v * 1'000'000; };
 
-  ev.push_back(make_event(100, 100, Kind::server_start, 0, 4481, 0, "fork"));
-  ev.push_back(make_event(200, 100, Kind::listen, 0, 4481, 3));
+  ev.push_back(event(100, 100, Kind::server_start, 0, 4481, 0, "fork"));
+  ev.push_back(event(200, 100, Kind::listen, 0, 4481, 3));
   for (std::uint32_t i = 1; i <= 3; ++i) {
     std::uint64_t base = kConnStart + (i - 1) * 100'000;
     std::uint32_t child = 200 + i;
-    ev.push_back(make_event(base + 0, 500, Kind::client_connect, i, 50000 + i, 30'000));
-    ev.push_back(make_event(base + 10, 100, Kind::accept, i, 50000 + i, 4 + i));
-    ev.push_back(make_event(base + 20, 100, Kind::fork, i, child));
-    ev.push_back(make_event(base + 30, child, Kind::child_start, i, 100));
+    ev.push_back(event(base + 0, 500, Kind::client_connect, i, 50000 + i, 30'000));
+    ev.push_back(event(base + 10, 100, Kind::accept, i, 50000 + i, 4 + i));
+    ev.push_back(event(base + 20, 100, Kind::fork, i, child));
+    ev.push_back(event(base + 30, child, Kind::child_start, i, 100));
     for (std::uint64_t r = 0; r < 33; ++r) {
       std::uint64_t t = base + 100 + r * 1000;
-      ev.push_back(make_event(t, child, Kind::request, i, 0, 0, "NOOP"));
-      ev.push_back(make_event(t + 10, child, Kind::reply, i, 200, 0));
-      ev.push_back(make_event(t + 500, 500, Kind::client_reply, i, 200, ms(lat[li++])));
+      ev.push_back(event(t, child, Kind::request, i, 0, 0, "NOOP"));
+      ev.push_back(event(t + 10, child, Kind::reply, i, 200, 0));
+      ev.push_back(event(t + 500, 500, Kind::client_reply, i, 200, ms(lat[li++])));
     }
-    ev.push_back(make_event(base + 50'000, child, Kind::close, i, 100 * i, 1000 * i));
-    ev.push_back(make_event(base + 50'010, child, Kind::exit, 0, 0));
-    if (i != 3) ev.push_back(make_event(base + 50'020, 100, Kind::reap, 0, child, 0));
-    ev.push_back(make_event(base + 50'030, 500, Kind::client_close, i, 1000 * i));
+    ev.push_back(event(base + 50'000, child, Kind::close, i, 100 * i, 1000 * i));
+    ev.push_back(event(base + 50'010, child, Kind::exit, 0, 0));
+    if (i != 3) ev.push_back(event(base + 50'020, 100, Kind::reap, 0, child, 0));
+    ev.push_back(event(base + 50'030, 500, Kind::client_close, i, 1000 * i));
   }
   std::uint64_t b4 = kConnStart + 300'000;
-  ev.push_back(make_event(b4, 500, Kind::client_connect, 4, 50004, 20'000));
-  ev.push_back(make_event(b4 + 10, 100, Kind::accept, 4, 50004, 8));
-  ev.push_back(make_event(b4 + 20, 100, Kind::refuse, 4, 3, 3));
-  ev.push_back(make_event(b4 + 30, 100, Kind::reply, 4, 421));
-  ev.push_back(make_event(b4 + 40, 100, Kind::close, 4, 0, 40));
-  ev.push_back(make_event(b4 + 50, 500, Kind::client_reply, 4, 421, ms(lat[li++])));
-  ev.push_back(make_event(b4 + 60, 500, Kind::client_close, 4, 40));
+  ev.push_back(event(b4, 500, Kind::client_connect, 4, 50004, 20'000));
+  ev.push_back(event(b4 + 10, 100, Kind::accept, 4, 50004, 8));
+  ev.push_back(event(b4 + 20, 100, Kind::refuse, 4, 3, 3));
+  ev.push_back(event(b4 + 30, 100, Kind::reply, 4, 421));
+  ev.push_back(event(b4 + 40, 100, Kind::close, 4, 0, 40));
+  ev.push_back(event(b4 + 50, 500, Kind::client_reply, 4, 421, ms(lat[li++])));
+  ev.push_back(event(b4 + 60, 500, Kind::client_close, 4, 40));
   std::uint64_t b5 = kConnStart + 400'000;
-  ev.push_back(make_event(b5, 100, Kind::accept, 5, 60000, 9));
-  ev.push_back(make_event(b5 + 10, 100, Kind::fork, 5, 204));
-  ev.push_back(make_event(b5 + 20, 204, Kind::child_start, 5, 100));
-  ev.push_back(make_event(b5 + 30, 204, Kind::read, 5, 42));
-  ev.push_back(make_event(b5 + 40, 100, Kind::error, 0, 24, 0, "acc\xff\xfe" "ept,\"x\""));
+  ev.push_back(event(b5, 100, Kind::accept, 5, 60000, 9));
+  ev.push_back(event(b5 + 10, 100, Kind::fork, 5, 204));
+  ev.push_back(event(b5 + 20, 204, Kind::child_start, 5, 100));
+  ev.push_back(event(b5 + 30, 204, Kind::read, 5, 42));
+  ev.push_back(event(b5 + 40, 100, Kind::error, 0, 24, 0, "acc\xff\xfe" "ept,\"x\""));
 
   Session s;
   SessionMeta meta;
@@ -179,7 +167,7 @@ inline Session big_session(std::size_t n_events, unsigned seed) {
     bool reaped;
   };
   std::vector<Life> lives;
-  ev.push_back(make_event(10, 100, Kind::server_start, 0, 4481, 0, "fork"));
+  ev.push_back(event(10, 100, Kind::server_start, 0, 4481, 0, "fork"));
   std::uint32_t conn = 0;
   while (ev.size() < n_events) {
     ++conn;
@@ -187,18 +175,18 @@ inline Session big_session(std::size_t n_events, unsigned seed) {
     std::uint32_t child = 1000 + conn;
     auto port = static_cast<std::int64_t>(20000 + conn % 40000);
     std::uint64_t dur = 500 + rng() % 20000;
-    ev.push_back(make_event(base, 500, Kind::client_connect, conn, port, 1000));
-    ev.push_back(make_event(base + 5, 100, Kind::accept, conn, port, 5));
-    ev.push_back(make_event(base + 10, 100, Kind::fork, conn, child));
-    ev.push_back(make_event(base + 15, child, Kind::child_start, conn, 100));
-    ev.push_back(make_event(base + 20, child, Kind::request, conn, 0, 0, "RETR a"));
-    ev.push_back(make_event(base + 30, child, Kind::write, conn, 100));
-    ev.push_back(make_event(base + 40, 500, Kind::client_reply, conn, 226, 1000 + rng() % 100000));
-    ev.push_back(make_event(base + dur, child, Kind::close, conn, 10, 100));
-    ev.push_back(make_event(base + dur + 5, child, Kind::exit, 0, 0));
+    ev.push_back(event(base, 500, Kind::client_connect, conn, port, 1000));
+    ev.push_back(event(base + 5, 100, Kind::accept, conn, port, 5));
+    ev.push_back(event(base + 10, 100, Kind::fork, conn, child));
+    ev.push_back(event(base + 15, child, Kind::child_start, conn, 100));
+    ev.push_back(event(base + 20, child, Kind::request, conn, 0, 0, "RETR a"));
+    ev.push_back(event(base + 30, child, Kind::write, conn, 100));
+    ev.push_back(event(base + 40, 500, Kind::client_reply, conn, 226, 1000 + rng() % 100000));
+    ev.push_back(event(base + dur, child, Kind::close, conn, 10, 100));
+    ev.push_back(event(base + dur + 5, child, Kind::exit, 0, 0));
     bool reaped = rng() % 50 != 0;
-    if (reaped) ev.push_back(make_event(base + dur + 10, 100, Kind::reap, 0, child));
-    ev.push_back(make_event(base + dur + 20, 500, Kind::client_close, conn, 100));
+    if (reaped) ev.push_back(event(base + dur + 10, 100, Kind::reap, 0, child));
+    ev.push_back(event(base + dur + 20, 500, Kind::client_close, conn, 100));
     lives.push_back({child, base + 10, reaped ? base + dur + 10 : UINT64_MAX, reaped});
   }
   std::stable_sort(ev.begin(), ev.end(), [](const Event& a, const Event& b) { return a.ts_ns < b.ts_ns; });

@@ -180,13 +180,7 @@ TEST(SessionFold, EarlierInstant) {
 TEST(SessionFold, ZombieFromEventsBeforeProcSeesIt) {
   Session s;
   auto ev = [&](std::uint64_t t, std::uint32_t pid, Kind k, std::uint32_t conn, std::int64_t a) {
-    trace::Event e;
-    e.ts_ns = t;
-    e.pid = e.tid = pid;
-    e.kind = k;
-    e.conn = conn;
-    e.a = a;
-    s.add_event(e);
+    s.add_event(test::event(t, pid, k, conn, a));
   };
   ev(10, 100, Kind::server_start, 0, 4481);
   ev(20, 100, Kind::accept, 1, 40000);
@@ -234,13 +228,8 @@ TEST(SessionFold, ProcessSeenOnlyInProc) {
 TEST(SessionFold, ThreadPerConnection) {
   Session s;
   auto ev = [&](std::uint64_t t, std::uint32_t tid, Kind k, std::uint32_t conn, std::int64_t a) {
-    trace::Event e;
-    e.ts_ns = t;
-    e.pid = 100;
+    trace::Event e = test::event(t, 100, k, conn, a);  // threads of process 100
     e.tid = tid;
-    e.kind = k;
-    e.conn = conn;
-    e.a = a;
     s.add_event(e);
   };
   ev(1, 100, Kind::server_start, 0, 1);
@@ -261,13 +250,7 @@ TEST(SessionFold, ThreadPerConnection) {
 TEST(SessionFold, ParentCloseOfItsCopyIsNotTheEnd) {
   Session s;
   auto ev = [&](std::uint64_t t, std::uint32_t pid, Kind k, std::uint32_t conn, std::int64_t a) {
-    trace::Event e;
-    e.ts_ns = t;
-    e.pid = e.tid = pid;
-    e.kind = k;
-    e.conn = conn;
-    e.a = a;
-    s.add_event(e);
+    s.add_event(test::event(t, pid, k, conn, a));
   };
   ev(1, 100, Kind::accept, 1, 40000);
   ev(2, 100, Kind::fork, 1, 300);
@@ -280,18 +263,8 @@ TEST(SessionFold, ParentCloseOfItsCopyIsNotTheEnd) {
 
 TEST(SessionFold, ClientConnectBeforeAcceptStillJoins) {
   Session s;
-  trace::Event a;
-  a.ts_ns = 20;
-  a.pid = a.tid = 100;
-  a.kind = Kind::accept;
-  a.conn = 9;
-  a.a = 45678;
-  trace::Event c;
-  c.ts_ns = 10;
-  c.pid = c.tid = 500;
-  c.kind = Kind::client_connect;
-  c.conn = 3;
-  c.a = 45678;
+  const trace::Event a = test::event(20, 100, Kind::accept, 9, 45678);
+  const trace::Event c = test::event(10, 500, Kind::client_connect, 3, 45678);
   s.add_event(a);  // arrives first although it happened later
   s.add_event(c);
   EXPECT_EQ(s.events().front().kind, Kind::client_connect);

@@ -7,6 +7,7 @@
 #include "protocol/protocol.h"
 #include "session/session.h"
 #include "session/threads_fold.h"
+#include "support/events.h"
 
 namespace sockscope::session {
 namespace {
@@ -21,15 +22,8 @@ struct EventWriter {
   std::uint64_t ts = 1'000'000;
   void operator()(Kind k, std::uint32_t tid, std::uint32_t conn = 0, std::int64_t a = 0, std::int64_t b = 0,
                   std::string_view text = {}, std::uint32_t pid = kPid) {
-    Event e;
-    e.ts_ns = ts += 1000;
-    e.pid = pid;
+    Event e = test::event(ts += 1000, pid, k, conn, a, b, text);
     e.tid = tid;
-    e.kind = k;
-    e.conn = conn;
-    e.a = a;
-    e.b = b;
-    e.set_text(text);
     session.add_event(e);
   }
 };

@@ -3,7 +3,8 @@
 // and its cure), and the threads folds over the real event stream.
 //
 // Sections:
-//   1. Real clients against thread and pool (curl FTP/HTTP, wrk)
+//   1. The counter over HTTP in one process (real clients against every
+//      architecture: tests/servers/every_architecture_test.cpp)
 //   2. Thread per connection: threads in /proc, names, the cap, SIGTERM
 //   3. Pool: bounded workers, the queue, refusals
 //   4. The visitor counter: lost updates (unsafe), none (mutex), per-process copies (fork)
@@ -20,6 +21,7 @@
 #include "observe/proc_sampler.h"
 #include "session/session.h"
 #include "session/threads_fold.h"
+#include "support/events.h"
 #include "trace/ring.h"
 
 namespace sockscope::test {
@@ -78,8 +80,7 @@ struct TracedServer {
   }
   // Drains the ring into the session and adds a /proc snapshot of the server.
   void collect(bool snapshot = true) {
-    trace::Event e;
-    while (ring.pop(e)) session.add_event(e);
+    for (const auto& e : drain(ring)) session.add_event(e);
     if (snapshot) session.add_snapshot(observe::sample_subtree(server->pid()));
     session.set_drops(ring.drops());
   }
@@ -182,73 +183,21 @@ std::vector<std::unique_ptr<RawClient>> logged_in_clients(const ServerProcess& s
   return out;
 }
 
-// ---- 1. Real clients against thread and pool ---------------------------------------------
+// ---- 1. The visitor counter over HTTP ---------------------------------------------------
 
-class ThreadedArch : public ::testing::TestWithParam<std::string> {
- protected:
-  std::vector<std::string> args(const std::string& protocol = "ftp") const {
-    return {"--arch", GetParam(), "--port", "0", "--protocol", protocol};
+// (Real clients against every architecture: tests/servers/every_architecture_test.cpp.)
+// One process holds the counter for every connection: two visits in turn count 1, then 2.
+TEST(ThreadedServers, CountEndpointCountsEveryVisitInOneProcess) {
+  for (const std::string arch : {"thread", "pool"}) {
+    SCOPED_TRACE(arch);
+    ServerProcess s({"--arch", arch, "--port", "0", "--protocol", "http"});
+    auto c1 = run_command(kTimeout + "curl -s " + url(s, "http", "/count"));
+    auto c2 = run_command(kTimeout + "curl -s " + url(s, "http", "/count"));
+    EXPECT_EQ(c1.output, "1\n");
+    EXPECT_EQ(c2.output, "2\n");
+    EXPECT_EQ(s.stop(), 0);
   }
-};
-
-TEST_P(ThreadedArch, CurlDownloadsByteIdenticalOverFtp) {
-  ServerProcess s(args());
-  EXPECT_NE(s.banner().find(GetParam() + " ftp server listening"), std::string::npos) << s.banner();
-  TempDir tmp;
-  for (std::string name : {"hello.txt", "data.bin"}) {
-    auto r = run_command(kTimeout + "curl -s -o " + shell_quote((tmp / name).string()) + " " + url(s, "ftp", "/" + name));
-    ASSERT_EQ(r.exit_code, 0) << name;
-    EXPECT_EQ(read_file(tmp / name), read_file(assets_root() / name)) << name;
-  }
-  auto list = run_command(kTimeout + "curl -s " + url(s, "ftp", "/pub/"));
-  EXPECT_NE(list.output.find("notes.txt"), std::string::npos) << list.output;
-  // Several downloads at once: each served by its own thread / a free worker.
-  auto par = run_command(kTimeout + "sh -c 'for i in 1 2 3 4 5 6; do curl -s " + url(s, "ftp", "/data.bin") +
-                         " | cmp -s - " + shell_quote((assets_root() / "data.bin").string()) +
-                         " || echo MISMATCH & done; wait'");
-  EXPECT_EQ(par.output.find("MISMATCH"), std::string::npos);
-  EXPECT_EQ(s.stop(), 0);
 }
-
-TEST_P(ThreadedArch, CurlOverHttpAndCountEndpoint) {
-  ServerProcess s(args("http"));
-  auto r = run_command(kTimeout + "curl -s " + url(s, "http", "/hello.txt"));
-  ASSERT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.output, read_file(assets_root() / "hello.txt"));
-  auto c1 = run_command(kTimeout + "curl -s " + url(s, "http", "/count"));
-  auto c2 = run_command(kTimeout + "curl -s " + url(s, "http", "/count"));
-  EXPECT_EQ(c1.output, "1\n");
-  EXPECT_EQ(c2.output, "2\n");
-  EXPECT_EQ(s.stop(), 0);
-}
-
-TEST_P(ThreadedArch, WrkFinishesWithoutErrors) {
-  ServerProcess s(args("http"));
-  auto r = run_command("timeout 30 wrk -t2 -c8 -d2s --timeout 5s " + url(s, "http", "/hello.txt") + " 2>&1");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.output, m, std::regex("(\\d+) requests in"))) << r.output;
-  EXPECT_GT(std::stol(m[1]), 0) << r.output;
-  EXPECT_EQ(r.output.find("Non-2xx"), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("Socket errors"), std::string::npos) << r.output;
-  EXPECT_EQ(s.stop(), 0);
-}
-
-TEST_P(ThreadedArch, SigtermEndsTheServerPromptlyWithClientsMidRequest) {
-  ServerProcess s(args());
-  auto clients = logged_in_clients(s, 4);
-  // One handler blocked reading (idle client), one sleeping in SITE SLEEP.
-  ASSERT_TRUE(clients[0]->send_all("SITE SLEEP 10000\r\n"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(s.stop(), 0) << "clean exit, not SIGKILL";
-  auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_LT(took, std::chrono::milliseconds(1500));
-  for (auto& c : clients) EXPECT_TRUE(c->sees_close(2000));
-}
-
-INSTANTIATE_TEST_SUITE_P(Threads, ThreadedArch, ::testing::Values("thread", "pool"),
-                         [](const auto& info) { return info.param; });
 
 // ---- 2. Thread per connection --------------------------------------------------------------
 

@@ -20,6 +20,7 @@
 #include "fonts.h"
 #include "recorded_session.h"
 #include "session/export.h"
+#include "support/temp_dir.h"
 
 namespace sockscope::app {
 namespace {
@@ -199,8 +200,7 @@ TEST_F(TimelineFrame, EmptySessionDrawsTheHintNotAnAxis) {
 
 TEST_F(TimelineFrame, OpenRefusesABadFileWithItsLineAndOpensAGoodOne) {
   session::Session s = gui_test::make_recorded_session(gui_test::RecordedShape{});
-  const auto dir = std::filesystem::temp_directory_path() / ("sockscope-open-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
+  const test::TempDir dir("sockscope-open");
   std::string error;
   ASSERT_TRUE(session::write_jsonl(s, dir / "good.jsonl", error)) << error;
   // Corrupt the third line.
@@ -222,7 +222,6 @@ TEST_F(TimelineFrame, OpenRefusesABadFileWithItsLineAndOpensAGoodOne) {
   ASSERT_TRUE(opened.has_value());
   EXPECT_TRUE(opened->same_store(s));
   EXPECT_TRUE(dialog.error().empty());
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "session/session.h"
 #include "session/timeline.h"
+#include "support/events.h"
 
 namespace sockscope::session {
 namespace {
@@ -19,16 +20,11 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kMs = 1'000'000;
 constexpr std::uint64_t kT0 = 1'000 * kMs;
 
+// test::event, with a handler thread's tid when one is given (0: tid = pid).
 trace::Event ev(std::uint64_t t, pid_t pid, Kind kind, std::uint32_t conn = 0, std::int64_t a = 0, std::int64_t b = 0,
                 std::uint32_t tid = 0) {
-  trace::Event e;
-  e.ts_ns = t;
-  e.pid = static_cast<std::uint32_t>(pid);
-  e.tid = tid == 0 ? static_cast<std::uint32_t>(pid) : tid;
-  e.kind = kind;
-  e.conn = conn;
-  e.a = a;
-  e.b = b;
+  trace::Event e = test::event(t, pid, kind, conn, a, b);
+  if (tid != 0) e.tid = tid;
   return e;
 }
 

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/events.h"
 #include "trace/event.h"
 #include "trace/gate.h"
 #include "trace/ring.h"
@@ -26,17 +27,13 @@ namespace {
 // A record whose fields all derive from (producer, seq), so a torn record is
 // detectable: any mix of two writers' bytes breaks the relation.
 Event make_event(std::uint32_t producer, std::uint32_t seq) {
-  Event e;
-  e.ts_ns = (std::uint64_t(producer) << 32) | seq;
-  e.pid = producer;
+  const auto kind = static_cast<Kind>(seq % static_cast<unsigned>(Kind::count_));
+  std::int64_t a = std::int64_t(seq) * 3;
+  if (kind == Kind::gate_wait || kind == Kind::gate_pass)  // a is a gate: keep it one
+    a = std::int64_t(seq % static_cast<unsigned>(GateKind::count_));
+  Event e = sockscope::test::event((std::uint64_t(producer) << 32) | seq, producer, kind, producer ^ seq, a,
+                                   -std::int64_t(producer), std::to_string(producer) + ":" + std::to_string(seq));
   e.tid = seq;
-  e.kind = static_cast<Kind>(seq % static_cast<unsigned>(Kind::count_));
-  e.conn = producer ^ seq;
-  e.a = std::int64_t(seq) * 3;
-  if (e.kind == Kind::gate_wait || e.kind == Kind::gate_pass)  // a is a gate: keep it one
-    e.a = std::int64_t(seq % static_cast<unsigned>(GateKind::count_));
-  e.b = -std::int64_t(producer);
-  e.set_text(std::to_string(producer) + ":" + std::to_string(seq));
   return e;
 }
 
@@ -243,12 +240,9 @@ TEST(TraceRing, EmitStampsTheRightPidAndTidAfterForkAndInThreads) {
 
 namespace {
 
+// A plausible record from this process that carries `n` in conn.
 sockscope::trace::Event numbered(std::uint32_t n) {
-  sockscope::trace::Event e;
-  e.pid = static_cast<std::uint32_t>(getpid());
-  e.kind = sockscope::trace::Kind::read;
-  e.conn = n;
-  return e;
+  return sockscope::test::event(0, getpid(), sockscope::trace::Kind::read, n);
 }
 
 // Pops until `want` events arrived or `limit` passed; returns their numbers.
