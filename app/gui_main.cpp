@@ -60,7 +60,6 @@ void pin_gl_driver_for_leak_checks() {
 #endif
 }
 
-
 constexpr const char* kHeadless =
     "; headless: `sockscope run --arch fork --clients 5` or `sockscope serve --arch fork`";
 

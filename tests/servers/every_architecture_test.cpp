@@ -27,7 +27,9 @@
 #include "proc_marker.h"
 #include "servers/architecture.h"
 #include "servers/server_harness.h"
-#include "views/code_view.h"
+#ifdef SOCKSCOPE_HAS_GUI
+#include "views/code_view.h"  // where each parked waiter's cursor goes (section 5)
+#endif
 
 namespace sockscope::test {
 namespace {
@@ -75,6 +77,7 @@ struct Shape {
   return ::testing::AssertionSuccess();
 }
 
+#ifdef SOCKSCOPE_HAS_GUI
 // The processes a Lab of ours started (proc_marker.h), never this test itself.
 std::vector<pid_t> started_by_us(const std::string& marker) {
   std::vector<pid_t> out = pids_with_marker(marker);
@@ -98,6 +101,7 @@ std::string cmdline(pid_t pid) {
     if (c == '\0') c = ' ';
   return s;
 }
+#endif
 
 class EveryArchitecture : public ::testing::TestWithParam<std::string> {
  protected:
@@ -474,6 +478,9 @@ TEST_P(EveryArchitecture, SigtermEndsEveryProcessPromptlyWithClientsMidRequest) 
 
 // ---- 5. Stepping ---------------------------------------------------------------
 
+// (Needs the code view, so not in the headless build.)
+#ifdef SOCKSCOPE_HAS_GUI
+
 // Two held clients, the gates in step mode: every parked process or thread
 // has a code cursor on a real gate line of the row's own sources, and the
 // lab leaves nothing running.
@@ -536,6 +543,7 @@ TEST_P(EveryArchitecture, SteppedWithTwoHeldClientsEveryWaiterHasACursorOnItsGat
     kill(p, SIGKILL);
   }
 }
+#endif  // SOCKSCOPE_HAS_GUI
 
 // ---- 6. The request deadline -----------------------------------------------------
 
