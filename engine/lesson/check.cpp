@@ -123,6 +123,11 @@ int check_lesson(const Lesson& lesson, std::ostream& out, const CheckOptions& op
         break;
       }
       case Phase::done: {
+        // A reveal not known yet is measured again for a while (Player::tick).
+        while (player.measuring()) {
+          player.tick(eval, trace::now_ns());
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
         const StepRecord& r = player.records()[i];
         if (step.predict) {
           if (!r.measured.known) {

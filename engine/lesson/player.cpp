@@ -9,6 +9,7 @@ namespace {
 
 constexpr std::uint64_t kCheckEveryNs = 250'000'000;
 constexpr std::uint64_t kShowMeAfterNs = 20'000'000'000;
+constexpr std::uint64_t kRemeasureForNs = 10'000'000'000;
 
 const std::vector<ScriptCommand> kNone;
 
@@ -54,6 +55,7 @@ void Player::enter(std::size_t index) {
   records_[index].entered = true;
   phase_ = Phase::setup;
   batch_ = Batch::setup;
+  remeasure_until_ns_ = 0;
 }
 
 const std::vector<ScriptCommand>* Player::batch() const {
@@ -108,6 +110,10 @@ void Player::after_act(const Evaluator& eval, std::uint64_t now_ns) {
     r.measured = eval(s.predict->answer);
     r.measured_choice = s.predict->matching_choice(r.measured);
     r.revealed = true;
+    if (!r.measured.known) {
+      remeasure_until_ns_ = now_ns + kRemeasureForNs;
+      next_check_ns_ = now_ns + kCheckEveryNs;
+    }
   }
   if (s.goal) start_goal(now_ns);
   else phase_ = Phase::done;
@@ -144,11 +150,20 @@ void Player::skip_question() {
 }
 
 void Player::tick(const Evaluator& eval, std::uint64_t now_ns) {
-  if (phase_ != Phase::goal) return;
-  if (now_ns < next_check_ns_) return;
+  const bool remeasuring = remeasure_until_ns_ != 0 && !reviewing();
+  if ((phase_ != Phase::goal && !remeasuring) || now_ns < next_check_ns_) return;
   next_check_ns_ = now_ns + kCheckEveryNs;
-  const Goal& g = *lesson_.steps[current_].goal;
+  const Step& s = lesson_.steps[current_];
   StepRecord& r = records_[current_];
+  if (remeasuring) {
+    if (s.predict) {
+      r.measured = eval(s.predict->answer);
+      r.measured_choice = s.predict->matching_choice(r.measured);
+    }
+    if (!s.predict || r.measured.known || now_ns >= remeasure_until_ns_) remeasure_until_ns_ = 0;
+  }
+  if (phase_ != Phase::goal) return;
+  const Goal& g = *s.goal;
   r.goal_value = eval(g.query);
   if (g.met_by(r.goal_value)) {
     r.goal_met = true;

@@ -76,8 +76,12 @@ class Player {
   void answer_number(double value);
   void skip_question();
 
-  // Every frame: checks the goal (at most every 250 ms).
+  // Every frame: checks the goal (at most every 250 ms). A reveal whose value
+  // was not known yet when the `do:` verbs finished (no client had read a
+  // reply on a slow machine) is measured again, as often, for up to 10 s.
   void tick(const Evaluator& eval, std::uint64_t now_ns);
+  // True while a reveal is still waiting for its value (see tick()).
+  bool measuring() const { return remeasure_until_ns_ != 0; }
 
   void hint();               // shows the next hint
   bool can_show_me(std::uint64_t now_ns) const;  // after the hints, or 20 s into the goal
@@ -111,6 +115,7 @@ class Player {
   Batch batch_ = Batch::none;
   std::uint64_t goal_start_ns_ = 0;
   std::uint64_t next_check_ns_ = 0;
+  std::uint64_t remeasure_until_ns_ = 0;  // 0: the current reveal's value is settled
 };
 
 }  // namespace sockscope::lesson
