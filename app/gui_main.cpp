@@ -474,11 +474,7 @@ int run_gui(const GuiOptions& o) {
   {
     // The lab lives on this (the UI) thread for the whole window: its exec'd
     // servers carry PR_SET_PDEATHSIG tied to the thread that started them.
-    // A ring of 1 Mi events (64 MiB, touched only as it fills): the load
-    // scenarios and the Compare window's closed loops trace tens of
-    // thousands of events a second, and a drop is a hole in the picture.
     lab::LabOptions lab_options;
-    lab_options.ring_capacity = 1u << 20;
     std::optional<lab::Lab> lab_storage;
     try {
       lab_storage.emplace(lab_options);

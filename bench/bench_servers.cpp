@@ -20,7 +20,10 @@
 // named by SOCKSCOPE_TRACE_FD and a consumer thread draining it. Each
 // measurement lasts a few seconds; the whole run stays under two minutes.
 //
-// Usage: bench_servers [a|b|c|d]...   (no argument: every part)
+//   (e) ... in servers_load.cpp: drops under full load into a real Lab.
+//
+// Usage: bench_servers [a|b|c|d|e]...   (no argument: every part;
+//        BENCH_LOAD_SECONDS sets each full-load run, default 10)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -48,201 +51,13 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.h"
+#include "servers_load.h"
 #include "observe/proc_sampler.h"
-#include "trace/ring.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using sockscope::trace::Event;
-using sockscope::trace::TraceRing;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// ---- Tracing: a ring and the one consumer that drains it ---------------------
-
-class TraceSink {
- public:
-  TraceSink() : ring_(TraceRing::create(1u << 16)) {
-    thread_ = std::thread([this] {
-      Event e;
-      while (!stop_.load(std::memory_order_relaxed)) {
-        bool any = false;
-        while (ring_.pop(e)) {
-          any = true;
-          drained_.fetch_add(1, std::memory_order_relaxed);
-        }
-        // Sleep when idle: a spinning consumer would steal one of the two
-        // cores from the server under test. 64 Ki slots absorb 200 µs easily.
-        if (!any) std::this_thread::sleep_for(std::chrono::microseconds(200));
-      }
-      while (ring_.pop(e)) drained_.fetch_add(1, std::memory_order_relaxed);
-    });
-  }
-  ~TraceSink() {
-    stop_ = true;
-    thread_.join();
-  }
-  int fd() const { return ring_.fd(); }
-  std::uint64_t drained() const { return drained_.load(); }
-  std::uint64_t drops() const { return ring_.drops(); }
-
- private:
-  TraceRing ring_;
-  std::atomic<bool> stop_{false};
-  std::atomic<std::uint64_t> drained_{0};
-  std::thread thread_;
-};
-
-// ---- One exec'd server ------------------------------------------------------
-
-class Server {
- public:
-  Server(const std::string& arch, const std::string& protocol, bool traced,
-         const std::vector<std::string>& extra = {}) {
-    if (traced) sink_ = std::make_unique<TraceSink>();
-    log_ = "/tmp/bench_servers." + std::to_string(getpid()) + "." + std::to_string(counter_++) + ".log";
-    std::vector<std::string> args = {SOCKSCOPE_BIN, "serve", "--arch", arch, "--protocol", protocol, "--port", "0"};
-    if (!traced) args.emplace_back("--no-trace");
-    args.insert(args.end(), extra.begin(), extra.end());
-    // Everything the child needs is built before fork(): the drain thread may
-    // be running, so the child does nothing but async-signal-safe calls.
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const std::string trace_var = std::string(sockscope::trace::kTraceFdEnv) + "=";
-    std::vector<std::string> env_text;
-    for (char** e = environ; *e; ++e)
-      if (std::strncmp(*e, trace_var.c_str(), trace_var.size()) != 0) env_text.emplace_back(*e);
-    if (sink_) env_text.push_back(trace_var + std::to_string(sink_->fd()));
-    std::vector<char*> envp;
-    for (auto& e : env_text) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      // Own process group (so stop() can reach forked children), and die with
-      // the bench if it is killed.
-      setpgid(0, 0);
-      prctl(PR_SET_PDEATHSIG, SIGTERM);
-      int out = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (out >= 0) {
-        dup2(out, 1);
-        dup2(out, 2);
-        close(out);
-      }
-      execve(argv[0], argv.data(), envp.data());
-      _exit(127);
-    }
-    setpgid(pid_, pid_);  // both sides set it: no race with stop()
-    // The banner: "... listening on 127.0.0.1:PORT (pid N)".
-    auto t0 = Clock::now();
-    while (seconds_since(t0) < 5.0) {
-      std::ifstream in(log_);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      const std::string text = ss.str();
-      auto at = text.find("listening on 127.0.0.1:");
-      if (at != std::string::npos) {
-        port_ = static_cast<std::uint16_t>(std::atoi(text.c_str() + at + std::strlen("listening on 127.0.0.1:")));
-        if (port_ != 0) return;
-      }
-      int st;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = 0;
-        throw std::runtime_error("server " + arch + " exited at start: " + text);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    stop();
-    throw std::runtime_error("server " + arch + " printed no banner within 5 s");
-  }
-  ~Server() {
-    stop();
-    unlink(log_.c_str());
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  // SIGTERM (the server stops its own children), then SIGKILL to the group
-  // we created for it after a grace period.
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    auto t0 = Clock::now();
-    int st;
-    while (waitpid(pid_, &st, WNOHANG) == 0) {
-      if (seconds_since(t0) > 3.0) {
-        kill(-pid_, SIGKILL);
-        waitpid(pid_, &st, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    kill(-pid_, SIGKILL);  // stragglers in the group (children that outlived the parent)
-    pid_ = 0;
-  }
-
-  pid_t pid() const { return pid_; }
-  std::uint16_t port() const { return port_; }
-  const TraceSink* sink() const { return sink_.get(); }
-
- private:
-  static inline int counter_ = 0;
-  std::unique_ptr<TraceSink> sink_;
-  std::string log_;
-  pid_t pid_ = 0;
-  std::uint16_t port_ = 0;
-};
-
-// ---- Sockets ------------------------------------------------------------------
-
-int connect_to(std::uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
-// Reads until a complete reply line with `code` ("220 ...\r\n"). False on
-// timeout, EOF or another code.
-bool read_reply(int fd, const char* code) {
-  std::string buf;
-  char chunk[512];
-  while (true) {
-    ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n <= 0) return false;
-    buf.append(chunk, static_cast<std::size_t>(n));
-    auto eol = buf.rfind("\r\n");
-    if (eol == std::string::npos) continue;
-    // Last complete line: "NNN text" ends a (possibly multi-line) reply.
-    auto start = buf.rfind("\r\n", eol == 0 ? 0 : eol - 1);
-    start = start == std::string::npos || start >= eol ? 0 : start + 2;
-    if (eol - start >= 4 && buf[start + 3] == ' ') return buf.compare(start, 3, code) == 0;
-  }
-}
-
-// One full FTP connection: greeting, QUIT, 221, close.
-bool ftp_round_trip(std::uint16_t port) {
-  int fd = connect_to(port);
-  if (fd < 0) return false;
-  bool ok = read_reply(fd, "220");
-  if (ok) ok = write(fd, "QUIT\r\n", 6) == 6 && read_reply(fd, "221");
-  close(fd);
-  return ok;
-}
+using namespace sockscope::bench;
 
 // ---- (a) fork connections/s ----------------------------------------------------
 
@@ -279,69 +94,6 @@ void part_a() {
 
 // ---- (b) wrk ---------------------------------------------------------------------
 
-struct WrkResult {
-  double rps = 0;
-  double p99_ms = 0;
-  std::uint64_t errors = 0;  // socket errors + non-2xx/3xx
-  bool ok = false;
-};
-
-double to_ms(const std::string& v) {
-  double x = std::atof(v.c_str());
-  if (v.find("us") != std::string::npos) return x / 1000.0;
-  if (v.find("ms") != std::string::npos) return x;
-  if (v.find('s') != std::string::npos) return x * 1000.0;
-  return x;
-}
-
-WrkResult run_wrk(std::uint16_t port) {
-  const std::string cmd = "wrk -t2 -c16 -d3s --latency http://127.0.0.1:" + std::to_string(port) + "/hello.txt 2>&1";
-  WrkResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char line[512];
-  while (std::fgets(line, sizeof line, p)) {
-    std::string s(line);
-    std::istringstream in(s);
-    std::string first;
-    in >> first;
-    if (first == "Requests/sec:") {
-      in >> r.rps;
-      r.ok = true;
-    } else if (first == "99%") {
-      std::string v;
-      in >> v;
-      r.p99_ms = to_ms(v);
-    } else if (first == "Non-2xx") {
-      auto colon = s.find(':');
-      if (colon != std::string::npos) r.errors += std::strtoull(s.c_str() + colon + 1, nullptr, 10);
-    } else if (first == "Socket") {
-      // "Socket errors: connect 0, read 0, write 0, timeout 0"
-      for (std::size_t i = 0; i < s.size(); ++i)
-        if (std::isdigit(static_cast<unsigned char>(s[i])) && (i == 0 || s[i - 1] == ' ')) {
-          r.errors += std::strtoull(s.c_str() + i, nullptr, 10);
-          while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-        }
-    }
-  }
-  pclose(p);
-  return r;
-}
-
-// wrk against an untraced and a traced server, one after the other. Callers
-// alternate which goes first, so neither always gets the warmer machine.
-std::pair<WrkResult, WrkResult> wrk_pair(const Server& off, const Server& on, bool off_first) {
-  std::pair<WrkResult, WrkResult> r;
-  if (off_first) {
-    r.first = run_wrk(off.port());
-    r.second = run_wrk(on.port());
-  } else {
-    r.second = run_wrk(on.port());
-    r.first = run_wrk(off.port());
-  }
-  return r;
-}
-
 void part_b() {
   std::printf("\n### (b) HTTP under wrk -t2 -c16 -d3s --latency, GET /hello.txt\n\n");
   std::printf(
@@ -369,24 +121,6 @@ void part_b() {
 // ---- (c) memory per idle connection --------------------------------------------
 
 constexpr int kIdle = 2000;  // the figure: 2,000 idle connections
-
-struct Tree {
-  std::size_t procs = 0;
-  std::uint64_t pss_kb = 0, rss_kb = 0;
-  long fds = 0;
-};
-
-Tree measure(pid_t root) {
-  Tree t;
-  auto snap = sockscope::observe::sample_subtree(root);
-  for (const auto& p : snap.procs) {
-    ++t.procs;
-    t.pss_kb += p.pss_kb;
-    t.rss_kb += p.rss_kb;
-    t.fds += p.fds;
-  }
-  return t;
-}
 
 struct IdleResult {
   Tree before, after;
@@ -528,6 +262,9 @@ void part_d() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // How long each full-load run lasts (parts e..): BENCH_LOAD_SECONDS, default 10.
+  const char* load_env = std::getenv("BENCH_LOAD_SECONDS");
+  const int load_seconds = load_env != nullptr && std::atoi(load_env) > 0 ? std::atoi(load_env) : 10;
   // 2,000 idle connections need 2,000 descriptors here and 2,000 in a one-process
   // server (which inherits this limit).
   rlimit rl{};
@@ -538,7 +275,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  std::string parts = "abcd";
+  std::string parts = "abcde";
   if (argc > 1) {
     parts.clear();
     for (int i = 1; i < argc; ++i) parts += argv[i];
@@ -549,6 +286,7 @@ int main(int argc, char** argv) {
     if (parts.find('b') != std::string::npos) part_b();
     if (parts.find('c') != std::string::npos) part_c();
     if (parts.find('d') != std::string::npos) part_d();
+    if (parts.find('e') != std::string::npos) part_e(load_seconds);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_servers: %s\n", e.what());
     return 1;

@@ -90,6 +90,17 @@ void draw_status_bar(FrameContext& ctx) {
         ImGui::TextUnformatted(buf);
       }
     }
+    if (ctx.lab != nullptr && ctx.lab->lab().server_pid() > 0) {
+      std::snprintf(buf, sizeof buf, "/proc every %.0f ms", ctx.lab->lab().sample_interval_ms());
+      if (fits(buf)) {
+        ImGui::SameLine(0, gap);
+        ImGui::TextUnformatted(buf);
+        if (ImGui::IsItemHovered())
+          ImGui::SetTooltip("How often the process tree, memory, descriptors and sockets are read from /proc. "
+                            "A large tree costs more to read, so the interval grows with it: the sampler takes "
+                            "at most a tenth of one core.");
+      }
+    }
     if (drops == 0 && fits("ring drops 0")) {
       ImGui::SameLine(0, gap);
       ImGui::TextDisabled("ring drops 0");

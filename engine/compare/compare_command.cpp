@@ -112,11 +112,7 @@ int run_compare(const CompareOptions& o, const Flags& f) {
   for (const auto& n : setting_notes(o)) std::cerr << "note: " << n << '\n';
 
   InterruptGuard guard;
-  // A ring of 1 Mi events (64 MiB): a closed-loop load traces tens of
-  // thousands of events a second, and a drop is a hole in the picture.
-  lab::LabOptions lab_options;
-  lab_options.ring_capacity = 1u << 20;
-  lab::Lab lab(lab_options);
+  lab::Lab lab;
   RunHooks hooks;
   hooks.cancel = &g_interrupted;
   hooks.keep_sessions = false;

@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "lab/ingest.h"
 #include "observe/proc_sampler.h"
 #include "trace/gate.h"
 #include "trace/ring.h"
@@ -195,6 +196,8 @@ struct Lab::Impl {
   std::vector<ClientProc> clients;
   std::deque<observe::ProcSnapshot> pending_snapshots;
 
+  std::unique_ptr<Ingest> ingester;  // ring and samples → session, in time order
+
   std::atomic<bool> stop{false};
   std::thread ingest;
   std::thread sampler;
@@ -206,36 +209,21 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
   impl_->options = options;
   impl_->exe = options.self_exe.empty() ? self_exe_path() : options.self_exe.string();
   impl_->ring = trace::TraceRing::create(options.ring_capacity);
+  impl_->ingester = std::make_unique<Ingest>(impl_->ring, *session_);
   // The lab's own events (none yet) would go to the same ring.
   impl_->ingest = std::thread([this] {
-    std::vector<trace::Event> batch;
-    batch.reserve(4096);
     auto window_start = std::chrono::steady_clock::now();
     std::uint64_t window_count = 0;
     int idle_polls = 0;
     while (!impl_->stop.load()) {
-      batch.clear();
-      trace::Event e;
-      while (batch.size() < 4096 && impl_->ring.pop(e)) batch.push_back(e);
       std::deque<observe::ProcSnapshot> snaps;
       {
         std::lock_guard lock(impl_->mutex);
         snaps.swap(impl_->pending_snapshots);
       }
-      std::uint64_t drops = impl_->ring.drops();
-      if (!batch.empty() || !snaps.empty()) {
-        session_->write([&](session::Session& s) {
-          s.add_events(batch.data(), batch.size());
-          for (auto& snap : snaps) s.add_snapshot(std::move(snap));
-          if (drops != s.drops()) s.set_drops(drops);
-        });
-        ingested_ += batch.size();
-        window_count += batch.size();
-      } else if (drops) {
-        session_->write([&](session::Session& s) {
-          if (drops != s.drops()) s.set_drops(drops);
-        });
-      }
+      const std::size_t drained = impl_->ingester->step(std::move(snaps), false);
+      ingested_ += drained;
+      window_count += drained;
       auto now = std::chrono::steady_clock::now();
       double dt = std::chrono::duration<double>(now - window_start).count();
       if (dt >= 1.0) {
@@ -245,23 +233,32 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
       }
       // Poll fast while events flow; back off to 25 ms when the ring is quiet
       // so an idle app costs next to nothing.
-      if (batch.empty()) idle_polls = std::min(idle_polls + 1, 5);
+      if (drained == 0) idle_polls = std::min(idle_polls + 1, 5);
       else idle_polls = 0;
-      if (batch.size() < 4096) std::this_thread::sleep_for(5ms);
+      if (drained < Ingest::kBatch) std::this_thread::sleep_for(5ms);
       if (idle_polls >= 5) std::this_thread::sleep_for(20ms);
     }
   });
   impl_->sampler = std::thread([this] {
     while (!impl_->stop.load()) {
       pid_t root = server_pid_.load();
+      auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(impl_->options.sample_period);
       if (root > 0) {
+        const auto began = std::chrono::steady_clock::now();
         observe::ProcSnapshot snap = observe::sample_subtree(root);
+        // A sample costs more with every process, descriptor and socket of
+        // the tree: the next one waits at least nine times as long as this
+        // one took, so the sampler takes at most a tenth of a core however
+        // far a fork server grows (a tree of 300 children is sampled about
+        // every 300 ms rather than every 100).
+        wait = std::max(wait, 9 * (std::chrono::steady_clock::now() - began));
         std::lock_guard lock(impl_->mutex);
         impl_->pending_snapshots.push_back(std::move(snap));
         // Keep the server's stdout/stderr pipe drained so it never blocks on it.
         if (impl_->server.out_fd >= 0) drain_fd(impl_->server.out_fd, impl_->server_output);
       }
-      auto until = std::chrono::steady_clock::now() + impl_->options.sample_period;
+      sample_interval_ms_ = std::chrono::duration<double, std::milli>(wait).count();
+      auto until = std::chrono::steady_clock::now() + wait;
       while (!impl_->stop.load() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(25ms);
     }
   });
@@ -277,22 +274,12 @@ Lab::~Lab() {
 }
 
 void Lab::flush() {
-  std::vector<trace::Event> batch;
-  trace::Event e;
-  while (impl_->ring.pop(e)) batch.push_back(e);
-  (void)batch;
   std::deque<observe::ProcSnapshot> snaps;
   {
     std::lock_guard lock(impl_->mutex);
     snaps.swap(impl_->pending_snapshots);
   }
-  std::uint64_t drops = impl_->ring.drops();
-  session_->write([&](session::Session& s) {
-    s.add_events(batch.data(), batch.size());
-    for (auto& snap : snaps) s.add_snapshot(std::move(snap));
-    s.set_drops(drops);
-  });
-  ingested_ += batch.size();
+  ingested_ += impl_->ingester->step(std::move(snaps), true);
 }
 
 std::uint64_t Lab::ring_drops() const { return impl_->ring.drops(); }
@@ -303,6 +290,7 @@ trace::GateTable& Lab::gates() { return impl_->gates; }
 
 std::uint16_t Lab::start_server(const ServerSpec& spec) {
   if (server_running()) throw std::runtime_error("a server is already running; stop it first");
+  const std::uint64_t spawned_ns = trace::now_ns();
   Child child = spawn(impl_->exe, spec.to_args(), impl_->ring.fd(), impl_->gates.fd(), impl_->lab_id, SIGTERM);
   // Wait for the banner line that names the port, or for the server to fail.
   static const std::regex banner(R"(listening on [^ ]*:(\d+))");
@@ -346,6 +334,9 @@ std::uint16_t Lab::start_server(const ServerSpec& spec) {
   meta.options = {{"bind", spec.bind}};
   for (auto& kv : spec.setting_options()) meta.options.push_back(std::move(kv));
   meta.options.emplace_back("trace", spec.trace ? "true" : "false");
+  // A new session: what ingest still holds from before the spawn belonged
+  // to the last one; the new server's first events stay.
+  impl_->ingester->discard_before(spawned_ns);
   session_->write([&](session::Session& s) {
     s.clear();
     s.set_meta(meta);
@@ -465,6 +456,7 @@ void Lab::watch_server(pid_t pid, std::uint16_t port, const std::string& name, c
   meta.port = port;
   meta.server_pid = pid;
   meta.options = {{"bind", "127.0.0.1"}, {"reference", "true"}};
+  impl_->ingester->discard_before(meta.start_ns);
   session_->write([&](session::Session& s) {
     s.clear();
     s.set_meta(meta);

@@ -61,7 +61,10 @@ struct ServerExit {
 };
 
 struct LabOptions {
-  std::size_t ring_capacity = 1u << 16;
+  // A ring of 1 Mi events (64 MiB, touched only as it fills): a load traces
+  // up to a million events a second, and a drop is a hole in the picture.
+  // The app, `run` and `compare` all use it.
+  std::size_t ring_capacity = 1u << 20;
   std::chrono::milliseconds sample_period{100};
   std::filesystem::path self_exe;  // empty = /proc/self/exe
 };
@@ -123,6 +126,9 @@ class Lab {
   // Events ingested per second over the last second (for the status bar).
   double ingest_rate() const { return ingest_rate_.load(); }
   std::uint64_t events_ingested() const { return ingested_.load(); }
+  // How often /proc is sampled now, in ms: the sample period, or longer when
+  // a sample costs more than a tenth of it (a large tree backs off).
+  double sample_interval_ms() const { return sample_interval_ms_.load(); }
 
   // Drains everything pending in the ring into the session now (used before
   // exporting and by tests).
@@ -136,6 +142,7 @@ class Lab {
   std::atomic<pid_t> server_pid_{0};
   std::atomic<std::uint16_t> server_port_{0};
   std::atomic<double> ingest_rate_{0.0};
+  std::atomic<double> sample_interval_ms_{0.0};
   std::atomic<std::uint64_t> ingested_{0};
 };
 

@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <map>
+#include <mutex>
 #include <system_error>
 
 namespace sockscope::protocol {
@@ -57,24 +59,44 @@ bool listable_name(const std::string& name) {
 
 }  // namespace
 
-Jail::Jail(const std::filesystem::path& root, Resolver resolver) : resolver_(resolver) {
-  root_fd_ = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd_ < 0) {
+// The root directory the sessions of one process share: one descriptor and
+// one realpath per root for the life of the process, not one per connection.
+// 10,000 idle connections cost 10,000 descriptors and not 20,000, and a
+// session starting when the process is out of descriptors still has its root.
+// Forked children inherit the parent's and share it the same way. A root that
+// was removed (and perhaps made again) is opened afresh.
+struct Jail::Root {
+  int fd = -1;
+  std::string real;  // realpath of the root, for the fallback check
+  ~Root() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::shared_ptr<const Jail::Root> Jail::open_root(const std::filesystem::path& root) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<const Root>> roots;
+  std::lock_guard lock(mutex);
+  std::shared_ptr<const Root>& slot = roots[root.string()];
+  struct stat st {};
+  if (slot && ::fstat(slot->fd, &st) == 0 && st.st_nlink > 0) return slot;
+  auto r = std::make_shared<Root>();
+  r->fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (r->fd < 0) {
     throw std::system_error(errno, std::generic_category(),
                             "jail root '" + root.string() + "' is not an openable directory");
   }
   char buf[PATH_MAX];
-  if (::realpath(root.c_str(), buf) == nullptr) {
-    int err = errno;
-    ::close(root_fd_);
-    throw std::system_error(err, std::generic_category(), "realpath of jail root '" + root.string() + "'");
-  }
-  root_real_ = buf;
+  if (::realpath(root.c_str(), buf) == nullptr)
+    throw std::system_error(errno, std::generic_category(), "realpath of jail root '" + root.string() + "'");
+  r->real = buf;
+  slot = r;
+  return r;
 }
 
-Jail::~Jail() {
-  if (root_fd_ >= 0) ::close(root_fd_);
-}
+Jail::Jail(const std::filesystem::path& root, Resolver resolver) : root_(open_root(root)), resolver_(resolver) {}
+
+Jail::~Jail() = default;
 
 std::string Jail::resolve(std::string_view cwd, std::string_view arg) {
   std::vector<std::string_view> parts;
@@ -112,20 +134,21 @@ int Jail::open_beneath(const std::string& vpath, int flags) const {
     struct open_how how {};
     how.flags = static_cast<std::uint64_t>(flags);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    long fd = ::syscall(SYS_openat2, root_fd_, rel.c_str(), &how, sizeof how);
+    long fd = ::syscall(SYS_openat2, root_->fd, rel.c_str(), &how, sizeof how);
     if (fd >= 0) return static_cast<int>(fd);
     if (errno != ENOSYS) return -errno;
     // Old kernel: switch this jail to the fallback for good.
     resolver_ = Resolver::realpath;
   }
   // Fallback: resolve every symlink, then require the result under the root.
-  std::string full = root_real_ + "/" + rel;
+  const std::string& root_real = root_->real;
+  std::string full = root_real + "/" + rel;
   char buf[PATH_MAX];
   if (::realpath(full.c_str(), buf) == nullptr) return -errno;
   std::string real = buf;
-  bool inside = real == root_real_ ||
-                (real.size() > root_real_.size() && real.compare(0, root_real_.size(), root_real_) == 0 &&
-                 (root_real_ == "/" || real[root_real_.size()] == '/'));
+  bool inside = real == root_real ||
+                (real.size() > root_real.size() && real.compare(0, root_real.size(), root_real) == 0 &&
+                 (root_real == "/" || real[root_real.size()] == '/'));
   if (!inside) return -EXDEV;
   int fd = ::open(real.c_str(), flags);
   return fd >= 0 ? fd : -errno;

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,8 +82,10 @@ class Jail {
   // fd of the virtual path opened beneath the root with `flags`, or -errno.
   int open_beneath(const std::string& vpath, int flags) const;
 
-  std::string root_real_;  // realpath of the root, for the fallback check
-  int root_fd_ = -1;
+  struct Root;  // the root's descriptor and realpath, shared (jail.cpp)
+  static std::shared_ptr<const Root> open_root(const std::filesystem::path& root);
+
+  std::shared_ptr<const Root> root_;
   mutable Resolver resolver_;
 };
 

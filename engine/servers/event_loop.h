@@ -38,6 +38,7 @@ class EventLoopServer {
   const ServerConfig& config_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;
+  SpareDescriptor spare_;  // out of descriptors, a client still hears 421/503
   std::function<std::uint32_t()> next_conn_;
   std::unordered_map<std::uint32_t, std::shared_ptr<AsyncConnection>> connections_;
   std::unique_ptr<SignalPipe> signals_;

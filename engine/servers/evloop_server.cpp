@@ -81,6 +81,14 @@ void EventLoopServer::accept_next() {
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
       trace::emit(Kind::error, 0, ec.value(), worker_, "accept");
+      // Out of descriptors: the client waiting is refused with the spare,
+      // and the door opens again at once.
+      if ((ec.value() == EMFILE || ec.value() == ENFILE) &&
+          spare_.refuse_if_out_of_descriptors(ec.value(), acceptor_.native_handle(), config_.protocol,
+                                              next_conn_())) {
+        accept_next();
+        return;
+      }
       accept_retry_.expires_after(kAcceptRetry);
       accept_retry_.async_wait([this](const std::error_code& wec) {
         if (!wec && !stopping_) accept_next();

@@ -134,6 +134,7 @@ int run_forking_server(const ServerConfig& config, const Listener& listener, con
   // Clients turned away by the cap, their sockets held a moment so the 421
   // arrives whole (see Refusals): never a wait in this loop.
   Refusals refusals(config.protocol);
+  SpareDescriptor spare;  // out of descriptors, a client still hears 421/503
   std::uint32_t next_conn = 1;
   const pid_t self = getpid();
 
@@ -163,7 +164,9 @@ int run_forking_server(const ServerConfig& config, const Listener& listener, con
     trace::gate(GateKind::accept, next_conn);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
-      trace::emit(Kind::error, 0, errno, 0, "accept");
+      const int error = errno;
+      trace::emit(Kind::error, 0, error, 0, "accept");
+      if (spare.refuse_if_out_of_descriptors(error, listener.fd, config.protocol, next_conn)) ++next_conn;
       continue;
     }
     std::uint32_t conn = next_conn++;

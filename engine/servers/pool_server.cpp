@@ -187,6 +187,7 @@ int run_pool_server(const ServerConfig& config, const Listener& listener) {
   std::uint32_t next_conn = 1;
   // Clients turned away by a full queue (see Refusals): never a wait here.
   Refusals refusals(config.protocol);
+  SpareDescriptor spare;  // out of descriptors, a client still hears 421/503
   while (!workers.empty()) {
     pollfd fds[2] = {{listener.fd, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
     int r = poll(fds, 2, refusals.timeout_ms());
@@ -204,7 +205,9 @@ int run_pool_server(const ServerConfig& config, const Listener& listener) {
     trace::gate(GateKind::accept, next_conn);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
-      trace::emit(Kind::error, 0, errno, 0, "accept");
+      const int error = errno;
+      trace::emit(Kind::error, 0, error, 0, "accept");
+      if (spare.refuse_if_out_of_descriptors(error, listener.fd, config.protocol, next_conn)) ++next_conn;
       continue;
     }
     std::uint32_t conn = next_conn++;

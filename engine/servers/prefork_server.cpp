@@ -210,6 +210,7 @@ static int blocking_worker(const ServerConfig& config, const Listener& listener,
   // The worker's own signal handling: SIGTERM must end the accept() wait
   // cleanly (not kill us mid-reply), so it gets a pipe of its own.
   SignalPipe signals(/*watch_children=*/false);
+  SpareDescriptor spare;  // out of descriptors, a client still hears 421/503
   for (;;) {
     pollfd fds[2] = {{listener.fd, POLLIN, 0}, {signals.fd(), POLLIN, 0}};
     int r = poll(fds, 2, -1);
@@ -226,8 +227,11 @@ static int blocking_worker(const ServerConfig& config, const Listener& listener,
     trace::gate(trace::GateKind::accept, 0);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        trace::emit(Kind::error, 0, errno, index, "accept");
+      const int error = errno;
+      if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR) {
+        trace::emit(Kind::error, 0, error, index, "accept");
+        if (error == EMFILE || error == ENFILE)
+          spare.refuse_if_out_of_descriptors(error, listener.fd, config.protocol, counter.next());
       }
       continue;
     }

@@ -28,6 +28,7 @@ int run_serial_server(const ServerConfig& config, const Listener& listener) {
   // next to the listener so SIGTERM wakes the loop at once.
   SignalPipe signals(/*watch_children=*/false);
   std::uint32_t next_conn = 1;
+  SpareDescriptor spare;  // out of descriptors, a client still hears 421/503
 
   for (;;) {
     // Wait for a new connection or a signal. poll() rather than a bare
@@ -48,7 +49,9 @@ int run_serial_server(const ServerConfig& config, const Listener& listener) {
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       // ECONNABORTED (the client gave up in the queue) or EMFILE: not fatal.
-      trace::emit(Kind::error, 0, errno, 0, "accept");
+      const int error = errno;
+      trace::emit(Kind::error, 0, error, 0, "accept");
+      if (spare.refuse_if_out_of_descriptors(error, listener.fd, config.protocol, next_conn)) ++next_conn;
       continue;
     }
     std::uint32_t conn = next_conn++;

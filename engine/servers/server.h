@@ -142,6 +142,33 @@ class Refusals {
   std::deque<Held> held_;  // oldest first: refused in order, all held as long
 };
 
+// One descriptor held in reserve for the moment the process runs out of them
+// (ulimit -n, or the system's file table). accept() then fails with EMFILE
+// or ENFILE and leaves the client in the listener's queue, where it waits
+// unanswered until it gives up; the listener stays readable, so a poll loop
+// would spin on it. With the reserve let go there is one descriptor to
+// accept that client with: it gets the protocol's refusal (FTP 421, HTTP
+// 503) and the server's FIN at once, the event log gets a refuse event that
+// says why, and the reserve is taken again.
+class SpareDescriptor {
+ public:
+  SpareDescriptor();  // opens /dev/null
+  ~SpareDescriptor();
+  SpareDescriptor(const SpareDescriptor&) = delete;
+  SpareDescriptor& operator=(const SpareDescriptor&) = delete;
+
+  // accept() on `listener_fd` just failed with `error`. When that was for
+  // lack of descriptors, refuses the client waiting there (if one still is)
+  // as connection `conn` and returns true (`conn` was used); otherwise false.
+  bool refuse_if_out_of_descriptors(int error, int listener_fd, protocol::Protocol protocol, std::uint32_t conn);
+
+ private:
+  int fd_ = -1;
+};
+
+// The refusal a client turned away gets: FTP 421, or an HTTP 503 that closes.
+std::string refusal_reply(protocol::Protocol protocol);
+
 // Peer port of a connected socket (for the accept event, so the lab can join
 // the server's connection with the client's local port). 0 if unknown.
 std::uint16_t peer_port(int fd);

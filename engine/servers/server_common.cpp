@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "servers/server.h"
+#include "trace/ring.h"
 
 namespace sockscope::servers {
 namespace {
@@ -186,15 +188,15 @@ Refusals::~Refusals() {
   for (const Held& h : held_) close(h.fd);
 }
 
+std::string refusal_reply(protocol::Protocol protocol) {
+  if (protocol == protocol::Protocol::ftp) return "421 Too many connections, try later.\r\n";
+  const std::string body = "Too many connections, try later.\n";
+  return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + body;
+}
+
 void Refusals::refuse(int fd) {
-  std::string reply;
-  if (protocol_ == protocol::Protocol::ftp) {
-    reply = "421 Too many connections, try later.\r\n";
-  } else {
-    const std::string body = "Too many connections, try later.\n";
-    reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
-            std::to_string(body.size()) + "\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + body;
-  }
+  const std::string reply = refusal_reply(protocol_);
   [[maybe_unused]] ssize_t n = send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   // Half-close: the reply and our FIN are on their way now.
   shutdown(fd, SHUT_WR);
@@ -230,6 +232,39 @@ int Refusals::timeout_ms() const {
 void Refusals::close_copies_in_child() {
   for (const Held& h : held_) close(h.fd);
   held_.clear();
+}
+
+SpareDescriptor::SpareDescriptor() : fd_(open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+
+SpareDescriptor::~SpareDescriptor() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool SpareDescriptor::refuse_if_out_of_descriptors(int error, int listener_fd, protocol::Protocol protocol,
+                                                   std::uint32_t conn) {
+  if (error != EMFILE && error != ENFILE) return false;
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  // Only if the client is still there: a blocking listener would otherwise
+  // wait here for the next one (and a prefork sibling may have taken it).
+  pollfd p{listener_fd, POLLIN, 0};
+  int fd = poll(&p, 1, 0) == 1 ? accept4(listener_fd, nullptr, nullptr, SOCK_CLOEXEC) : -1;
+  if (fd >= 0) {
+    trace::emit(trace::Kind::accept, conn, peer_port(fd), fd);
+    trace::emit(trace::Kind::refuse, conn, static_cast<std::int64_t>(limit.rlim_cur),
+                static_cast<std::int64_t>(limit.rlim_cur),
+                error == EMFILE ? "no descriptor left (ulimit -n)" : "no descriptor left (system file table)");
+    const std::string reply = refusal_reply(protocol);
+    [[maybe_unused]] ssize_t n = send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // No time to read what it sent: the descriptor is needed back now.
+    shutdown(fd, SHUT_WR);
+    drain(fd);
+    close(fd);
+  }
+  fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0;
 }
 
 std::uint16_t peer_port(int fd) {

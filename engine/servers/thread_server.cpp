@@ -159,6 +159,7 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
 
   // Clients turned away by the cap (see Refusals): never a wait in this loop.
   Refusals refusals(config.protocol);
+  SpareDescriptor spare;  // out of descriptors, a client still hears 421/503
   for (;;) {
     // Sleep until a client arrives, a signal does, or a handler finished.
     pollfd fds[3] = {{listener.fd, POLLIN, 0}, {signals.fd(), POLLIN, 0}, {finished.fd(), POLLIN, 0}};
@@ -177,7 +178,9 @@ int run_thread_server(const ServerConfig& config, const Listener& listener) {
     trace::gate(GateKind::accept, next_conn);
     int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
-      trace::emit(Kind::error, 0, errno, 0, "accept");
+      const int error = errno;
+      trace::emit(Kind::error, 0, error, 0, "accept");
+      if (spare.refuse_if_out_of_descriptors(error, listener.fd, config.protocol, next_conn)) ++next_conn;
       continue;
     }
     std::uint32_t conn = next_conn++;

@@ -380,7 +380,10 @@ std::string narrative(const Session& s) {
       case K::exit: l << pid << " exited with status " << e.a; break;
       case K::reap: l << pid << " reaped child " << e.a << " (" << wait_status_text(e.b) << ")"; break;
       case K::refuse:
-        l << pid << " refused " << conn_from(e.conn) << " with 421: " << e.a << " children, cap " << e.b;
+        l << pid << " refused " << conn_from(e.conn) << " with " << (s.meta().protocol == "http" ? "503" : "421")
+          << ": ";
+        if (text.empty()) l << e.a << " of cap " << e.b;
+        else l << text << ", limit " << e.b;  // out of descriptors
         break;
       case K::error: l << pid << " error in " << text << ": " << errno_text(e.a); break;
       case K::server_stop: l << pid << " shut down (" << e.a << " children signalled)"; break;

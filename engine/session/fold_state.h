@@ -50,6 +50,7 @@ class FoldState {
     char proc_state = '?';
     pid_t proc_root = 0;
     std::uint64_t snapshot_seq = 0;  // last snapshot that listed it
+    std::uint32_t max_conn = 0;      // no id in its conns is larger
   };
 
   static bool is_client_kind(trace::Kind k) {
@@ -74,7 +75,7 @@ class FoldState {
   Model m;
 
   // Folds store items in time order while their ts <= until.
-  void advance(const std::vector<trace::Event>& events, const std::vector<ProcSnapshot>& snaps,
+  void advance(const EventStore& events, const std::vector<ProcSnapshot>& snaps,
                std::uint64_t until, const SessionMeta& meta) {
     while (true) {
       bool have_e = next_event < events.size() && events[next_event].ts_ns <= until;
@@ -274,16 +275,27 @@ class FoldState {
     return m.clients[it->second];
   }
 
+  // A listener of a one-process server collects every connection it ever
+  // served (tens of thousands under load): ids grow, so a new one is almost
+  // always past the last and the search runs from the newest end.
   void add_conn_to_process(pid_t pid, std::uint32_t conn, std::uint64_t ts) {
-    auto& conns = m.processes[process_index(pid, ts)].conns;
-    if (std::find(conns.begin(), conns.end(), conn) == conns.end()) conns.push_back(conn);
+    const std::size_t i = process_index(pid, ts);
+    auto& conns = m.processes[i].conns;
+    std::uint32_t& max_conn = evidence_[i].max_conn;
+    if (conn > max_conn) {
+      max_conn = conn;
+      conns.push_back(conn);
+      return;
+    }
+    if (std::find(conns.rbegin(), conns.rend(), conn) == conns.rend()) conns.push_back(conn);
   }
 
   void remove_conn_from_process(pid_t pid, std::uint32_t conn) {
     auto it = proc_index_.find(pid);
     if (it == proc_index_.end()) return;
     auto& conns = m.processes[it->second].conns;
-    conns.erase(std::remove(conns.begin(), conns.end(), conn), conns.end());
+    auto at = std::find(conns.rbegin(), conns.rend(), conn);
+    if (at != conns.rend()) conns.erase(std::next(at).base());
   }
 
   // Hands connection `id` to the process that will serve it (a forked child

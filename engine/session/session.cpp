@@ -168,7 +168,7 @@ void Session::add_event(const trace::Event& e) {
     auto it = std::upper_bound(events_.begin(), events_.end(), e.ts_ns,
                                [](std::uint64_t t, const trace::Event& x) { return t < x.ts_ns; });
     idx = static_cast<std::size_t>(it - events_.begin());
-    events_.insert(it, e);
+    events_.insert(idx, e);
   }
   if (e.kind == trace::Kind::gate_wait || e.kind == trace::Kind::gate_pass) {
     // Same order as events_: after every gate event of an equal timestamp.
@@ -289,7 +289,41 @@ bool Session::same_store(const Session& o) const {
 
 std::string summary(const Model& m, const Session& s) {
   const Counts& c = m.counts;
-  char buf[1024];
+  // Where each number comes from. Counts of events are exact while nothing
+  // was dropped, and a lower bound once the ring dropped some; the kernel's
+  // own numbers (a /proc sample, the ring's drop counter) are not.
+  const std::string from_events =
+      s.drops() == 0 ? "(events)"
+                     : "(events: at least, " + std::to_string(s.drops()) + " events were dropped)";
+  auto line = [](const char* label, std::uint64_t value, const std::string& source) {
+    char buf[192];
+    if (source.empty())
+      std::snprintf(buf, sizeof buf, "%-20s%llu\n", label, static_cast<unsigned long long>(value));
+    else
+      std::snprintf(buf, sizeof buf, "%-20s%-10llu %s\n", label, static_cast<unsigned long long>(value),
+                    source.c_str());
+    return std::string(buf);
+  };
+  std::string out;
+  out += line("connections served:", c.connections_served, from_events);
+  out += line("children forked:", c.children_forked, from_events);
+  out += line("reaped:", c.reaped, from_events);
+  // Zombies: state Z in the latest /proc sample of the server's tree (an
+  // empty sample once the server is gone: nothing left to reap).
+  if (!s.snapshots().empty()) {
+    const ProcSnapshot& last = s.snapshots().back();
+    std::uint64_t zombies = 0;
+    for (const ProcInfo& p : last.procs) zombies += p.state == 'Z' ? 1 : 0;
+    char when[96];
+    std::snprintf(when, sizeof when, "(kernel: /proc at %.1f s)",
+                  static_cast<double>(last.ts_ns - std::min(last.ts_ns, s.meta().start_ns)) / 1e9);
+    out += line("zombies:", zombies, when);
+  } else {
+    out += line("zombies:", c.zombies_now, from_events);
+  }
+  out += line("refused:", c.refused, from_events);
+  out += line("errors:", c.errors, from_events);
+  out += line("ring drops:", s.drops(), "(the ring's own count)");
   std::string lat;
   if (m.latency.count > 0) {
     char l[160];
@@ -299,29 +333,15 @@ std::string summary(const Model& m, const Session& s) {
   } else {
     lat = "no client replies";
   }
-  std::string visits;
+  out += "client latency:     " + lat + " " + from_events + "\n";
+  out += line("events recorded:", s.events().size(), "");
   if (c.visitor_counts > 0) {
     // Every ask adds one: with nothing lost, the highest count told equals
     // the asks (when the counter started at 0 in one shared memory).
-    visits = "visitor counts:     " + std::to_string(c.visitor_counts) + " told, highest " +
-             std::to_string(c.visitor_count_max) + "\n";
+    out += "visitor counts:     " + std::to_string(c.visitor_counts) + " told, highest " +
+           std::to_string(c.visitor_count_max) + " " + from_events + "\n";
   }
-  std::snprintf(buf, sizeof buf,
-                "connections served: %llu\n"
-                "children forked:    %llu\n"
-                "reaped:             %llu\n"
-                "zombies:            %llu\n"
-                "refused:            %llu\n"
-                "errors:             %llu\n"
-                "ring drops:         %llu\n"
-                "client latency:     %s\n"
-                "events recorded:    %zu\n",
-                static_cast<unsigned long long>(c.connections_served),
-                static_cast<unsigned long long>(c.children_forked),
-                static_cast<unsigned long long>(c.reaped), static_cast<unsigned long long>(c.zombies_now),
-                static_cast<unsigned long long>(c.refused), static_cast<unsigned long long>(c.errors),
-                static_cast<unsigned long long>(s.drops()), lat.c_str(), s.events().size());
-  return buf + visits;
+  return out;
 }
 
 }  // namespace sockscope::session

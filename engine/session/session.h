@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "observe/proc_sampler.h"
+#include "session/event_store.h"
 #include "trace/event.h"
 
 namespace sockscope::session {
@@ -263,7 +264,7 @@ class Session {
   void clear();
 
   // ---- reading ----
-  const std::vector<trace::Event>& events() const { return events_; }
+  const EventStore& events() const { return events_; }
   // The gate_wait and gate_pass events alone, in the same order: who is
   // parked and the last step, without scanning a long session.
   const std::vector<trace::Event>& gate_events() const { return gate_events_; }
@@ -292,7 +293,7 @@ class Session {
   bool same_store(const Session& other) const;
 
  private:
-  std::vector<trace::Event> events_;
+  EventStore events_;
   std::vector<trace::Event> gate_events_;
   std::vector<ProcSnapshot> snapshots_;
   SessionMeta meta_;
@@ -335,7 +336,9 @@ class SharedSession {
 
 // The short text the headless `run` prints: connections served, children
 // forked, reaped, zombies, refused, ring drops (always shown), client latency
-// p50/p99 in ms, events recorded. Ends with a newline.
+// p50/p99 in ms, events recorded. Each line says where its number comes
+// from: the events (a lower bound once the ring dropped some) or the kernel
+// (zombies: state Z in the last /proc sample). Ends with a newline.
 std::string summary(const Model& model, const Session& session);
 
 }  // namespace sockscope::session

@@ -44,7 +44,8 @@ enum class Kind : std::uint16_t {
   close,           // the server closed a connection. a = bytes in, b = bytes out
   exit,            // a server process (or child) exits. a = exit status
   reap,            // waitpid() collected a child. a = child pid, b = wait status
-  refuse,          // a connection refused by a cap (421/503). a = current count (pool: queue depth), b = cap
+  refuse,          // a connection refused by a cap (421/503). a = current count (pool: queue depth), b = cap;
+                   // out of descriptors: a = b = the descriptor limit, text says which limit
   error,           // something failed. a = errno, text = where
   server_stop,     // the server's shutdown path ran. a = children signalled
   client_connect,  // the simulator connected. conn = client id, a = local port, b = connect ns

@@ -91,7 +91,11 @@ inline constexpr std::array<KindFields, static_cast<std::size_t>(Kind::count_)> 
      detail::kNone},
     {Kind::reap, "waitpid() collected an exited child: no longer a zombie.", {"child pid"},
      {"wait status", FieldFormat::wait_status}},
-    {Kind::refuse, "A connection was turned away (421/503) because a cap was reached.", {"count"}, {"cap"}},
+    {Kind::refuse,
+     "A connection was turned away (421/503) because a cap was reached: children, threads, the queue, or "
+     "descriptors (then the text says so).",
+     {"count"},
+     {"cap"}},
     {Kind::error, "Something failed; text says where, a is the errno, b the worker's index when a worker failed.",
      {"errno"},
      {"worker", FieldFormat::number, true}},

@@ -11,9 +11,11 @@
 // workers is one process with one thread. /proc is checked against that
 // shape before and after the clients, and all through a wrk run.
 //
-// Sections:
+// Sections (6 and 7 in every_architecture_limits_test.cpp, the fixture in
+// every_architecture.h):
 //   1. FTP with real clients     3. Hostile input     5. Stepping
 //   2. HTTP with curl and wrk    4. SIGTERM           6. The request deadline
+//                                                     7. Out of descriptors
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 
 #include "lab_steps.h"
 #include "proc_marker.h"
+#include "every_architecture.h"
 #include "servers/architecture.h"
 #include "servers/server_harness.h"
 #ifdef SOCKSCOPE_HAS_GUI
@@ -36,46 +39,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using trace::GateKind;
-
-const std::string kTimeout = "timeout 20 ";
-
-std::string url(const ServerProcess& s, const std::string& scheme, const std::string& path) {
-  return scheme + "://127.0.0.1:" + std::to_string(s.port()) + path;
-}
-
-// A normal client after any abuse: the server must still serve.
-void expect_still_serving(const ServerProcess& s) {
-  auto r = run_command(kTimeout + "curl -s " + url(s, "ftp", "/hello.txt"));
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.output, read_file(assets_root() / "hello.txt"));
-}
-
-int thread_count(pid_t pid) {
-  std::error_code ec;
-  int n = 0;
-  for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/task", ec), end; !ec && it != end;
-       it.increment(ec))
-    ++n;
-  return n;
-}
-
-// What /proc must show for a row whose processes and threads do not depend
-// on its clients.
-struct Shape {
-  std::size_t children = 0;
-  int threads = 1;  // per process
-};
-
-::testing::AssertionResult has_shape(pid_t server, const Shape& want) {
-  auto kids = children_of(server);
-  if (kids.size() != want.children) return ::testing::AssertionFailure() << kids.size() << " children, want " << want.children;
-  if (thread_count(server) != want.threads)
-    return ::testing::AssertionFailure() << "server has " << thread_count(server) << " threads";
-  for (const auto& k : kids)
-    if (thread_count(k.pid) != want.threads)
-      return ::testing::AssertionFailure() << "worker " << k.pid << " has " << thread_count(k.pid) << " threads";
-  return ::testing::AssertionSuccess();
-}
 
 #ifdef SOCKSCOPE_HAS_GUI
 // The processes a Lab of ours started (proc_marker.h), never this test itself.
@@ -103,35 +66,6 @@ std::string cmdline(pid_t pid) {
 }
 #endif
 
-class EveryArchitecture : public ::testing::TestWithParam<std::string> {
- protected:
-  const servers::Architecture& arch() const {
-    const servers::Architecture* a = servers::find_architecture(GetParam());
-    if (a == nullptr) throw std::runtime_error("not in the table: " + GetParam());
-    return *a;
-  }
-  std::vector<std::string> args(const std::string& protocol = "ftp") const {
-    return {"--arch", GetParam(), "--port", "0", "--protocol", protocol};
-  }
-  // No traits: accept, serve, close, one connection at a time.
-  bool one_at_a_time() const { return arch().traits == 0; }
-  std::optional<Shape> shape() const {
-    using namespace servers;
-    const Architecture& a = arch();
-    if (a.has(kEventLoop) && !a.has(kPrestartedWorkers)) return Shape{0, 1};
-    if (a.has(kPrestartedWorkers) && !a.has(kThreads))
-      return Shape{static_cast<std::size_t>(setting(SettingId::workers).def), 1};
-    return std::nullopt;  // a process or thread per client, or a pool's threads
-  }
-  // Workers are forked before the banner is printed but may still be
-  // starting: wait for the whole set.
-  void settle(const ServerProcess& s) const {
-    if (auto want = shape()) ASSERT_TRUE(wait_until([&] { return children_of(s.pid()).size() == want->children; }));
-  }
-  void expect_shape(const ServerProcess& s) const {
-    if (auto want = shape()) EXPECT_TRUE(has_shape(s.pid(), *want));
-  }
-};
 
 // ---- 1. FTP with real clients ------------------------------------------------
 
@@ -546,61 +480,6 @@ TEST_P(EveryArchitecture, SteppedWithTwoHeldClientsEveryWaiterHasACursorOnItsGat
   }
 }
 #endif  // SOCKSCOPE_HAS_GUI
-
-// ---- 6. The request deadline -----------------------------------------------------
-
-// Issue 17: a slowloris stalled serial, fork, prefork and pool for ever,
-// because the idle timeout restarts on every byte. The request deadline does
-// not: with request_timeout=2 the client is answered (FTP 421, HTTP 408) and
-// closed about 2 s after its first byte, however many bytes it trickled, and
-// the client that connected behind it (the serial server's backlog) is served.
-TEST_P(EveryArchitecture, ARequestDeadlineEndsASlowlorisAndTheServerServesOn) {
-  using Clock = std::chrono::steady_clock;
-  for (const std::string proto : {"ftp", "http"}) {
-    SCOPED_TRACE(proto);
-    const bool ftp = proto == "ftp";
-    std::vector<std::string> a = args(proto);
-    a.insert(a.end(), {"--request-timeout", "2"});
-    ServerProcess s(a);
-    RawClient slow(s.port());
-    if (ftp) {
-      ASSERT_TRUE(slow.reply().value_or("").starts_with("220"));
-    }
-    RawClient behind(s.port());  // one at a time: waits in the backlog until the slowloris is gone
-    const std::string never_ends = ftp ? "USER anonymous-who-never-finishes-this-line"
-                                       : "GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Slow: never-ends";
-    const auto first_byte = Clock::now();
-    std::string got;
-    // One byte every 300 ms: about 40 bytes, 12 s, if nothing stops it.
-    for (std::size_t i = 0; i < never_ends.size() && !slow.closed_by_server(); ++i) {
-      if (Clock::now() - first_byte > 10s) break;
-      if (!slow.send_all(never_ends.substr(i, 1))) break;  // reset: the read below sees the close
-      got += slow.read_for(300);
-    }
-    got += slow.read_for(200);
-    const auto took = Clock::now() - first_byte;
-    EXPECT_TRUE(slow.closed_by_server()) << "still open after " << never_ends.size() << " bytes; got '" << got << "'";
-    EXPECT_TRUE(got.starts_with(ftp ? "421 " : "HTTP/1.1 408 Request Timeout\r\n")) << got;
-    EXPECT_GE(took, 1500ms) << "the deadline is 2 s from the first byte";
-    EXPECT_LE(took, 6s) << "more bytes must not extend the deadline";
-    slow.close_now();
-
-    // The one behind it is served now.
-    if (ftp) {
-      auto greeting = behind.reply(6000);
-      ASSERT_TRUE(greeting.has_value()) << "the client behind the slowloris was never greeted";
-      EXPECT_TRUE(greeting->starts_with("220")) << *greeting;
-      EXPECT_EQ(behind.command("USER anonymous"), 331);
-      EXPECT_EQ(behind.command("QUIT"), 221);
-    } else {
-      ASSERT_TRUE(behind.send_all("GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-      const std::string reply = behind.read_for(6000);
-      EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK\r\n")) << reply;
-      EXPECT_TRUE(reply.ends_with(read_file(assets_root() / "hello.txt"))) << reply;
-    }
-    EXPECT_EQ(s.stop(), 0) << "a clean SIGTERM shutdown";
-  }
-}
 
 INSTANTIATE_TEST_SUITE_P(Table, EveryArchitecture, ::testing::ValuesIn(servers::architecture_name_list()),
                          [](const auto& info) { return info.param; });

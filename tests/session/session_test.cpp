@@ -277,7 +277,7 @@ TEST(SessionFold, ClientConnectBeforeAcceptStillJoins) {
 // scratch of the same store.
 TEST(SessionFold, LateEventsIncrementalEqualsFromScratch) {
   Session ordered = testing_fixture::big_session(20000, 1);
-  std::vector<trace::Event> arrival = ordered.events();
+  std::vector<trace::Event> arrival(ordered.events().begin(), ordered.events().end());
   // Swap neighbours here and there, and move a few far back, as several
   // producers racing for the ring would.
   std::mt19937 rng(42);
@@ -350,7 +350,7 @@ TEST(SharedSession, WriterAndReaderThreads) {
   SharedSession shared;
   Session source = testing_fixture::big_session(5000, 2);
   std::thread ingest([&] {
-    const auto& ev = source.events();
+    const std::vector<trace::Event> ev(source.events().begin(), source.events().end());
     for (std::size_t i = 0; i < ev.size(); i += 64) {
       shared.write([&](Session& s) {
         s.add_events(ev.data() + i, std::min<std::size_t>(64, ev.size() - i));

@@ -1,0 +1,133 @@
+// See bench_support.h.
+#include "bench_support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <cstdio>
+
+#include "observe/proc_sampler.h"
+
+namespace sockscope::bench {
+
+int connect_to(std::uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool read_reply(int fd, const char* code) {
+  std::string buf;
+  char chunk[512];
+  while (true) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n <= 0) return false;
+    buf.append(chunk, static_cast<std::size_t>(n));
+    auto eol = buf.rfind("\r\n");
+    if (eol == std::string::npos) continue;
+    // Last complete line: "NNN text" ends a (possibly multi-line) reply.
+    auto start = buf.rfind("\r\n", eol == 0 ? 0 : eol - 1);
+    start = start == std::string::npos || start >= eol ? 0 : start + 2;
+    if (eol - start >= 4 && buf[start + 3] == ' ') return buf.compare(start, 3, code) == 0;
+  }
+}
+
+bool ftp_round_trip(std::uint16_t port) {
+  int fd = connect_to(port);
+  if (fd < 0) return false;
+  bool ok = read_reply(fd, "220");
+  if (ok) ok = write(fd, "QUIT\r\n", 6) == 6 && read_reply(fd, "221");
+  close(fd);
+  return ok;
+}
+
+namespace {
+
+// wrk's "1.23ms", "456.00us", "1.02s" in milliseconds.
+double to_ms(const std::string& v) {
+  double x = std::atof(v.c_str());
+  if (v.find("us") != std::string::npos) return x / 1000.0;
+  if (v.find("ms") != std::string::npos) return x;
+  if (v.find('s') != std::string::npos) return x * 1000.0;
+  return x;
+}
+
+}  // namespace
+
+WrkResult run_wrk(std::uint16_t port, const WrkOptions& o) {
+  std::string cmd = "wrk -t" + std::to_string(o.threads) + " -c" + std::to_string(o.connections) + " -d" +
+                    std::to_string(o.seconds) + "s --latency";
+  if (o.close) cmd += " -H 'Connection: close'";
+  cmd += " http://127.0.0.1:" + std::to_string(port) + "/hello.txt 2>&1";
+  WrkResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char line[512];
+  while (std::fgets(line, sizeof line, p)) {
+    std::string s(line);
+    std::istringstream in(s);
+    std::string first;
+    in >> first;
+    if (first == "Requests/sec:") {
+      in >> r.rps;
+      r.ok = true;
+    } else if (first == "99%") {
+      std::string v;
+      in >> v;
+      r.p99_ms = to_ms(v);
+    } else if (first == "Non-2xx") {
+      auto colon = s.find(':');
+      if (colon != std::string::npos) r.errors += std::strtoull(s.c_str() + colon + 1, nullptr, 10);
+    } else if (first == "Socket") {
+      // "Socket errors: connect 0, read 0, write 0, timeout 0"
+      for (std::size_t i = 0; i < s.size(); ++i)
+        if (std::isdigit(static_cast<unsigned char>(s[i])) && (i == 0 || s[i - 1] == ' ')) {
+          r.errors += std::strtoull(s.c_str() + i, nullptr, 10);
+          while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+        }
+    }
+  }
+  pclose(p);
+  return r;
+}
+
+std::pair<WrkResult, WrkResult> wrk_pair(const Server& off, const Server& on, bool off_first, const WrkOptions& o) {
+  std::pair<WrkResult, WrkResult> r;
+  if (off_first) {
+    r.first = run_wrk(off.port(), o);
+    r.second = run_wrk(on.port(), o);
+  } else {
+    r.second = run_wrk(on.port(), o);
+    r.first = run_wrk(off.port(), o);
+  }
+  return r;
+}
+
+Tree measure(pid_t root) {
+  Tree t;
+  auto snap = sockscope::observe::sample_subtree(root);
+  for (const auto& p : snap.procs) {
+    ++t.procs;
+    t.pss_kb += p.pss_kb;
+    t.rss_kb += p.rss_kb;
+    t.fds += p.fds;
+  }
+  return t;
+}
+
+}  // namespace sockscope::bench

@@ -1,0 +1,116 @@
+// bench_servers, full load (issue 16): what the lab keeps under load.
+//
+//   (e) drops: every architecture of the table under wrk -t2 -c50, keep-alive
+//       and Connection: close, traced into a real Lab (the app's ring size
+//       and sample period, its ingest thread and /proc sampler) while a
+//       thread reads the session model 60 times a second as the app's frames
+//       do. Drops, events, and the summary's counts from events (fork, reap)
+//       beside the kernel's (the server's own waitpid count is in the events;
+//       /proc's zombies), and the CPU the lab itself spent.
+#include "servers_load.h"
+
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "bench_support.h"
+#include "lab/lab.h"
+#include "servers/architecture.h"
+#include "session/session.h"
+
+namespace sockscope::bench {
+
+namespace {
+
+double cpu_seconds(const rusage& r) {
+  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
+struct LoadRow {
+  WrkResult wrk;
+  std::uint64_t events = 0;
+  std::uint64_t drops = 0;
+  session::Counts counts;
+  double lab_cpu_s = 0;  // this process: ingest, sampler and the model reader
+};
+
+LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
+  lab::LabOptions options;
+  options.self_exe = SOCKSCOPE_BIN;
+  lab::Lab lab(options);
+  lab::ServerSpec spec;
+  spec.arch = arch;
+  spec.protocol = "http";
+  const std::uint16_t port = lab.start_server(spec);
+
+  // The app's frames: the live model, folded up to now, 60 times a second.
+  std::atomic<bool> stop{false};
+  std::thread frames([&] {
+    while (!stop.load()) {
+      lab.session().read([](const session::Session& s) { return s.model().counts.events; });
+      std::this_thread::sleep_for(std::chrono::milliseconds(16));
+    }
+  });
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  LoadRow row;
+  row.wrk = run_wrk(port, w);
+  // Let the last exits and reaps reach the ring before the server stops.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  getrusage(RUSAGE_SELF, &after);
+  stop = true;
+  frames.join();
+  lab.stop_server();
+  lab.flush();
+  row.lab_cpu_s = cpu_seconds(after) - cpu_seconds(before);
+  lab.session().read([&](const session::Session& s) {
+    row.events = s.events().size();
+    row.drops = s.drops();
+    row.counts = s.model().counts;
+    return 0;
+  });
+  return row;
+}
+
+}  // namespace
+
+void part_e(int seconds) {
+  std::printf(
+      "\n### (e) drops under load: wrk -t2 -c50 -d%ds into a Lab (ring and sampler as the app's), model read at "
+      "60 Hz\n\n",
+      seconds);
+  std::printf(
+      "| arch | connection | req/s | errors | events | drops | drops %% | accepted | forked | reaped | lab CPU s | "
+      "lab CPU %% |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  // BENCH_ARCHS=evloop,hybrid runs only those rows.
+  const char* only = std::getenv("BENCH_ARCHS");
+  for (const auto& a : servers::architectures()) {
+    if (only != nullptr &&
+        std::string(",").append(only).append(",").find("," + std::string(a.name) + ",") == std::string::npos)
+      continue;
+    for (bool close : {false, true}) {
+      WrkOptions w;
+      w.connections = 50;
+      w.seconds = seconds;
+      w.close = close;
+      const LoadRow r = traced_load(std::string(a.name), w);
+      const double total = static_cast<double>(r.events + r.drops);
+      std::printf("| %s | %s | %.0f | %llu | %llu | %llu | %.2f | %llu | %llu | %llu | %.2f | %.1f |\n",
+                  std::string(a.name).c_str(), close ? "close" : "keep-alive", r.wrk.rps,
+                  static_cast<unsigned long long>(r.wrk.errors), static_cast<unsigned long long>(r.events),
+                  static_cast<unsigned long long>(r.drops), total > 0 ? 100.0 * static_cast<double>(r.drops) / total : 0.0,
+                  static_cast<unsigned long long>(r.counts.connections_accepted),
+                  static_cast<unsigned long long>(r.counts.children_forked),
+                  static_cast<unsigned long long>(r.counts.reaped), r.lab_cpu_s,
+                  100.0 * r.lab_cpu_s / (static_cast<double>(seconds) + 0.3));
+      std::fflush(stdout);
+    }
+  }
+}
+
+}  // namespace sockscope::bench

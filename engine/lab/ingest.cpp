@@ -1,0 +1,65 @@
+// See ingest.h.
+#include "lab/ingest.h"
+
+#include <algorithm>
+#include <iterator>
+
+namespace sockscope::lab {
+
+namespace {
+
+bool earlier(const trace::Event& a, const trace::Event& b) { return a.ts_ns < b.ts_ns; }
+
+}  // namespace
+
+std::size_t Ingest::step(std::deque<observe::ProcSnapshot> snapshots, bool all) {
+  std::lock_guard lock(mutex_);
+  std::size_t drained = 0;
+  do {
+    batch_.clear();
+    trace::Event e;
+    while (batch_.size() < kBatch && ring_.pop(e)) batch_.push_back(e);
+    drained += batch_.size();
+    // Time order, stably (equal stamps keep push order), merged into what
+    // is pending: nearly sorted already, so both are cheap.
+    std::stable_sort(batch_.begin(), batch_.end(), earlier);
+    const auto middle = static_cast<std::ptrdiff_t>(pending_.size());
+    pending_.insert(pending_.end(), batch_.begin(), batch_.end());
+    std::inplace_merge(pending_.begin(), pending_.begin() + middle, pending_.end(), earlier);
+  } while (all && batch_.size() == kBatch);
+  for (auto& snap : snapshots) {
+    auto at = std::upper_bound(pending_snaps_.begin(), pending_snaps_.end(), snap.ts_ns,
+                               [](std::uint64_t t, const observe::ProcSnapshot& s) { return t < s.ts_ns; });
+    pending_snaps_.insert(at, std::move(snap));
+  }
+
+  const std::uint64_t now = trace::now_ns();
+  const std::uint64_t cutoff = all ? UINT64_MAX : (now > kReorderWindowNs ? now - kReorderWindowNs : 0);
+  const auto ready = std::upper_bound(pending_.begin(), pending_.end(), cutoff,
+                                      [](std::uint64_t t, const trace::Event& x) { return t < x.ts_ns; });
+  std::size_t snaps_ready = 0;
+  while (snaps_ready < pending_snaps_.size() && pending_snaps_[snaps_ready].ts_ns <= cutoff) ++snaps_ready;
+  const std::uint64_t drops = ring_.drops();
+  if (ready == pending_.begin() && snaps_ready == 0) {
+    if (drops != drops_told_) session_.write([&](session::Session& s) { s.set_drops(drops); });
+    drops_told_ = drops;
+    return drained;
+  }
+  session_.write([&](session::Session& s) {
+    s.add_events(pending_.data(), static_cast<std::size_t>(ready - pending_.begin()));
+    for (std::size_t i = 0; i < snaps_ready; ++i) s.add_snapshot(std::move(pending_snaps_[i]));
+    s.set_drops(drops);
+  });
+  drops_told_ = drops;
+  pending_.erase(pending_.begin(), ready);
+  pending_snaps_.erase(pending_snaps_.begin(), pending_snaps_.begin() + static_cast<std::ptrdiff_t>(snaps_ready));
+  return drained;
+}
+
+void Ingest::discard_before(std::uint64_t ts_ns) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(pending_, [&](const trace::Event& e) { return e.ts_ns < ts_ns; });
+  std::erase_if(pending_snaps_, [&](const observe::ProcSnapshot& s) { return s.ts_ns < ts_ns; });
+}
+
+}  // namespace sockscope::lab

@@ -1,0 +1,52 @@
+// A process's TCP sockets, for the /proc sampler (internal to observe/).
+//
+// Which descriptors of a process are sockets comes from /proc/PID/fd
+// ("socket:[INODE]"); what each socket is (state, ports, queues) comes from
+// the TCP table of the process's network namespace, joined by inode. The
+// table is read with one sock_diag dump per address family, as `ss` does.
+// The dump leaves out the TIME_WAIT sockets a busy server leaves behind by
+// the ten thousand (no process holds them), where /proc/net/tcp would format
+// every one of them as text on every sample, and it gives a listener's
+// backlog limit, which /proc/net/tcp does not print. A server in another
+// network namespace than the sampler's is read from its /proc/PID/net/tcp
+// and tcp6 instead.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "observe/proc_sampler.h"
+
+namespace sockscope::observe::detail {
+
+// Reads a small /proc file whole (they report size 0: read until EOF).
+bool read_file(const char* path, std::string& out);
+
+// A descriptor that links to a socket: fd number and the socket's inode.
+struct SocketLink {
+  int fd = -1;
+  std::uint64_t inode = 0;
+};
+
+// Counts the entries of /proc/PID/fd (-1 when unreadable) and collects the
+// sockets among them in `sockets`.
+int read_fds(pid_t pid, std::vector<SocketLink>& sockets);
+
+// The TCP sockets of one network namespace that a process may hold, by inode.
+using TcpTable = std::unordered_map<std::uint64_t, TcpEntry>;
+
+// The table of PID's network namespace. A LISTEN socket's rx_queue is its
+// accept backlog and its tx_queue the backlog's limit.
+TcpTable read_tcp_table(pid_t pid);
+
+// The sockets of `links` that the table knows, in fd order.
+std::vector<SocketFd> resolve_sockets(const std::vector<SocketLink>& links, const TcpTable& table);
+
+// Whether one of `links` is a listening socket.
+bool holds_listener(const std::vector<SocketLink>& links, const TcpTable& table);
+
+}  // namespace sockscope::observe::detail
