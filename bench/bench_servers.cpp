@@ -20,9 +20,10 @@
 // named by SOCKSCOPE_TRACE_FD and a consumer thread draining it. Each
 // measurement lasts a few seconds; the whole run stays under two minutes.
 //
-//   (e) ... in servers_load.cpp: drops under full load into a real Lab.
+//   (e), (g) in servers_load.cpp: drops under full load into a real Lab;
+//       idle connections by the ten thousand.
 //
-// Usage: bench_servers [a|b|c|d|e]...   (no argument: every part;
+// Usage: bench_servers [a|b|c|d|e|g]...   (no argument: every part;
 //        BENCH_LOAD_SECONDS sets each full-load run, default 10)
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -269,13 +270,14 @@ int main(int argc, char** argv) {
   // server (which inherits this limit).
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < 16384) {
-    rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
+  // Part g holds 10,000 (client side here, server side there).
+  if (rl.rlim_cur < 20000) {
+    rl.rlim_cur = rl.rlim_max < 20000 ? rl.rlim_max : 20000;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   signal(SIGPIPE, SIG_IGN);
 
-  std::string parts = "abcde";
+  std::string parts = "abcdeg";
   if (argc > 1) {
     parts.clear();
     for (int i = 1; i < argc; ++i) parts += argv[i];
@@ -287,6 +289,7 @@ int main(int argc, char** argv) {
     if (parts.find('c') != std::string::npos) part_c();
     if (parts.find('d') != std::string::npos) part_d();
     if (parts.find('e') != std::string::npos) part_e(load_seconds);
+    if (parts.find('g') != std::string::npos) part_g();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_servers: %s\n", e.what());
     return 1;

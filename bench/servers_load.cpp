@@ -7,15 +7,23 @@
 //       do. Drops, events, and the summary's counts from events (fork, reap)
 //       beside the kernel's (the server's own waitpid count is in the events;
 //       /proc's zombies), and the CPU the lab itself spent.
+//   (g) idle connections: 1,000, 5,000 and 10,000 FTP connections held open
+//       against the event loop (traced, as the lab runs it): descriptors and
+//       PSS per connection from /proc, and whether curl still downloads a
+//       file meanwhile.
 #include "servers_load.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bench_support.h"
 #include "lab/lab.h"
@@ -110,6 +118,87 @@ void part_e(int seconds) {
                   100.0 * r.lab_cpu_s / (static_cast<double>(seconds) + 0.3));
       std::fflush(stdout);
     }
+  }
+}
+
+namespace {
+
+struct Held {
+  int wanted = 0, connected = 0, greeted = 0;
+  Tree before, after;
+  bool curl_ok = false;
+  double curl_s = 0;
+};
+
+// Opens `n` FTP connections to `port` (non-blocking after connect), reads
+// each greeting, and measures `server`'s tree before and after.
+Held hold(std::uint16_t port, pid_t server, int n) {
+  Held h;
+  h.wanted = n;
+  h.before = measure(server);
+  std::vector<int> fds;
+  fds.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    int fd = connect_to(port);
+    if (fd < 0) break;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fds.push_back(fd);
+  }
+  h.connected = static_cast<int>(fds.size());
+  std::vector<pollfd> pf;
+  for (int fd : fds) pf.push_back({fd, POLLIN, 0});
+  std::vector<bool> done(fds.size(), false);
+  const auto t0 = Clock::now();
+  int answered = 0;
+  while (answered < h.connected && seconds_since(t0) < 10.0) {
+    if (poll(pf.data(), pf.size(), 100) <= 0) continue;
+    for (std::size_t k = 0; k < pf.size(); ++k) {
+      if (done[k] || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[256];
+      ssize_t got = read(pf[k].fd, buf, sizeof buf);
+      done[k] = true;
+      pf[k].events = 0;
+      ++answered;
+      if (got >= 3 && std::memcmp(buf, "220", 3) == 0) ++h.greeted;
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  h.after = measure(server);
+  // A student's curl meanwhile.
+  const auto c0 = Clock::now();
+  const std::string cmd = "timeout 10 curl -s -o /dev/null ftp://127.0.0.1:" + std::to_string(port) + "/hello.txt";
+  h.curl_ok = std::system(cmd.c_str()) == 0;
+  h.curl_s = seconds_since(c0);
+  for (int fd : fds) close(fd);
+  return h;
+}
+
+}  // namespace
+
+void part_g() {
+  std::printf("\n### (g) idle FTP connections held open against the event loop (traced into a Lab)\n\n");
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  std::printf("Descriptor limit: %llu (this process and the server alike).\n\n",
+              static_cast<unsigned long long>(rl.rlim_cur));
+  std::printf("| connections | connected | greeted | fds added | fds per connection | PSS KiB added | PSS KiB per "
+              "connection | curl meanwhile |\n|---|---|---|---|---|---|---|---|\n");
+  for (int n : {1000, 5000, 10000}) {
+    lab::LabOptions options;
+    options.self_exe = SOCKSCOPE_BIN;
+    lab::Lab lab(options);
+    lab::ServerSpec spec;
+    spec.arch = "evloop";
+    spec.protocol = "ftp";
+    const std::uint16_t port = lab.start_server(spec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const Held h = hold(port, lab.server_pid(), n);
+    const long fds = h.after.fds - h.before.fds;
+    const double pss = static_cast<double>(h.after.pss_kb) - static_cast<double>(h.before.pss_kb);
+    std::printf("| %d | %d | %d | %ld | %.2f | %.0f | %.2f | %s in %.2f s |\n", n, h.connected, h.greeted, fds,
+                h.connected > 0 ? static_cast<double>(fds) / h.connected : 0.0, pss,
+                h.connected > 0 ? pss / h.connected : 0.0, h.curl_ok ? "downloaded" : "FAILED", h.curl_s);
+    std::fflush(stdout);
   }
 }
 

@@ -5,5 +5,7 @@ namespace sockscope::bench {
 
 // (e) drops per architecture under wrk -c50, keep-alive and close, traced into a Lab.
 void part_e(int seconds);
+// (g) 1,000 / 5,000 / 10,000 idle FTP connections to the event loop: fds and PSS each.
+void part_g();
 
 }  // namespace sockscope::bench

@@ -12,10 +12,13 @@
 // ---- Concurrency contract (model vs UI) -----------------------------------
 // A Session is not thread-safe. The lab owns it inside a SharedSession: one
 // mutex, one Session.
-//  * The single ingest thread is the only writer. It drains the trace ring into
-//    a local batch, then takes the lock once per batch (write()) to append it.
-//    Batches are bounded (a few thousand events) so a write never holds the
-//    lock for long.
+//  * The single ingest thread is the only writer (lab/ingest.h). It drains the
+//    trace ring, holds what it drained for a 20 ms reorder window in time
+//    order, then takes the lock once per batch (write()) to append what is
+//    older than the window, so late events rarely rewind the fold. Batches
+//    are bounded (16 Ki events) so a write never holds the lock for long.
+//    Events live in an EventStore of fixed chunks: appending never moves
+//    what is stored.
 //  * The UI thread takes the same lock for the whole of one frame's reads
 //    (read()): every view in that frame sees one consistent model, and ingest
 //    waits (yields) until the frame is drawn. Views keep no pointer or
