@@ -20,10 +20,11 @@
 // named by SOCKSCOPE_TRACE_FD and a consumer thread draining it. Each
 // measurement lasts a few seconds; the whole run stays under two minutes.
 //
-//   (e), (g) in servers_load.cpp: drops under full load into a real Lab;
-//       idle connections by the ten thousand.
+//   (e), (f), (g) in servers_load.cpp: drops under full load into a real
+//       Lab; the event loop against nginx on short connections; idle
+//       connections by the ten thousand.
 //
-// Usage: bench_servers [a|b|c|d|e|g]...   (no argument: every part;
+// Usage: bench_servers [a|b|c|d|e|f|g]...   (no argument: every part;
 //        BENCH_LOAD_SECONDS sets each full-load run, default 10)
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -277,7 +278,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  std::string parts = "abcdeg";
+  std::string parts = "abcdefg";
   if (argc > 1) {
     parts.clear();
     for (int i = 1; i < argc; ++i) parts += argv[i];
@@ -289,6 +290,7 @@ int main(int argc, char** argv) {
     if (parts.find('c') != std::string::npos) part_c();
     if (parts.find('d') != std::string::npos) part_d();
     if (parts.find('e') != std::string::npos) part_e(load_seconds);
+    if (parts.find('f') != std::string::npos) part_f(load_seconds);
     if (parts.find('g') != std::string::npos) part_g();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_servers: %s\n", e.what());

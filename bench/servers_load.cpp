@@ -7,6 +7,10 @@
 //       do. Drops, events, and the summary's counts from events (fork, reap)
 //       beside the kernel's (the server's own waitpid count is in the events;
 //       /proc's zombies), and the CPU the lab itself spent.
+//   (f) the event loop against nginx on Connection: close: evloop traced into
+//       a Lab against nginx with one worker, hybrid with two workers against
+//       nginx with two, wrk -t2 -c50, three alternating rounds, medians.
+//       Skipped, with the reason, when nginx is not installed.
 //   (g) idle connections: 1,000, 5,000 and 10,000 FTP connections held open
 //       against the event loop (traced, as the lab runs it): descriptors and
 //       PSS per connection from /proc, and whether curl still downloads a
@@ -20,14 +24,17 @@
 
 #include <atomic>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench_support.h"
+#include "compare/reference.h"
 #include "lab/lab.h"
 #include "servers/architecture.h"
+#include "servers/serve_command.h"
 #include "session/session.h"
 
 namespace sockscope::bench {
@@ -118,6 +125,79 @@ void part_e(int seconds) {
                   100.0 * r.lab_cpu_s / (static_cast<double>(seconds) + 0.3));
       std::fflush(stdout);
     }
+  }
+}
+
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+void part_f(int seconds) {
+  std::printf("\n### (f) the event loop against nginx, Connection: close, wrk -t2 -c50 -d%ds, 3 alternating rounds\n\n",
+              seconds);
+  struct Pair {
+    const char* ours;
+    int workers;  // 0 = the architecture's own (evloop: one loop)
+    const char* reference;
+  };
+  const Pair pairs[] = {{"evloop", 0, "nginx-1"}, {"hybrid", 2, "nginx-2"}};
+  std::printf("| ours (traced) | reference | req/s ours | req/s reference | ours/reference | p99 ms ours | p99 ms "
+              "reference | errors (ours/ref) | drops |\n|---|---|---|---|---|---|---|---|---|\n");
+  for (const Pair& p : pairs) {
+    const compare::Reference* ref = compare::find_reference(p.reference);
+    if (ref == nullptr || !compare::unavailable_reason(*ref).empty()) {
+      std::printf("| %s | %s | skipped: %s | | | | | | |\n", p.ours, p.reference,
+                  ref == nullptr ? "unknown reference" : compare::unavailable_reason(*ref).c_str());
+      continue;
+    }
+    std::vector<double> rps_ours, rps_ref, p99_ours, p99_ref;
+    std::uint64_t errors_ours = 0, errors_ref = 0, drops = 0;
+    WrkOptions w;
+    w.connections = 50;
+    w.seconds = seconds;
+    w.close = true;
+    for (int round = 0; round < 3; ++round) {
+      for (int k = 0; k < 2; ++k) {
+        if ((k + round) % 2 == 0) {
+          lab::LabOptions options;
+          options.self_exe = SOCKSCOPE_BIN;
+          lab::Lab lab(options);
+          lab::ServerSpec spec;
+          spec.arch = p.ours;
+          spec.protocol = "http";
+          if (p.workers > 0) spec.settings.set(servers::SettingId::workers, p.workers);
+          const WrkResult r = run_wrk(lab.start_server(spec), w);
+          lab.stop_server();
+          lab.flush();
+          drops += lab.ring_drops();
+          rps_ours.push_back(r.rps);
+          p99_ours.push_back(r.p99_ms);
+          errors_ours += r.errors;
+        } else {
+          auto server = compare::ReferenceServer::start(*ref, servers::default_root());
+          const WrkResult r = run_wrk(server->port(), w);
+          server->stop();
+          rps_ref.push_back(r.rps);
+          p99_ref.push_back(r.p99_ms);
+          errors_ref += r.errors;
+        }
+      }
+    }
+    const double ours = median(rps_ours), theirs = median(rps_ref);
+    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu | %llu |\n", p.ours,
+                p.workers > 0 ? (" --workers " + std::to_string(p.workers)).c_str() : "", p.reference, ours, theirs,
+                theirs > 0 ? ours / theirs : 0.0, median(p99_ours), median(p99_ref),
+                static_cast<unsigned long long>(errors_ours), static_cast<unsigned long long>(errors_ref),
+                static_cast<unsigned long long>(drops));
+    std::printf("\n(req/s per round, ours: %.0f %.0f %.0f; reference: %.0f %.0f %.0f)\n\n", rps_ours[0], rps_ours[1],
+                rps_ours[2], rps_ref[0], rps_ref[1], rps_ref[2]);
+    std::fflush(stdout);
   }
 }
 

@@ -415,6 +415,7 @@ Row measure(lab::Lab& lab, const CompareOptions& o, const std::string& name, boo
   const auto hard_stop = start + planned + 5s;
   std::string died;
   bool was_cancelled = false;
+  bool sampled_midway = false;
   while (lab.running_clients() > 0) {
     if (cancelled(hooks)) {
       was_cancelled = true;
@@ -424,13 +425,20 @@ Row measure(lab::Lab& lab, const CompareOptions& o, const std::string& name, boo
     if (Clock::now() >= hard_stop) break;
     double f = std::chrono::duration<double>(Clock::now() - start) / planned;
     tell("measuring", std::min(1.0, f));
+    // One sample halfway for certain (held clients are all connected by
+    // then), whatever the sampler's cadence under load.
+    if (f >= 0.5 && !sampled_midway) {
+      lab.sample_now();
+      sampled_midway = true;
+    }
     std::this_thread::sleep_for(50ms);
   }
   // A server that died takes its answers with it: give the clients a moment
   // to see the resets, then stop them.
   if (!died.empty()) lab.wait_clients(1s);
   lab.stop_clients();
-  std::this_thread::sleep_for(150ms);  // one more /proc sample after the clients
+  std::this_thread::sleep_for(150ms);  // the servers see the clients go
+  lab.sample_now();                    // one more /proc sample after them
 
   tell("stopping", 1.0);
   lab.flush();

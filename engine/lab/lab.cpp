@@ -247,11 +247,13 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
         const auto began = std::chrono::steady_clock::now();
         observe::ProcSnapshot snap = observe::sample_subtree(root);
         // A sample costs more with every process, descriptor and socket of
-        // the tree: the next one waits at least nine times as long as this
-        // one took, so the sampler takes at most a tenth of a core however
-        // far a fork server grows (a tree of 300 children is sampled about
-        // every 300 ms rather than every 100).
-        wait = std::max(wait, 9 * (std::chrono::steady_clock::now() - began));
+        // the tree: the next one waits nine times as long as this one took,
+        // so the sampler takes at most a tenth of a core as a fork server
+        // grows (a tree of 300 children is sampled about every 300 ms rather
+        // than every 100), but never longer than five periods: the picture
+        // must still move. sample_now() takes one at once when it matters.
+        const auto cost = std::chrono::steady_clock::now() - began;
+        wait = std::clamp(std::chrono::duration_cast<std::chrono::nanoseconds>(9 * cost), wait, 5 * wait);
         std::lock_guard lock(impl_->mutex);
         impl_->pending_snapshots.push_back(std::move(snap));
         // Keep the server's stdout/stderr pipe drained so it never blocks on it.
@@ -283,6 +285,14 @@ void Lab::flush() {
 }
 
 std::uint64_t Lab::ring_drops() const { return impl_->ring.drops(); }
+
+void Lab::sample_now() {
+  const pid_t root = server_pid_.load();
+  if (root <= 0) return;
+  observe::ProcSnapshot snap = observe::sample_subtree(root);
+  std::lock_guard lock(impl_->mutex);
+  impl_->pending_snapshots.push_back(std::move(snap));
+}
 
 trace::GateTable& Lab::gates() { return impl_->gates; }
 

@@ -133,6 +133,10 @@ class Lab {
   // Drains everything pending in the ring into the session now (used before
   // exporting and by tests).
   void flush();
+  // Samples the server's tree from /proc now, on the caller's thread, besides
+  // the sampler's own cadence (which backs off as the tree grows): a
+  // measurement that needs a sample at a moment takes it here.
+  void sample_now();
 
  private:
   struct Impl;

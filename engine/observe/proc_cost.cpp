@@ -1,31 +1,19 @@
 #include "observe/proc_cost.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <string>
 
+#include "observe/sockets.h"
+
 namespace sockscope::observe {
 namespace {
 
-bool slurp(const char* path, std::string& out) {
-  out.clear();
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return !out.empty();
-}
+// A /proc file whole; false when unreadable or empty (a vanished thread).
+bool slurp(const char* path, std::string& out) { return detail::read_file(path, out) && !out.empty(); }
 
 double ticks_to_s(std::uint64_t ticks) {
   static const double hz = [] {
