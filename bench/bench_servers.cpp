@@ -136,36 +136,9 @@ IdleResult hold_idle(const std::string& arch, bool traced, const std::vector<std
   IdleResult r;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   r.before = measure(s.pid());
-  std::vector<int> fds;
-  fds.reserve(kIdle);
-  for (int i = 0; i < kIdle; ++i) {
-    int fd = connect_to(s.port());
-    if (fd < 0) break;
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    fds.push_back(fd);
-  }
+  const std::vector<int> fds = open_connections(s.port(), kIdle);
   r.connected = static_cast<int>(fds.size());
-  // Read each greeting (a line starting "220"); a pool's queued connections
-  // get none until a worker frees up, so wait at most 3 s for the rest.
-  std::vector<bool> greeted(fds.size(), false);
-  auto t0 = Clock::now();
-  while (r.greeted < r.connected && seconds_since(t0) < 3.0) {
-    std::vector<pollfd> pf;
-    std::vector<std::size_t> idx;
-    for (std::size_t i = 0; i < fds.size(); ++i)
-      if (!greeted[i]) {
-        pf.push_back({fds[i], POLLIN, 0});
-        idx.push_back(i);
-      }
-    if (poll(pf.data(), pf.size(), 100) <= 0) continue;
-    for (std::size_t k = 0; k < pf.size(); ++k) {
-      if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      char buf[256];
-      ssize_t n = read(pf[k].fd, buf, sizeof buf);
-      greeted[idx[k]] = true;  // answered (or hung up): stop polling it
-      if (n >= 3 && std::memcmp(buf, "220", 3) == 0) ++r.greeted;
-    }
-  }
+  r.greeted = count_first_replies(fds, "220", 3.0);  // a pool's queued ones wait for a worker
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last accepts settle
   r.after = measure(s.pid());
   for (int fd : fds) close(fd);

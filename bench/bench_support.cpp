@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cctype>
@@ -54,6 +55,39 @@ bool ftp_round_trip(std::uint16_t port) {
   if (ok) ok = write(fd, "QUIT\r\n", 6) == 6 && read_reply(fd, "221");
   close(fd);
   return ok;
+}
+
+std::vector<int> open_connections(std::uint16_t port, int n) {
+  std::vector<int> fds;
+  fds.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    int fd = connect_to(port);
+    if (fd < 0) break;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+int count_first_replies(const std::vector<int>& fds, const char* code, double timeout_s) {
+  std::vector<pollfd> pf;
+  for (int fd : fds) pf.push_back({fd, POLLIN, 0});
+  const std::size_t len = std::strlen(code);
+  std::size_t answered = 0;
+  int matched = 0;
+  const auto t0 = Clock::now();
+  while (answered < pf.size() && seconds_since(t0) < timeout_s) {
+    if (poll(pf.data(), pf.size(), 100) <= 0) continue;
+    for (pollfd& p : pf) {
+      if (p.events == 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[256];
+      ssize_t got = read(p.fd, buf, sizeof buf);
+      p.events = 0;  // answered (or hung up): poll() ignores it from now on
+      ++answered;
+      if (got >= static_cast<ssize_t>(len) && std::memcmp(buf, code, len) == 0) ++matched;
+    }
+  }
+  return matched;
 }
 
 namespace {

@@ -181,6 +181,13 @@ int connect_to(std::uint16_t port);
 bool read_reply(int fd, const char* code);
 // One full FTP connection: greeting, QUIT, 221, close.
 bool ftp_round_trip(std::uint16_t port);
+// Up to `n` connections to 127.0.0.1:port, each non-blocking once connected
+// (fewer when a connect fails). The caller closes them.
+std::vector<int> open_connections(std::uint16_t port, int n);
+// Reads the first reply of each of `fds` for at most `timeout_s` seconds;
+// returns how many began with `code` ("220"). A pool's queued connections
+// get none until a worker frees up.
+int count_first_replies(const std::vector<int>& fds, const char* code, double timeout_s);
 
 // ---- wrk ------------------------------------------------------------------------
 

@@ -17,8 +17,6 @@
 //       file meanwhile.
 #include "servers_load.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -204,44 +202,20 @@ void part_f(int seconds) {
 namespace {
 
 struct Held {
-  int wanted = 0, connected = 0, greeted = 0;
+  int connected = 0, greeted = 0;
   Tree before, after;
   bool curl_ok = false;
   double curl_s = 0;
 };
 
-// Opens `n` FTP connections to `port` (non-blocking after connect), reads
-// each greeting, and measures `server`'s tree before and after.
+// Opens `n` FTP connections to `port`, reads each greeting, and measures
+// `server`'s tree before and after.
 Held hold(std::uint16_t port, pid_t server, int n) {
   Held h;
-  h.wanted = n;
   h.before = measure(server);
-  std::vector<int> fds;
-  fds.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    int fd = connect_to(port);
-    if (fd < 0) break;
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    fds.push_back(fd);
-  }
+  const std::vector<int> fds = open_connections(port, n);
   h.connected = static_cast<int>(fds.size());
-  std::vector<pollfd> pf;
-  for (int fd : fds) pf.push_back({fd, POLLIN, 0});
-  std::vector<bool> done(fds.size(), false);
-  const auto t0 = Clock::now();
-  int answered = 0;
-  while (answered < h.connected && seconds_since(t0) < 10.0) {
-    if (poll(pf.data(), pf.size(), 100) <= 0) continue;
-    for (std::size_t k = 0; k < pf.size(); ++k) {
-      if (done[k] || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      char buf[256];
-      ssize_t got = read(pf[k].fd, buf, sizeof buf);
-      done[k] = true;
-      pf[k].events = 0;
-      ++answered;
-      if (got >= 3 && std::memcmp(buf, "220", 3) == 0) ++h.greeted;
-    }
-  }
+  h.greeted = count_first_replies(fds, "220", 10.0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   h.after = measure(server);
   // A student's curl meanwhile.

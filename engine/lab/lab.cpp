@@ -245,7 +245,7 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
       auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(impl_->options.sample_period);
       if (root > 0) {
         const auto began = std::chrono::steady_clock::now();
-        observe::ProcSnapshot snap = observe::sample_subtree(root);
+        sample_now();
         // A sample costs more with every process, descriptor and socket of
         // the tree: the next one waits nine times as long as this one took,
         // so the sampler takes at most a tenth of a core as a fork server
@@ -255,7 +255,6 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
         const auto cost = std::chrono::steady_clock::now() - began;
         wait = std::clamp(std::chrono::duration_cast<std::chrono::nanoseconds>(9 * cost), wait, 5 * wait);
         std::lock_guard lock(impl_->mutex);
-        impl_->pending_snapshots.push_back(std::move(snap));
         // Keep the server's stdout/stderr pipe drained so it never blocks on it.
         if (impl_->server.out_fd >= 0) drain_fd(impl_->server.out_fd, impl_->server_output);
       }

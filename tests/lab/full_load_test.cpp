@@ -33,6 +33,14 @@ lab::LabOptions test_options() {
   return o;
 }
 
+// Starts an FTP server of architecture `arch` in `lab`; returns its port.
+std::uint16_t start_ftp(lab::Lab& lab, const char* arch) {
+  lab::ServerSpec spec;
+  spec.arch = arch;
+  spec.protocol = "ftp";
+  return lab.start_server(spec);
+}
+
 int open_descriptors(pid_t pid) {
   int n = 0;
   std::error_code ec;
@@ -61,10 +69,7 @@ void allow_descriptors(rlim_t want) {
 TEST(FullLoad, TwoThousandSequentialForkConnectionsAreForkedReapedAndNothingIsLost) {
   constexpr int kConnections = 2000;
   lab::Lab lab(test_options());
-  lab::ServerSpec spec;
-  spec.arch = "fork";
-  spec.protocol = "ftp";
-  const std::uint16_t port = lab.start_server(spec);
+  const std::uint16_t port = start_ftp(lab, "fork");
   const pid_t server = lab.server_pid();
   for (int i = 0; i < kConnections; ++i) {
     test::RawClient c(port);
@@ -104,10 +109,7 @@ TEST(FullLoad, TwoThousandIdleEventLoopConnectionsCostOneDescriptorEach) {
   constexpr int kConnections = 2000;
   allow_descriptors(2 * kConnections + 256);
   lab::Lab lab(test_options());
-  lab::ServerSpec spec;
-  spec.arch = "evloop";
-  spec.protocol = "ftp";
-  const std::uint16_t port = lab.start_server(spec);
+  const std::uint16_t port = start_ftp(lab, "evloop");
   const pid_t server = lab.server_pid();
   const int before = open_descriptors(server);
   std::vector<std::unique_ptr<test::RawClient>> clients;
