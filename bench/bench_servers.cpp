@@ -20,11 +20,12 @@
 // named by SOCKSCOPE_TRACE_FD and a consumer thread draining it. Each
 // measurement lasts a few seconds; the whole run stays under two minutes.
 //
-//   (e), (f), (g) in servers_load.cpp: drops under full load into a real
-//       Lab; the event loop against nginx on short connections; idle
-//       connections by the ten thousand.
+//   (e) to (h) in servers_load.cpp: drops under full load into a real Lab;
+//       the event loop against nginx on short connections; idle connections
+//       by the ten thousand; what tracing costs every architecture, the
+//       lab's own CPU included.
 //
-// Usage: bench_servers [a|b|c|d|e|f|g]...   (no argument: every part;
+// Usage: bench_servers [a|b|c|d|e|f|g|h]...   (no argument: every part;
 //        BENCH_LOAD_SECONDS sets each full-load run, default 10)
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -251,7 +252,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  std::string parts = "abcdefg";
+  std::string parts = "abcdefgh";
   if (argc > 1) {
     parts.clear();
     for (int i = 1; i < argc; ++i) parts += argv[i];
@@ -265,6 +266,7 @@ int main(int argc, char** argv) {
     if (parts.find('e') != std::string::npos) part_e(load_seconds);
     if (parts.find('f') != std::string::npos) part_f(load_seconds);
     if (parts.find('g') != std::string::npos) part_g();
+    if (parts.find('h') != std::string::npos) part_h(load_seconds);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_servers: %s\n", e.what());
     return 1;

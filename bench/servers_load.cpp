@@ -15,6 +15,10 @@
 //       against the event loop (traced, as the lab runs it): descriptors and
 //       PSS per connection from /proc, and whether curl still downloads a
 //       file meanwhile.
+//   (h) what tracing costs: every architecture, keep-alive and close, traced
+//       into a Lab as in (e) against `serve --no-trace` with nothing
+//       watching, three alternating rounds, medians. The lab runs on the same
+//       two cores as wrk and the server, so its CPU is in the ratio.
 #include "servers_load.h"
 
 #include <sys/resource.h>
@@ -25,6 +29,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -90,6 +95,19 @@ LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
   return row;
 }
 
+// BENCH_ARCHS=evloop,hybrid runs only those rows (parts e and h).
+bool selected(std::string_view arch) {
+  const char* only = std::getenv("BENCH_ARCHS");
+  return only == nullptr ||
+         std::string(",").append(only).append(",").find("," + std::string(arch) + ",") != std::string::npos;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 }  // namespace
 
 void part_e(int seconds) {
@@ -100,12 +118,8 @@ void part_e(int seconds) {
   std::printf(
       "| arch | connection | req/s | errors | events | drops | drops %% | accepted | forked | reaped | lab CPU s | "
       "lab CPU %% |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  // BENCH_ARCHS=evloop,hybrid runs only those rows.
-  const char* only = std::getenv("BENCH_ARCHS");
   for (const auto& a : servers::architectures()) {
-    if (only != nullptr &&
-        std::string(",").append(only).append(",").find("," + std::string(a.name) + ",") == std::string::npos)
-      continue;
+    if (!selected(a.name)) continue;
     for (bool close : {false, true}) {
       WrkOptions w;
       w.connections = 50;
@@ -125,16 +139,6 @@ void part_e(int seconds) {
     }
   }
 }
-
-namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
 
 void part_f(int seconds) {
   std::printf("\n### (f) the event loop against nginx, Connection: close, wrk -t2 -c50 -d%ds, 3 alternating rounds\n\n",
@@ -253,6 +257,48 @@ void part_g() {
                 h.connected > 0 ? static_cast<double>(fds) / h.connected : 0.0, pss,
                 h.connected > 0 ? pss / h.connected : 0.0, h.curl_ok ? "downloaded" : "FAILED", h.curl_s);
     std::fflush(stdout);
+  }
+}
+
+void part_h(int seconds) {
+  std::printf(
+      "\n### (h) what tracing costs: wrk -t2 -c50 -d%ds, traced into a Lab (ingest, /proc sampler, model read at "
+      "60 Hz, all on these two cores) against `serve --no-trace`, 3 alternating rounds, medians\n\n",
+      seconds);
+  std::printf("| arch | connection | req/s traced | req/s untraced | traced/untraced | p99 ms traced | p99 ms "
+              "untraced | lab CPU %% | drops |\n|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& a : servers::architectures()) {
+    if (!selected(a.name)) continue;
+    const std::string arch(a.name);
+    for (bool close : {false, true}) {
+      WrkOptions w;
+      w.connections = 50;
+      w.seconds = seconds;
+      w.close = close;
+      std::vector<double> rps_on, rps_off, p99_on, p99_off, lab_cpu;
+      std::uint64_t drops = 0;
+      for (int round = 0; round < 3; ++round) {
+        for (int k = 0; k < 2; ++k) {
+          if ((k + round) % 2 == 0) {
+            const LoadRow r = traced_load(arch, w);
+            rps_on.push_back(r.wrk.rps);
+            p99_on.push_back(r.wrk.p99_ms);
+            lab_cpu.push_back(100.0 * r.lab_cpu_s / (static_cast<double>(seconds) + 0.3));
+            drops += r.drops;
+          } else {
+            Server off(arch, "http", /*traced=*/false);
+            const WrkResult r = run_wrk(off.port(), w);
+            rps_off.push_back(r.rps);
+            p99_off.push_back(r.p99_ms);
+          }
+        }
+      }
+      const double on = median(rps_on), off = median(rps_off);
+      std::printf("| %s | %s | %.0f | %.0f | %.3f | %.2f | %.2f | %.1f | %llu |\n", arch.c_str(),
+                  close ? "close" : "keep-alive", on, off, off > 0 ? on / off : 0.0, median(p99_on),
+                  median(p99_off), median(lab_cpu), static_cast<unsigned long long>(drops));
+      std::fflush(stdout);
+    }
   }
 }
 

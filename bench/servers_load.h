@@ -9,5 +9,7 @@ void part_e(int seconds);
 void part_f(int seconds);
 // (g) 1,000 / 5,000 / 10,000 idle FTP connections to the event loop: fds and PSS each.
 void part_g();
+// (h) what tracing costs: req/s traced into a Lab against --no-trace, every architecture, keep-alive and close.
+void part_h(int seconds);
 
 }  // namespace sockscope::bench

@@ -153,7 +153,7 @@ std::optional<Actions> FtpSession::next() {
     too_long = raw.size() > kFtpLineLimit;
   }
   if (too_long) {
-    buffer_.clear();
+    drop_input();
     closing_ = true;
     return Actions{reply(500, "Input line too long."), Action{ActionKind::close, {}, 0, 0}};
   }
@@ -189,7 +189,7 @@ Actions FtpSession::transfer_failed() {
 
 Actions FtpSession::timed_out() {
   closing_ = true;
-  buffer_.clear();
+  drop_input();
   return {reply(421, "Timeout."), Action{ActionKind::close, {}, 0, 0}};
 }
 
@@ -225,7 +225,7 @@ void FtpSession::dispatch(const std::string& verb, const std::string& arg, Actio
   if (verb == "PASS") return do_pass(out);
   if (verb == "QUIT") {
     closing_ = true;
-    buffer_.clear();
+    drop_input();
     out.push_back(reply(221, "Goodbye."));
     out.push_back(Action{ActionKind::close, {}, 0, 0});
     return;

@@ -28,6 +28,7 @@ class FtpSession final : public Session {
   bool closing() const override { return closing_; }
   // Part of a command line, its end of line not yet here.
   bool pending_input() const override { return !closing_ && !buffer_.empty(); }
+  bool unanswered_input() const override { return dropped_input_ || !buffer_.empty(); }
 
   const std::string& cwd() const { return cwd_; }
 
@@ -58,6 +59,12 @@ class FtpSession final : public Session {
   SessionConfig cfg_;
   Jail jail_;
   std::string buffer_;
+  bool dropped_input_ = false;  // closing threw away bytes never answered
+  // Closing: what is left in the buffer will never be answered.
+  void drop_input() {
+    dropped_input_ = dropped_input_ || !buffer_.empty();
+    buffer_.clear();
+  }
   std::string cwd_ = "/";
   bool user_given_ = false;
   bool logged_in_ = false;

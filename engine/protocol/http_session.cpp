@@ -171,7 +171,7 @@ Actions HttpSession::timed_out() {
   // middle of one) gets 408 Request Timeout; an idle keep-alive connection
   // is simply closed, as servers do.
   if (pending_input()) respond(out, 408, "text/plain; charset=utf-8", "request timeout\n", false, false);
-  buffer_.clear();
+  drop_input();
   closing_ = true;
   if (out.empty() || out.back().kind != ActionKind::close) out.push_back(close_action());
   return out;
@@ -191,7 +191,7 @@ void HttpSession::respond(Actions& out, int status, const std::string& type, con
   out.push_back(Action{ActionKind::send, std::move(b), status, 0});
   if (!keep_alive) {
     closing_ = true;
-    buffer_.clear();
+    drop_input();
     out.push_back(close_action());
   }
 }
@@ -375,9 +375,15 @@ void HttpSession::serve(const Request& req, Actions& out) {
   }
 
   std::string vpath = Jail::resolve("/", *path);
-  auto entry = jail_.stat(vpath);
-  if (!entry) return respond(out, 404, text, "not found\n", head, req.keep_alive);
-  if (entry->is_dir) {
+  // A file first: one open, one fstat and one read for the common request.
+  // Only what is not a regular file is looked at again (a directory is
+  // listed; anything else is not found).
+  std::string data;
+  JailError err = jail_.read_file(vpath, 0, kHttpFileCap, data);
+  if (err == JailError::too_large) return respond(out, 403, text, "file too large to serve\n", head, req.keep_alive);
+  if (err == JailError::none) return respond(out, 200, content_type(vpath), data, head, req.keep_alive);
+  auto entry = err == JailError::not_regular ? jail_.stat(vpath) : std::nullopt;
+  if (entry && entry->is_dir) {
     auto entries = jail_.list(vpath);
     if (!entries) return respond(out, 404, text, "not found\n", head, req.keep_alive);
     std::string title = "Index of " + html_escape(vpath);
@@ -397,11 +403,7 @@ void HttpSession::serve(const Request& req, Actions& out) {
     body += "</ul>\n</body></html>\n";
     return respond(out, 200, "text/html; charset=utf-8", body, head, req.keep_alive);
   }
-  std::string data;
-  JailError err = jail_.read_file(vpath, 0, kHttpFileCap, data);
-  if (err == JailError::too_large) return respond(out, 403, text, "file too large to serve\n", head, req.keep_alive);
-  if (err != JailError::none) return respond(out, 404, text, "not found\n", head, req.keep_alive);
-  respond(out, 200, content_type(vpath), data, head, req.keep_alive);
+  respond(out, 404, text, "not found\n", head, req.keep_alive);
 }
 
 }  // namespace sockscope::protocol

@@ -32,6 +32,9 @@ class HttpSession final : public Session {
   bool pending_input() const override {
     return !closing_ && buffer_.find_first_not_of("\r\n") != std::string::npos;
   }
+  bool unanswered_input() const override {
+    return dropped_input_ || buffer_.find_first_not_of("\r\n") != std::string::npos;
+  }
 
  private:
   struct Request {
@@ -49,6 +52,12 @@ class HttpSession final : public Session {
 
   Jail jail_;
   std::string buffer_;
+  bool dropped_input_ = false;  // closing threw away bytes never answered
+  // Closing: what is left in the buffer will never be answered.
+  void drop_input() {
+    dropped_input_ = dropped_input_ || buffer_.find_first_not_of("\r\n") != std::string::npos;
+    buffer_.clear();
+  }
   // The /count request waiting for the server's counter value (counted()).
   struct PendingCount {
     bool head = false;

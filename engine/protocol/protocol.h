@@ -100,6 +100,10 @@ class Session {
   // True when bytes of a command or request have arrived that next() has not
   // yet yielded as one: what the request deadline times.
   virtual bool pending_input() const = 0;
+  // True when the session holds bytes it never answered, closing or not (a
+  // request behind one that asked to close): the server lingers rather than
+  // reset the client (servers/server.h, nothing_unread).
+  virtual bool unanswered_input() const = 0;
 };
 
 // Throws std::system_error when cfg.root cannot be opened as a directory.

@@ -28,7 +28,8 @@ constexpr std::size_t kLingerMaxBytes = 1 << 20;
 
 }  // namespace
 
-AsyncConnection::AsyncConnection(asio::ip::tcp::socket socket, std::uint32_t conn, protocol::Protocol protocol,
+AsyncConnection::AsyncConnection(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint local,
+                                 asio::ip::tcp::endpoint peer, std::uint32_t conn, protocol::Protocol protocol,
                                  std::filesystem::path root, std::chrono::milliseconds request_timeout,
                                  std::function<void(std::uint32_t)> on_closed)
     : socket_(std::move(socket)),
@@ -37,6 +38,8 @@ AsyncConnection::AsyncConnection(asio::ip::tcp::socket socket, std::uint32_t con
       root_(std::move(root)),
       request_timeout_(request_timeout),
       on_closed_(std::move(on_closed)),
+      local_(local),
+      peer_(peer),
       passive_(socket_.get_executor()),
       data_socket_(socket_.get_executor()),
       watchdog_(socket_.get_executor()),
@@ -46,9 +49,6 @@ void AsyncConnection::start() {
   // Hooks on this socket (and the timers started below) now carry our id.
   trace::asio_tracking::bind_fd(socket_.native_handle(), conn_);
   trace::asio_tracking::set_current_conn(conn_);
-  std::error_code ec;
-  local_ = socket_.local_endpoint(ec);
-  peer_ = socket_.remote_endpoint(ec);
   last_activity_ = Clock::now();
   protocol::SessionConfig cfg;
   cfg.root = root_;
@@ -406,12 +406,20 @@ void AsyncConnection::time_out(int limit_ms, int which, std::string_view why) {
   }
 }
 
-// A polite close, without blocking: stop sending (FIN), then read and discard
-// what the client still had in flight for a short while, then close. Closing
-// with unread bytes would make the kernel send RST and could destroy our last
-// reply before the client reads it.
+// A polite close, without blocking (server.h, nothing_unread): at once when
+// the client has nothing in flight; otherwise stop sending (FIN), then read
+// and discard what the client still had in flight for a short while, then
+// close. Closing with unread bytes would make the kernel send RST and could
+// destroy our last reply before the client reads it.
 void AsyncConnection::finish() {
   if (finishing_ || closed_) return;
+  // Nothing in flight from the client (and we did not cut it off for being
+  // slow): close() sends the FIN after the last reply, and that is all. This
+  // is every Connection: close request and every QUIT.
+  if (!timed_out_ && session_ && !session_->unanswered_input() && nothing_unread(socket_.native_handle())) {
+    final_close();
+    return;
+  }
   finishing_ = true;
   std::error_code ignored;
   passive_.close(ignored);

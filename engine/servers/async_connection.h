@@ -34,10 +34,12 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   // `on_closed(conn)` runs once, after the socket is closed and the `close`
   // event emitted (the server drops its reference there). `request_timeout`:
   // how long one command may take to arrive, from its first byte to its end
-  // (ServerConfig::request_timeout_ms()).
-  AsyncConnection(asio::ip::tcp::socket socket, std::uint32_t conn, protocol::Protocol protocol,
-                  std::filesystem::path root, std::chrono::milliseconds request_timeout,
-                  std::function<void(std::uint32_t)> on_closed);
+  // (ServerConfig::request_timeout_ms()). `local` and `peer`: the socket's
+  // two ends, as accept() and the listener already know them (asking the
+  // kernel again would cost two system calls per connection).
+  AsyncConnection(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint local, asio::ip::tcp::endpoint peer,
+                  std::uint32_t conn, protocol::Protocol protocol, std::filesystem::path root,
+                  std::chrono::milliseconds request_timeout, std::function<void(std::uint32_t)> on_closed);
   AsyncConnection(const AsyncConnection&) = delete;
   AsyncConnection& operator=(const AsyncConnection&) = delete;
 

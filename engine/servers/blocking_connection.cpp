@@ -145,12 +145,14 @@ class BlockingConnection {
         // Part of a command came, the rest never did in time: the session
         // answers (FTP 421, HTTP 408) and we close.
         trace::emit(Kind::timeout, ctx_.conn, ctx_.request_timeout_ms, 1, "request incomplete");
+        timed_out_ = true;
         run_actions(session_->timed_out());
         return;
       }
       if (idle_left <= 0) {
         // The client sat silent too long; the session says goodbye (421).
         trace::emit(Kind::timeout, ctx_.conn, protocol::kIdleTimeoutMs, 0, "client silent");
+        timed_out_ = true;
         run_actions(session_->timed_out());
         return;
       }
@@ -392,18 +394,22 @@ class BlockingConnection {
     trace::emit(Kind::sleep_end, ctx_.conn, monotonic_ms() - start);
   }
 
-  // A polite close: stop sending (FIN), then read and discard whatever the
-  // client still had in flight for a short while, then close.
+  // A polite close. When the client has nothing in flight to us (and we did
+  // not cut it off for being slow), close() sends the FIN after our last
+  // reply and that is all. Otherwise: stop sending (FIN), read and discard
+  // whatever the client still had in flight for a short while, then close.
   void finish() {
-    // GATE close: shutdown(SHUT_WR) sends the client a FIN, then close()
-    // releases the socket; the connection is over.
+    // GATE close: the FIN goes to the client and close() releases the
+    // socket; the connection is over.
     trace::gate(GateKind::close, ctx_.conn);
     close_passive();
-    shutdown(ctx_.fd, SHUT_WR);
+    const bool linger =
+        timed_out_ || !session_ || session_->unanswered_input() || !nothing_unread(ctx_.fd);
+    if (linger) shutdown(ctx_.fd, SHUT_WR);
     char buf[4096];
     std::size_t drained = 0;
     std::int64_t deadline = monotonic_ms() + kLingerMs;
-    while (drained < kLingerMaxBytes && !SignalPipe::stop_requested()) {
+    while (linger && drained < kLingerMaxBytes && !SignalPipe::stop_requested()) {
       std::int64_t left = deadline - monotonic_ms();
       if (left <= 0) break;
       pollfd p{ctx_.fd, POLLIN, 0};
@@ -428,6 +434,7 @@ class BlockingConnection {
   sockaddr_storage local_{};
   sockaddr_storage peer_{};
   int passive_fd_ = -1;
+  bool timed_out_ = false;  // we cut the client off (it may still be sending): linger
   bool closed_ = false;
   ConnectionTotals totals_;
   std::uint32_t requests_ = 0;             // shotgun: requests handed to a process so far

@@ -38,6 +38,10 @@ class EventLoopServer {
   const ServerConfig& config_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;
+  // The listener's address: every connection's local end, unless it listens
+  // on every address (then each connection asks the kernel).
+  asio::ip::tcp::endpoint local_;
+  asio::ip::tcp::endpoint peer_;  // the client of the accept in progress
   SpareDescriptor spare_;  // out of descriptors, a client still hears 421/503
   std::function<std::uint32_t()> next_conn_;
   std::unordered_map<std::uint32_t, std::shared_ptr<AsyncConnection>> connections_;

@@ -55,7 +55,10 @@ EventLoopServer::EventLoopServer(asio::io_context& io, const ServerConfig& confi
       config_(config),
       acceptor_(make_acceptor(io, listener, listener_fd)),
       accept_retry_(io),
-      next_conn_(std::move(next_conn)) {}
+      next_conn_(std::move(next_conn)) {
+  std::error_code ec;
+  local_ = acceptor_.local_endpoint(ec);
+}
 
 int EventLoopServer::run(int worker) {
   worker_ = worker;
@@ -76,7 +79,8 @@ int EventLoopServer::run(int worker) {
 
 void EventLoopServer::accept_next() {
   // One accept is always pending on the listener: the loop's "front door".
-  acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+  // accept() itself fills in the client's address (peer_): no getpeername.
+  acceptor_.async_accept(peer_, [this](const std::error_code& ec, asio::ip::tcp::socket socket) {
     if (stopping_) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
@@ -97,11 +101,13 @@ void EventLoopServer::accept_next() {
     }
     std::uint32_t conn = next_conn_();
     int fd = socket.native_handle();
-    trace::emit(Kind::accept, conn, peer_port(fd), fd);
+    trace::emit(Kind::accept, conn, peer_.port(), fd);
     if (worker_ >= 0) trace::emit(Kind::dequeue, conn, 0, worker_);
+    std::error_code lec;
+    const asio::ip::tcp::endpoint local = local_.address().is_unspecified() ? socket.local_endpoint(lec) : local_;
     // The connection is just an object with some buffers: no process, no
     // thread. It lives as long as one of its operations is pending.
-    auto c = std::make_shared<AsyncConnection>(std::move(socket), conn, config_.protocol, config_.root,
+    auto c = std::make_shared<AsyncConnection>(std::move(socket), local, peer_, conn, config_.protocol, config_.root,
                                                std::chrono::milliseconds(config_.request_timeout_ms()),
                                                [this](std::uint32_t id) { connections_.erase(id); });
     connections_.emplace(conn, c);

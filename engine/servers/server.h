@@ -169,6 +169,14 @@ class SpareDescriptor {
 // The refusal a client turned away gets: FTP 421, or an HTTP 503 that closes.
 std::string refusal_reply(protocol::Protocol protocol);
 
+// A closing connection can close at once (close() sends the FIN after the
+// last reply) when the client has nothing in flight to us: no byte unread in
+// the socket (FIONREAD) and none the session holds unparsed. Otherwise the
+// drivers linger (shutdown, read and discard, then close): closing over
+// unread bytes makes the kernel send RST, which can destroy the last reply
+// before the client reads it. nginx decides its lingering close the same way.
+bool nothing_unread(int fd);
+
 // Peer port of a connected socket (for the accept event, so the lab can join
 // the server's connection with the client's local port). 0 if unknown.
 std::uint16_t peer_port(int fd);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -265,6 +266,11 @@ bool SpareDescriptor::refuse_if_out_of_descriptors(int error, int listener_fd, p
   }
   fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   return fd >= 0;
+}
+
+bool nothing_unread(int fd) {
+  int unread = 0;
+  return ioctl(fd, FIONREAD, &unread) == 0 && unread == 0;
 }
 
 std::uint16_t peer_port(int fd) {
