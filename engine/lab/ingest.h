@@ -50,7 +50,10 @@ class Ingest {
   trace::TraceRing& ring_;
   session::SharedSession& session_;
   std::mutex mutex_;
-  std::vector<trace::Event> pending_;               // drained, not handed over; by time
+  void compact();  // drops pending_[0, head_)
+
+  std::vector<trace::Event> pending_;               // by time; [head_, end) drained, not handed over
+  std::size_t head_ = 0;
   std::deque<observe::ProcSnapshot> pending_snaps_;  // the same for samples
   std::vector<trace::Event> batch_;
   std::uint64_t drops_told_ = 0;  // the ring's drop count the session has

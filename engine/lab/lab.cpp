@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,6 +59,13 @@ std::vector<std::string> ServerSpec::to_args() const {
 // ---- 1. Launching ------------------------------------------------------------
 
 namespace {
+
+// The CPU time the calling thread has used: what the sampler's backoff counts.
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+}
 
 std::string self_exe_path() {
   char buf[4096];
@@ -244,16 +252,18 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
       pid_t root = server_pid_.load();
       auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(impl_->options.sample_period);
       if (root > 0) {
-        const auto began = std::chrono::steady_clock::now();
+        const auto began = thread_cpu_time();
         sample_now();
         // A sample costs more with every process, descriptor and socket of
-        // the tree: the next one waits nine times as long as this one took,
-        // so the sampler takes at most a tenth of a core as a fork server
-        // grows (a tree of 300 children is sampled about every 300 ms rather
+        // the tree, and with every socket of the machine (the TCP dump walks
+        // the TIME_WAIT sockets a load of short connections leaves by the
+        // hundred thousand). The next sample waits nineteen times the CPU
+        // time this one took, so the sampler takes at most a twentieth of a
+        // core (a tree of 300 children is sampled about every 300 ms rather
         // than every 100), but never longer than five periods: the picture
         // must still move. sample_now() takes one at once when it matters.
-        const auto cost = std::chrono::steady_clock::now() - began;
-        wait = std::clamp(std::chrono::duration_cast<std::chrono::nanoseconds>(9 * cost), wait, 5 * wait);
+        const auto cost = thread_cpu_time() - began;
+        wait = std::clamp(19 * cost, wait, 5 * wait);
         std::lock_guard lock(impl_->mutex);
         // Keep the server's stdout/stderr pipe drained so it never blocks on it.
         if (impl_->server.out_fd >= 0) drain_fd(impl_->server.out_fd, impl_->server_output);

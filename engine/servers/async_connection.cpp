@@ -31,19 +31,28 @@ constexpr std::size_t kLingerMaxBytes = 1 << 20;
 AsyncConnection::AsyncConnection(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint local,
                                  asio::ip::tcp::endpoint peer, std::uint32_t conn, protocol::Protocol protocol,
                                  std::filesystem::path root, std::chrono::milliseconds request_timeout,
-                                 std::function<void(std::uint32_t)> on_closed)
+                                 std::function<void(std::uint32_t)> on_closed,
+                                 std::function<void(Clock::time_point)> wake_at)
     : socket_(std::move(socket)),
       conn_(conn),
       protocol_(protocol),
       root_(std::move(root)),
       request_timeout_(request_timeout),
       on_closed_(std::move(on_closed)),
+      wake_at_(std::move(wake_at)),
       local_(local),
-      peer_(peer),
-      passive_(socket_.get_executor()),
-      data_socket_(socket_.get_executor()),
-      watchdog_(socket_.get_executor()),
-      data_timer_(socket_.get_executor()) {}
+      peer_(peer) {}
+
+AsyncConnection::DataChannel::DataChannel(const asio::any_io_executor& ex)
+    : passive(ex), socket(ex), timer(ex) {}
+
+void AsyncConnection::close_data_channel() {
+  if (!data_) return;
+  std::error_code ignored;
+  data_->passive.close(ignored);
+  data_->socket.close(ignored);
+  data_->timer.cancel();
+}
 
 void AsyncConnection::start() {
   // Hooks on this socket (and the timers started below) now carry our id.
@@ -61,10 +70,11 @@ void AsyncConnection::start() {
     trace::emit(Kind::error, conn_, 0, 0, "session exception");
     closing_ = true;
   }
-  // One timer per connection, re-armed only when it fires (not on every
-  // read): cancelling and re-arming a timer per command would double the
-  // loop's work for nothing.
-  arm_watchdog(last_activity_ + kIdle);
+  // No timer of its own: the loop's one timer (evloop_server.cpp) calls
+  // on_deadline() once this moment has passed, which looks at the clocks
+  // and sets the next. The moment is not moved on every read:
+  // last_activity_ is, and on_deadline() finds the client was not idle.
+  set_deadline(last_activity_ + kIdle);
   trace::asio_tracking::set_current_conn(0);
   pump();
 }
@@ -189,6 +199,7 @@ void AsyncConnection::send(std::string bytes, int code) {
                       self->bytes_out_ += n;
                       trace::emit(Kind::write, self->conn_, static_cast<std::int64_t>(n));
                       trace::emit(Kind::reply, self->conn_, code, static_cast<std::int64_t>(self->out_.size()));
+                      std::string().swap(self->out_);  // an idle connection keeps no reply
                       self->busy_ = false;
                       if (self->closed_) return;
                       if (ec) self->closing_ = true;  // the client is gone; stop talking to it
@@ -200,76 +211,81 @@ void AsyncConnection::send(std::string bytes, int code) {
 // 0. Opening it never blocks (socket, bind, listen return at once), so it is
 // done right here in the handler.
 void AsyncConnection::open_passive() {
+  // Made at the first PASV/EPSV: most connections (all of HTTP) never need it.
+  if (!data_) data_ = std::make_unique<DataChannel>(socket_.get_executor());
+  asio::ip::tcp::acceptor& passive = data_->passive;
   std::error_code ec;
-  passive_.close(ec);
+  passive.close(ec);
   asio::ip::tcp::endpoint ep(local_.address(), 0);
-  passive_.open(ep.protocol(), ec);
-  if (!ec) passive_.bind(ep, ec);
-  if (!ec) passive_.listen(1, ec);  // backlog 1: exactly one data connection expected
+  passive.open(ep.protocol(), ec);
+  if (!ec) passive.bind(ep, ec);
+  if (!ec) passive.listen(1, ec);  // backlog 1: exactly one data connection expected
   if (ec) {
     trace::emit(Kind::error, conn_, ec.value(), 0, "passive listen");
-    passive_.close(ec);
+    passive.close(ec);
     push(session_->transfer_failed());
     return;
   }
-  trace::asio_tracking::bind_fd(passive_.native_handle(), conn_);
-  std::uint16_t port = passive_.local_endpoint(ec).port();
+  trace::asio_tracking::bind_fd(passive.native_handle(), conn_);
+  std::uint16_t port = passive.local_endpoint(ec).port();
   trace::emit(Kind::data_open, conn_, port);
   push(session_->passive_opened(port));
 }
 
 void AsyncConnection::start_transfer(std::string bytes) {
-  if (!passive_.is_open()) {
+  if (!data_ || !data_->passive.is_open()) {
     trace::emit(Kind::transfer, conn_, 0, 0);
     transfer_done(false, 0);
     return;
   }
   busy_ = true;
   busy_since_ = Clock::now();
-  data_ = std::move(bytes);
+  data_->bytes = std::move(bytes);
   // The client has a time limit to connect; a timer closes the passive
   // listener when it runs out, which ends the pending accept.
-  data_timer_.expires_after(kDataAccept);
-  data_timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+  data_->timer.expires_after(kDataAccept);
+  data_->timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
     if (!ec) {
       std::error_code ignored;
-      self->passive_.close(ignored);
+      self->data_->passive.close(ignored);
     }
   });
   accept_data();
 }
 
 void AsyncConnection::accept_data() {
-  passive_.async_accept(data_socket_, data_peer_, [self = shared_from_this()](const std::error_code& ec) {
+  DataChannel& d = *data_;
+  d.passive.async_accept(d.socket, d.peer, [self = shared_from_this()](const std::error_code& ec) {
     if (self->closed_) return;
+    DataChannel& d = *self->data_;
     if (ec) {
-      self->data_timer_.cancel();
+      d.timer.cancel();
       std::error_code ignored;
-      self->passive_.close(ignored);
+      d.passive.close(ignored);
       trace::emit(Kind::transfer, self->conn_, 0, 0);
       self->transfer_done(false, 0);
       return;
     }
-    if (self->data_peer_.address() != self->peer_.address()) {
+    if (d.peer.address() != self->peer_.address()) {
       // A stranger raced the client to our data port: turn it away, keep waiting.
       trace::emit(Kind::error, self->conn_, EACCES, 0, "data peer mismatch");
       std::error_code ignored;
-      self->data_socket_.close(ignored);
+      d.socket.close(ignored);
       self->accept_data();
       return;
     }
-    self->data_timer_.cancel();
+    d.timer.cancel();
     std::error_code ignored;
-    self->passive_.close(ignored);  // one listener, one transfer
-    trace::asio_tracking::bind_fd(self->data_socket_.native_handle(), self->conn_);
-    trace::emit(Kind::data_accept, self->conn_, self->data_peer_.port());
+    d.passive.close(ignored);  // one listener, one transfer
+    trace::asio_tracking::bind_fd(d.socket.native_handle(), self->conn_);
+    trace::emit(Kind::data_accept, self->conn_, d.peer.port());
     // The file goes out in as many writes as the client's window allows; each
     // partial write returns control to the loop.
-    asio::async_write(self->data_socket_, asio::buffer(self->data_),
+    asio::async_write(d.socket, asio::buffer(d.bytes),
                       [self](const std::error_code& wec, std::size_t n) {
                         std::error_code ignored2;
                         // The client knows the file is complete when the data connection closes.
-                        self->data_socket_.close(ignored2);
+                        self->data_->socket.close(ignored2);
                         trace::emit(Kind::transfer, self->conn_, static_cast<std::int64_t>(n), wec ? 0 : 1);
                         if (self->closed_) return;
                         self->transfer_done(!wec, n);
@@ -280,8 +296,10 @@ void AsyncConnection::accept_data() {
 void AsyncConnection::transfer_done(bool ok, std::uint64_t bytes) {
   busy_ = false;
   bytes_out_ += bytes;
-  data_.clear();
-  data_.shrink_to_fit();
+  if (data_) {
+    data_->bytes.clear();
+    data_->bytes.shrink_to_fit();
+  }
   if (!ok && !batches_.empty()) {
     // Skip the rest of the transfer's batch (its 226) and say what failed.
     batches_.pop_back();
@@ -329,7 +347,7 @@ void AsyncConnection::block_for(int ms) {
 // The request deadline's clock starts at the first byte of a command (the
 // session has input pending that is not yet a command) and does not restart
 // on later bytes of it: a client that sends one byte a second (slowloris)
-// must not keep the connection for ever. The watchdog is normally set for the
+// must not keep the connection for ever. The deadline is normally set for the
 // idle timeout, minutes away; it is brought forward once per such command,
 // not once per byte.
 void AsyncConnection::note_pending_input() {
@@ -340,24 +358,20 @@ void AsyncConnection::note_pending_input() {
   if (request_pending_) return;  // more of the same command: the clock runs on
   request_pending_ = true;
   request_since_ = Clock::now();
-  if (watchdog_.expiry() > request_since_ + request_timeout_) arm_watchdog(request_since_ + request_timeout_);
+  if (deadline_ > request_since_ + request_timeout_) set_deadline(request_since_ + request_timeout_);
 }
 
-void AsyncConnection::arm_watchdog(Clock::time_point deadline) {
-  // expires_at() cancels a wait already pending (its handler sees
-  // operation_aborted and does nothing); the new wait replaces it.
-  watchdog_.expires_at(deadline);
-  watchdog_.async_wait([self = shared_from_this()](const std::error_code& ec) {
-    if (ec == asio::error::operation_aborted || self->closed_) return;
-    self->on_watchdog();
-  });
+void AsyncConnection::set_deadline(Clock::time_point deadline) {
+  deadline_ = deadline;
+  if (wake_at_) wake_at_(deadline);
 }
 
-void AsyncConnection::on_watchdog() {
+void AsyncConnection::on_deadline() {
+  if (closed_) return;
   auto now = Clock::now();
   if (finishing_) {
     if (now >= linger_until_) final_close();
-    else arm_watchdog(linger_until_);
+    else set_deadline(linger_until_);
     return;
   }
   if (busy_) {
@@ -367,7 +381,7 @@ void AsyncConnection::on_watchdog() {
       final_close();
       return;
     }
-    arm_watchdog(busy_since_ + kWriteStall);
+    set_deadline(busy_since_ + kWriteStall);
     return;
   }
   if (request_pending_) {
@@ -387,7 +401,7 @@ void AsyncConnection::on_watchdog() {
   }
   Clock::time_point next = last_activity_ + kIdle;
   if (request_pending_) next = std::min(next, request_since_ + request_timeout_);
-  arm_watchdog(next);
+  set_deadline(next);
 }
 
 // The session's goodbye for a client that was too slow; `which` is the
@@ -421,13 +435,11 @@ void AsyncConnection::finish() {
     return;
   }
   finishing_ = true;
+  close_data_channel();
   std::error_code ignored;
-  passive_.close(ignored);
-  data_socket_.close(ignored);
-  data_timer_.cancel();
   socket_.shutdown(asio::socket_base::shutdown_send, ignored);
   linger_until_ = Clock::now() + kLinger;
-  arm_watchdog(linger_until_);
+  set_deadline(linger_until_);
   if (reading_) {
     // A read is still pending (the peer went away while we were idle): it
     // completes on its own with EOF or an error.
@@ -454,11 +466,9 @@ void AsyncConnection::linger_read() {
 void AsyncConnection::final_close() {
   if (closed_) return;
   closed_ = true;
+  close_data_channel();
+  deadline_ = Clock::time_point::max();
   std::error_code ignored;
-  passive_.close(ignored);
-  data_socket_.close(ignored);
-  data_timer_.cancel();
-  watchdog_.cancel();
   socket_.close(ignored);
   trace::emit(Kind::close, conn_, static_cast<std::int64_t>(bytes_in_), static_cast<std::int64_t>(bytes_out_));
   if (on_closed_) {

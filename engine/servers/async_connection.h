@@ -4,8 +4,9 @@
 // It drives a protocol::Session exactly as protocol.h describes, but every
 // wait is an Asio operation that returns at once and calls back later: the
 // read of the next command, each reply's write, the FTP passive accept, the
-// file transfer, the idle timeout and the request deadline (one watchdog timer
-// serves both: it is set for whichever comes first). Between those callbacks
+// file transfer. The idle timeout and the request deadline need no timer of
+// their own: one moment, whichever comes first, that the loop's one sweep
+// timer checks (event_loop.h). Between those callbacks
 // the one loop thread serves everybody else. The two exceptions are the
 // teaching commands: SITE WORK / GET /work burn CPU inside the handler and
 // SITE SLEEP / /sleep call a blocking sleep inside the handler, both on
@@ -36,10 +37,13 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   // how long one command may take to arrive, from its first byte to its end
   // (ServerConfig::request_timeout_ms()). `local` and `peer`: the socket's
   // two ends, as accept() and the listener already know them (asking the
-  // kernel again would cost two system calls per connection).
+  // kernel again would cost two system calls per connection). `wake_at(t)`:
+  // the connection's next deadline is t; the loop calls on_deadline() once
+  // it has passed.
   AsyncConnection(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint local, asio::ip::tcp::endpoint peer,
                   std::uint32_t conn, protocol::Protocol protocol, std::filesystem::path root,
-                  std::chrono::milliseconds request_timeout, std::function<void(std::uint32_t)> on_closed);
+                  std::chrono::milliseconds request_timeout, std::function<void(std::uint32_t)> on_closed,
+                  std::function<void(std::chrono::steady_clock::time_point)> wake_at);
   AsyncConnection(const AsyncConnection&) = delete;
   AsyncConnection& operator=(const AsyncConnection&) = delete;
 
@@ -51,8 +55,14 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
 
   std::uint32_t conn() const { return conn_; }
 
- private:
   using Clock = std::chrono::steady_clock;
+  // When on_deadline() must next run; time_point::max() once closed.
+  Clock::time_point deadline() const { return deadline_; }
+  // The loop's sweep found deadline() passed: time the client out, end the
+  // linger, give up on a stalled write, or set the next deadline.
+  void on_deadline();
+
+ private:
 
   struct Batch {
     protocol::Actions actions;
@@ -71,9 +81,9 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   void burn_cpu(int ms);
   void block_for(int ms);
   void note_pending_input();
-  void arm_watchdog(Clock::time_point deadline);
-  void on_watchdog();
+  void set_deadline(Clock::time_point deadline);
   void time_out(int limit_ms, int which, std::string_view why);
+  void close_data_channel();
   void finish();
   void linger_read();
   void final_close();
@@ -84,22 +94,33 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   std::filesystem::path root_;
   std::chrono::milliseconds request_timeout_;
   std::function<void(std::uint32_t)> on_closed_;
+  // Asks the loop to call on_deadline() once this moment has passed.
+  std::function<void(std::chrono::steady_clock::time_point)> wake_at_;
   std::unique_ptr<protocol::Session> session_;
   asio::ip::tcp::endpoint local_;
   asio::ip::tcp::endpoint peer_;
 
   std::vector<Batch> batches_;  // a stack: nested batches (passive_opened, counted) run first
   // What one read takes. Small on purpose: every idle connection of the loop
-  // carries it (10,000 of them with 16 KiB each were 160 MiB), and a command
-  // or a request head is a few hundred bytes; a longer one takes more reads.
-  std::array<char, 1024> read_buf_{};
-  std::string out_;             // the reply being written
-  std::string data_;            // the file being transferred
-  asio::ip::tcp::acceptor passive_;
-  asio::ip::tcp::socket data_socket_;
-  asio::ip::tcp::endpoint data_peer_;
-  asio::steady_timer watchdog_;  // idle timeout, request deadline, write stall, linger deadline
-  asio::steady_timer data_timer_;  // passive accept time limit
+  // carries it while its read is pending (10,000 of them with 16 KiB each
+  // were 160 MiB), and a command or a request head is tens to a few hundred
+  // bytes; a longer one takes more reads.
+  std::array<char, 512> read_buf_{};
+  std::string out_;  // the reply being written
+  // FTP's data connection: made at the first PASV/EPSV (an idle connection,
+  // and every HTTP one, does without it).
+  struct DataChannel {
+    explicit DataChannel(const asio::any_io_executor& ex);
+    asio::ip::tcp::acceptor passive;
+    asio::ip::tcp::socket socket;
+    asio::ip::tcp::endpoint peer;
+    asio::steady_timer timer;  // passive accept time limit
+    std::string bytes;         // the file being transferred
+  };
+  std::unique_ptr<DataChannel> data_;
+  // The next moment on_deadline() must look at the clocks: idle timeout,
+  // request deadline, write stall or linger end, whichever comes first.
+  Clock::time_point deadline_ = Clock::time_point::max();
 
   bool reading_ = false;
   bool busy_ = false;       // an action is in flight (write, transfer)

@@ -31,6 +31,13 @@ class EventLoopServer {
 
  private:
   void accept_next();
+  // One timer for the loop's deadlines, not one per connection (no timer
+  // object, no pending wait and no cancel per client): it is set for the
+  // earliest deadline of any connection, and calls on_deadline() on each
+  // connection whose deadline has passed. Idle clients' deadlines are
+  // minutes away, so under load it is rarely moved.
+  void wake_at(AsyncConnection::Clock::time_point t);
+  void sweep();
   void wait_for_signal();
   void shutdown();
 
@@ -38,6 +45,10 @@ class EventLoopServer {
   const ServerConfig& config_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;
+  asio::steady_timer sweep_;
+  bool sweep_armed_ = false;  // sweep_ has a wait pending, for sweep_at_
+  bool in_sweep_ = false;
+  AsyncConnection::Clock::time_point sweep_at_;
   // The listener's address: every connection's local end, unless it listens
   // on every address (then each connection asks the kernel).
   asio::ip::tcp::endpoint local_;

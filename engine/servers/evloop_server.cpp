@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -32,6 +33,9 @@ using trace::Kind;
 // After EMFILE (out of descriptors) the listener stays readable: retrying at
 // once would spin the loop at 100% CPU. Wait a moment instead.
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+// The loop's deadline timer is not moved for less than this: a deadline
+// (idle timeout, request deadline, linger end) may be met up to this late.
+constexpr auto kSweepSlack = std::chrono::milliseconds(250);
 
 // Asio's handler tracking is on only in processes that run an event loop, and
 // only when events are being recorded at all.
@@ -55,6 +59,7 @@ EventLoopServer::EventLoopServer(asio::io_context& io, const ServerConfig& confi
       config_(config),
       acceptor_(make_acceptor(io, listener, listener_fd)),
       accept_retry_(io),
+      sweep_(io),
       next_conn_(std::move(next_conn)) {
   std::error_code ec;
   local_ = acceptor_.local_endpoint(ec);
@@ -107,15 +112,51 @@ void EventLoopServer::accept_next() {
     const asio::ip::tcp::endpoint local = local_.address().is_unspecified() ? socket.local_endpoint(lec) : local_;
     // The connection is just an object with some buffers: no process, no
     // thread. It lives as long as one of its operations is pending.
-    auto c = std::make_shared<AsyncConnection>(std::move(socket), local, peer_, conn, config_.protocol, config_.root,
-                                               std::chrono::milliseconds(config_.request_timeout_ms()),
-                                               [this](std::uint32_t id) { connections_.erase(id); });
+    auto c = std::make_shared<AsyncConnection>(
+        std::move(socket), local, peer_, conn, config_.protocol, config_.root,
+        std::chrono::milliseconds(config_.request_timeout_ms()), [this](std::uint32_t id) { connections_.erase(id); },
+        [this](AsyncConnection::Clock::time_point t) { wake_at(t); });
     connections_.emplace(conn, c);
     c->start();
     // Straight back to the door: the next client is accepted on the next turn
     // of the loop, whatever this one does.
     accept_next();
   });
+}
+
+void EventLoopServer::wake_at(AsyncConnection::Clock::time_point t) {
+  // Inside sweep() the timer is set once, at its end. Otherwise it moves
+  // only for a deadline clearly earlier than the one it waits for (moving it
+  // cancels the pending wait: an aborted handler).
+  if (in_sweep_ || stopping_ || (sweep_armed_ && sweep_at_ <= t + kSweepSlack)) return;
+  sweep_armed_ = true;
+  sweep_at_ = t;
+  sweep_.expires_at(t);
+  sweep_.async_wait([this](const std::error_code& ec) {
+    if (ec) return;  // moved (a newer wait replaced this one) or shut down
+    sweep_armed_ = false;
+    sweep();
+  });
+}
+
+void EventLoopServer::sweep() {
+  if (stopping_) return;
+  const auto now = AsyncConnection::Clock::now();
+  // Collected first: on_deadline() may close a connection, which removes it
+  // from the map.
+  std::vector<std::shared_ptr<AsyncConnection>> due;
+  auto next = AsyncConnection::Clock::time_point::max();
+  for (auto& [id, c] : connections_) {
+    if (c->deadline() <= now) due.push_back(c);
+    else next = std::min(next, c->deadline());
+  }
+  in_sweep_ = true;
+  for (auto& c : due) {
+    c->on_deadline();
+    next = std::min(next, c->deadline());
+  }
+  in_sweep_ = false;
+  if (next != AsyncConnection::Clock::time_point::max()) wake_at(next);
 }
 
 void EventLoopServer::wait_for_signal() {
@@ -136,6 +177,7 @@ void EventLoopServer::shutdown() {
   std::error_code ignored;
   acceptor_.close(ignored);
   accept_retry_.cancel();
+  sweep_.cancel();
   signal_reader_->close(ignored);
   // Close every connection now (each emits its `close`). Copy first: closing
   // removes a connection from the map.

@@ -202,6 +202,8 @@ class FoldState {
  private:
   std::vector<Evidence> evidence_;  // parallel to m.processes
   std::unordered_map<pid_t, std::size_t> proc_index_;
+  pid_t last_pid_ = -1;  // process_index's last answer (pid -> index never changes)
+  std::size_t last_index_ = 0;
   std::unordered_map<std::uint32_t, std::size_t> conn_index_;    // latest connection per id
   std::unordered_map<std::uint32_t, std::size_t> client_index_;  // latest client per id
   // Joining: accept's peer port == client_connect's local port. Whichever
@@ -229,18 +231,26 @@ class FoldState {
   }
 
   std::size_t process_index(pid_t pid, std::uint64_t ts) {
-    auto [it, inserted] = proc_index_.try_emplace(pid, m.processes.size());
-    if (inserted) {
-      ProcessView p;
-      p.pid = pid;
-      p.first_seen_ns = ts;
-      m.processes.push_back(std::move(p));
-      evidence_.emplace_back();
+    // Events come in runs from one process (an event loop's are all from
+    // one): the last answer first, before hashing.
+    std::size_t index = last_index_;
+    if (pid != last_pid_ || index >= m.processes.size()) {
+      auto [it, inserted] = proc_index_.try_emplace(pid, m.processes.size());
+      if (inserted) {
+        ProcessView p;
+        p.pid = pid;
+        p.first_seen_ns = ts;
+        m.processes.push_back(std::move(p));
+        evidence_.emplace_back();
+      }
+      index = it->second;
+      last_pid_ = pid;
+      last_index_ = index;
     }
-    ProcessView& p = m.processes[it->second];
+    ProcessView& p = m.processes[index];
     if (ts < p.first_seen_ns) p.first_seen_ns = ts;
     if (ts > p.last_seen_ns) p.last_seen_ns = ts;
-    return it->second;
+    return index;
   }
 
   ConnectionView* connection(std::uint32_t id) {
