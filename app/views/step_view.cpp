@@ -29,7 +29,7 @@ std::string_view gate_explanation(GateKind kind) {
     case GateKind::dequeue: return "A worker took a connection off the queue and is about to serve it.";
     case GateKind::read: return "recv() copies the client's bytes from the kernel's receive buffer into the process.";
     case GateKind::reply: return "send() copies the reply into the socket's send buffer; the kernel delivers it.";
-    case GateKind::close: return "shutdown() sends the client a FIN, then close() releases the socket.";
+    case GateKind::close: return "close() releases the socket and the kernel sends the client a FIN (a client still sending gets a short linger first).";
     case GateKind::exit: return "The process (or thread) ends; the kernel closes its files and tells the parent (SIGCHLD).";
     case GateKind::reap: return "waitpid() / join() collects the finished child's status and frees its slot: no more zombie.";
     case GateKind::lock: return "pthread_mutex_lock() takes the mutex, or sleeps until its holder lets go.";

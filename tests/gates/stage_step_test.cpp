@@ -506,7 +506,13 @@ TEST(StageStep, EveryArchitectureTakesOneConnectionFromAcceptToItsEndByStages) {
         return c != nullptr && c->state == session::ConnState::closed;
       });
     }, 5s));
-    EXPECT_LT(static_cast<int>(stages.size()), single);
+    if (arch.has(servers::kEventLoop)) {
+      // A handler reads a command, writes its reply straight into the
+      // socket and, after QUIT, closes: each single step is already a stage.
+      EXPECT_EQ(static_cast<int>(stages.size()), single);
+    } else {
+      EXPECT_LT(static_cast<int>(stages.size()), single);
+    }
     std::printf("[ presses ] %-8s USER/PASS/QUIT: %2d single steps, %2d stage steps (%s)\n", std::string(arch.name).c_str(),
                 single, static_cast<int>(stages.size()), stage_list(stages).c_str());
     g.set_mode(GateMode::run);
