@@ -126,7 +126,9 @@ bool read_proc(pid_t pid, ProcInfo& out) {
   std::vector<SocketLink> links;
   if (!read_proc_without_sockets(pid, out, links)) return false;
   if (!links.empty()) {
-    out.sockets = detail::resolve_sockets(links, detail::read_tcp_table(pid));
+    std::vector<std::uint64_t> wanted;
+    for (const auto& l : links) wanted.push_back(l.inode);
+    out.sockets = detail::resolve_sockets(links, detail::read_tcp_table(pid, wanted));
   }
   return true;
 }
@@ -246,7 +248,10 @@ ProcSnapshot sample_subtree(pid_t root) {
         net_pid = p.pid;
         break;
       }
-    const TcpTable table = detail::read_tcp_table(net_pid);
+    std::vector<std::uint64_t> wanted;
+    for (const auto& own : links)
+      for (const auto& l : own) wanted.push_back(l.inode);
+    const TcpTable table = detail::read_tcp_table(net_pid, wanted);
     for (std::size_t i = 0; i < snap.procs.size(); ++i)
       snap.procs[i].sockets = detail::resolve_sockets(links[i], table);
   }

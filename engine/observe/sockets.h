@@ -39,9 +39,10 @@ int read_fds(pid_t pid, std::vector<SocketLink>& sockets);
 // The TCP sockets of one network namespace that a process may hold, by inode.
 using TcpTable = std::unordered_map<std::uint64_t, TcpEntry>;
 
-// The table of PID's network namespace. A LISTEN socket's rx_queue is its
+// The table of PID's network namespace, with at least the sockets of
+// `wanted` (inodes) that are TCP sockets. A LISTEN socket's rx_queue is its
 // accept backlog and its tx_queue the backlog's limit.
-TcpTable read_tcp_table(pid_t pid);
+TcpTable read_tcp_table(pid_t pid, const std::vector<std::uint64_t>& wanted);
 
 // The sockets of `links` that the table knows, in fd order.
 std::vector<SocketFd> resolve_sockets(const std::vector<SocketLink>& links, const TcpTable& table);
