@@ -131,6 +131,7 @@ void EventLoopServer::wake_at(AsyncConnection::Clock::time_point t) {
   if (in_sweep_ || stopping_ || (sweep_armed_ && sweep_at_ <= t + kSweepSlack)) return;
   sweep_armed_ = true;
   sweep_at_ = t;
+  trace::asio_tracking::LoopOwned loop_owned;  // not the connection whose handler moved it
   sweep_.expires_at(t);
   sweep_.async_wait([this](const std::error_code& ec) {
     if (ec) return;  // moved (a newer wait replaced this one) or shut down

@@ -116,6 +116,13 @@ void set_current_conn(std::uint32_t conn) noexcept {
   g_base_conn = conn;
 }
 
+LoopOwned::LoopOwned() noexcept : conn_(g_current_conn), base_(g_base_conn) { set_current_conn(0); }
+
+LoopOwned::~LoopOwned() {
+  g_current_conn = conn_;
+  g_base_conn = base_;
+}
+
 void creation(asio::execution_context&, TrackedHandler& h, const char* object_type, void* object,
               std::uintmax_t native_handle, const char* op_name) noexcept {
   if (!on()) return;

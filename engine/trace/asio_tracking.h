@@ -73,6 +73,19 @@ void bind_fd(int fd, std::uint32_t conn) noexcept;
 // The connection new descriptor-less operations (timers, posts) are charged to
 // while no handler runs, or until the running handler ends. 0 = none.
 void set_current_conn(std::uint32_t conn) noexcept;
+// In its scope, new descriptor-less operations are the loop's own (conn 0:
+// the event-loop view's listener row), whichever handler is running: the
+// loop's deadline timer, moved from inside a connection's handler.
+class LoopOwned {
+ public:
+  LoopOwned() noexcept;
+  ~LoopOwned();
+  LoopOwned(const LoopOwned&) = delete;
+  LoopOwned& operator=(const LoopOwned&) = delete;
+
+ private:
+  std::uint32_t conn_, base_;
+};
 
 // The base Asio adds to every operation: where our id and connection live.
 class TrackedHandler {

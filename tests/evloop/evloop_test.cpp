@@ -99,6 +99,8 @@ TEST(Evloop, TwoThousandIdleClientsOneThreadAllServed) {
     EXPECT_EQ(st.pending_count("async_accept"), 1u);
     EXPECT_EQ(st.pending_count("timer:async_wait"), 1u)
         << "one timer for the loop, sweeping every connection's idle timeout";
+    for (const auto& p : st.pending)
+      if (p.op == "timer:async_wait") EXPECT_EQ(p.conn, 0u) << "the loop's timer is on the listener's row";
     std::set<std::uint32_t> reading;
     for (const auto& p : st.pending) {
       if (p.op.find("async_receive") != std::string::npos) reading.insert(p.conn);
