@@ -29,12 +29,8 @@ class HttpSession final : public Session {
   bool closing() const override { return closing_; }
   // Part of a request's head. The empty lines next() skips before a request
   // line (RFC 9112 2.2) are not a request.
-  bool pending_input() const override {
-    return !closing_ && buffer_.find_first_not_of("\r\n") != std::string::npos;
-  }
-  bool unanswered_input() const override {
-    return dropped_input_ || buffer_.find_first_not_of("\r\n") != std::string::npos;
-  }
+  bool pending_input() const override { return !closing_ && request_bytes(); }
+  bool unanswered_input() const override { return dropped_input_ || request_bytes(); }
 
  private:
   struct Request {
@@ -53,9 +49,11 @@ class HttpSession final : public Session {
   Jail jail_;
   std::string buffer_;
   bool dropped_input_ = false;  // closing threw away bytes never answered
+  // Bytes of a request in the buffer (empty lines between requests are not).
+  bool request_bytes() const { return buffer_.find_first_not_of("\r\n") != std::string::npos; }
   // Closing: what is left in the buffer will never be answered.
   void drop_input() {
-    dropped_input_ = dropped_input_ || buffer_.find_first_not_of("\r\n") != std::string::npos;
+    dropped_input_ = dropped_input_ || request_bytes();
     buffer_.clear();
   }
   // The /count request waiting for the server's counter value (counted()).

@@ -102,7 +102,7 @@ class Session {
   virtual bool pending_input() const = 0;
   // True when the session holds bytes it never answered, closing or not (a
   // request behind one that asked to close): the server lingers rather than
-  // reset the client (servers/server.h, nothing_unread).
+  // reset the client (servers/server.h, must_linger).
   virtual bool unanswered_input() const = 0;
 };
 

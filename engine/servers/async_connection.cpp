@@ -195,16 +195,12 @@ void AsyncConnection::send(std::string bytes, int code) {
   // does not fit waits for the loop (POLLOUT), while the loop serves others.
   const ssize_t sent = ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (sent == static_cast<ssize_t>(bytes.size())) {
-    bytes_out_ += bytes.size();
-    trace::emit(Kind::write, conn_, static_cast<std::int64_t>(bytes.size()));
-    trace::emit(Kind::reply, conn_, code, static_cast<std::int64_t>(bytes.size()));
+    replied(bytes.size(), code, bytes.size());
     return;
   }
   if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    // The client is gone; stop talking to it.
-    trace::emit(Kind::write, conn_, 0);
-    trace::emit(Kind::reply, conn_, code, static_cast<std::int64_t>(bytes.size()));
-    closing_ = true;
+    replied(0, code, bytes.size());
+    closing_ = true;  // the client is gone; stop talking to it
     return;
   }
   const std::size_t first = sent > 0 ? static_cast<std::size_t>(sent) : 0;
@@ -215,15 +211,20 @@ void AsyncConnection::send(std::string bytes, int code) {
   // peer's window is full, the loop serves others while we wait for POLLOUT.
   asio::async_write(socket_, asio::buffer(out_.data() + first, out_.size() - first),
                     [self = shared_from_this(), code, first](const std::error_code& ec, std::size_t n) {
-                      self->bytes_out_ += first + n;
-                      trace::emit(Kind::write, self->conn_, static_cast<std::int64_t>(first + n));
-                      trace::emit(Kind::reply, self->conn_, code, static_cast<std::int64_t>(self->out_.size()));
+                      self->replied(first + n, code, self->out_.size());
                       std::string().swap(self->out_);  // an idle connection keeps no reply
                       self->busy_ = false;
                       if (self->closed_) return;
                       if (ec) self->closing_ = true;  // the client is gone; stop talking to it
                       self->pump();
                     });
+}
+
+// One reply is over: `written` of its `size` bytes went out.
+void AsyncConnection::replied(std::size_t written, int code, std::size_t size) {
+  bytes_out_ += written;
+  trace::emit(Kind::write, conn_, static_cast<std::int64_t>(written));
+  trace::emit(Kind::reply, conn_, code, static_cast<std::int64_t>(size));
 }
 
 // FTP passive mode: a listener on the address the client reached us at, port
@@ -439,7 +440,7 @@ void AsyncConnection::time_out(int limit_ms, int which, std::string_view why) {
   }
 }
 
-// A polite close, without blocking (server.h, nothing_unread): at once when
+// A polite close, without blocking (server.h, must_linger): at once when
 // the client has nothing in flight; otherwise stop sending (FIN), then read
 // and discard what the client still had in flight for a short while, then
 // close. Closing with unread bytes would make the kernel send RST and could
@@ -449,7 +450,7 @@ void AsyncConnection::finish() {
   // Nothing in flight from the client (and we did not cut it off for being
   // slow): close() sends the FIN after the last reply, and that is all. This
   // is every Connection: close request and every QUIT.
-  if (!timed_out_ && session_ && !session_->unanswered_input() && nothing_unread(socket_.native_handle())) {
+  if (!must_linger(socket_.native_handle(), session_.get(), timed_out_)) {
     final_close();
     return;
   }

@@ -75,6 +75,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   void start_read();
   void on_read(const std::error_code& ec, std::size_t n);
   void send(std::string bytes, int code);
+  void replied(std::size_t written, int code, std::size_t size);
   void open_passive();
   void start_transfer(std::string bytes);
   void accept_data();

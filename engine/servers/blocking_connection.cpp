@@ -403,8 +403,7 @@ class BlockingConnection {
     // socket; the connection is over.
     trace::gate(GateKind::close, ctx_.conn);
     close_passive();
-    const bool linger =
-        timed_out_ || !session_ || session_->unanswered_input() || !nothing_unread(ctx_.fd);
+    const bool linger = must_linger(ctx_.fd, session_.get(), timed_out_);
     if (linger) shutdown(ctx_.fd, SHUT_WR);
     char buf[4096];
     std::size_t drained = 0;

@@ -169,13 +169,16 @@ class SpareDescriptor {
 // The refusal a client turned away gets: FTP 421, or an HTTP 503 that closes.
 std::string refusal_reply(protocol::Protocol protocol);
 
-// A closing connection can close at once (close() sends the FIN after the
-// last reply) when the client has nothing in flight to us: no byte unread in
-// the socket (FIONREAD) and none the session holds unparsed. Otherwise the
-// drivers linger (shutdown, read and discard, then close): closing over
-// unread bytes makes the kernel send RST, which can destroy the last reply
-// before the client reads it. nginx decides its lingering close the same way.
-bool nothing_unread(int fd);
+// Whether a closing connection must linger (shutdown, read and discard for a
+// moment, then close) rather than close at once. Closing over unread bytes
+// makes the kernel send RST, which can destroy the last reply before the
+// client reads it; so the drivers linger when the client may still be
+// sending: bytes unread in the socket (FIONREAD), bytes the session dropped
+// unanswered (or no session at all), or a client the server timed out.
+// Otherwise close() sends the FIN after the last reply and that is all: every
+// Connection: close request and every QUIT. nginx decides its lingering
+// close the same way.
+bool must_linger(int fd, const protocol::Session* session, bool timed_out);
 
 // Peer port of a connected socket (for the accept event, so the lab can join
 // the server's connection with the client's local port). 0 if unknown.

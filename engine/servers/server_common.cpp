@@ -268,9 +268,10 @@ bool SpareDescriptor::refuse_if_out_of_descriptors(int error, int listener_fd, p
   return fd >= 0;
 }
 
-bool nothing_unread(int fd) {
+bool must_linger(int fd, const protocol::Session* session, bool timed_out) {
+  if (timed_out || session == nullptr || session->unanswered_input()) return true;
   int unread = 0;
-  return ioctl(fd, FIONREAD, &unread) == 0 && unread == 0;
+  return ioctl(fd, FIONREAD, &unread) != 0 || unread > 0;
 }
 
 std::uint16_t peer_port(int fd) {
