@@ -69,6 +69,7 @@ LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
   // The app's frames: the live model, folded up to now, 60 times a second.
   std::atomic<bool> stop{false};
   std::thread frames([&] {
+    pthread_setname_np(pthread_self(), "frames");
     while (!stop.load()) {
       lab.session().read([](const session::Session& s) { return s.model().counts.events; });
       std::this_thread::sleep_for(std::chrono::milliseconds(16));

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -68,10 +69,18 @@ namespace {
 // thread keeps its priority: the picture stays smooth.
 constexpr int kLabNice = 10;
 
-void yield_to_the_servers() {
+// Also names the thread (`name`: at most 15 characters), so that top, perf
+// and /proc/PID/task tell the lab's threads from the app's frame thread.
+void yield_to_the_servers(const char* name) {
+  pthread_setname_np(pthread_self(), name);
   // Linux: a thread's nice value is its own (setpriority on its tid).
   [[maybe_unused]] int r = setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kLabNice);
 }
+
+// The sampler's backoff (see the sampler thread): it waits this many times
+// the CPU time its last sample took, and at most this many periods.
+constexpr int kSampleBudget = 39;
+constexpr int kSampleMaxPeriods = 10;
 
 // The CPU time the calling thread has used: what the sampler's backoff counts.
 std::chrono::nanoseconds thread_cpu_time() {
@@ -233,7 +242,7 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
   impl_->ingester = std::make_unique<Ingest>(impl_->ring, *session_);
   // The lab's own events (none yet) would go to the same ring.
   impl_->ingest = std::thread([this] {
-    yield_to_the_servers();
+    yield_to_the_servers("lab-ingest");
     auto window_start = std::chrono::steady_clock::now();
     std::uint64_t window_count = 0;
     int idle_polls = 0;
@@ -262,7 +271,7 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
     }
   });
   impl_->sampler = std::thread([this] {
-    yield_to_the_servers();
+    yield_to_the_servers("lab-sampler");
     while (!impl_->stop.load()) {
       pid_t root = server_pid_.load();
       auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(impl_->options.sample_period);
@@ -272,13 +281,14 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
         // A sample costs more with every process, descriptor and socket of
         // the tree, and with every socket of the machine (the TCP dump walks
         // the TIME_WAIT sockets a load of short connections leaves by the
-        // hundred thousand). The next sample waits nineteen times the CPU
-        // time this one took, so the sampler takes at most a twentieth of a
-        // core (a tree of 300 children is sampled about every 300 ms rather
-        // than every 100), but never longer than five periods: the picture
-        // must still move. sample_now() takes one at once when it matters.
+        // hundred thousand: 10 to 30 ms a dump). The next sample waits
+        // kSampleBudget times the CPU time this one took, so the sampler
+        // takes at most a fortieth of a core (a tree of 300 children is
+        // sampled about every 600 ms rather than every 100), but never
+        // longer than kSampleMaxPeriods periods: the picture must still
+        // move. sample_now() takes one at once when it matters.
         const auto cost = thread_cpu_time() - began;
-        wait = std::clamp(19 * cost, wait, 5 * wait);
+        wait = std::clamp(kSampleBudget * cost, wait, kSampleMaxPeriods * wait);
         std::lock_guard lock(impl_->mutex);
         // Keep the server's stdout/stderr pipe drained so it never blocks on it.
         if (impl_->server.out_fd >= 0) drain_fd(impl_->server.out_fd, impl_->server_output);

@@ -2,17 +2,19 @@
 // the store's events and snapshots one at a time (one small function per
 // event kind, dispatched by a switch), then derives the fields that depend on
 // everything (state, zombie, role, percentiles, the backlog). Internal to the
-// session library: session.cpp alone includes it (Session keeps a live fold
-// and a trailing checkpoint, see the top of session.cpp).
+// session library: session.cpp and fold_state.cpp alone include it (Session
+// keeps a live fold and a trailing checkpoint, see the top of session.cpp).
 //
 // In order: the socket helpers (defined in session.cpp); FoldState's interface
 // (advance, restore, rewind_to, finish); its state; one small function per
-// event kind; apply(Event), the switch; apply(ProcSnapshot).
+// event kind; apply(Event), the switch. finish() and apply(ProcSnapshot), the
+// parts that look at the whole fold, are in fold_state.cpp.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -33,6 +35,29 @@ BacklogView choose_backlog(const ListeningSockets& l, std::uint16_t port);
 // Sets p.sockets and p.socket_copies from info.sockets; `holders` counts the
 // processes of the sample holding each inode.
 void set_sockets(ProcessView& p, const ProcInfo& info, const std::unordered_map<std::uint64_t, int>& holders);
+
+// Who waits for a partner on each port (0: nobody): one slot per port, the
+// index + 1 of the waiting connection or client. Every accept of a load
+// stores its client's port here, so a flat table (256 KiB, made at the first
+// store) beats a hash map: a map of tens of thousands of ports was the
+// fold's most expensive part on short connections.
+class PortWaits {
+ public:
+  // The index waiting on `port`, which stops waiting; nullopt when none.
+  std::optional<std::size_t> take(std::uint16_t port) {
+    if (slots_.empty() || slots_[port] == 0) return std::nullopt;
+    const std::size_t index = slots_[port] - 1;
+    slots_[port] = 0;
+    return index;
+  }
+  void put(std::uint16_t port, std::size_t index) {
+    if (slots_.empty()) slots_.assign(std::size_t{1} << 16, 0);
+    slots_[port] = static_cast<std::uint32_t>(index + 1);
+  }
+
+ private:
+  std::vector<std::uint32_t> slots_;
+};
 
 class FoldState {
  private:
@@ -133,71 +158,8 @@ class FoldState {
     finished_ = false;
   }
 
-  // Derives what depends on the whole fold. Idempotent.
-  void finish(const SessionMeta& meta, std::uint64_t drops, std::uint64_t at_ns) {
-    m.at_ns = at_ns;
-    if (finished_ && finished_server_pid_ == meta.server_pid && finished_port_ == meta.port &&
-        m.counts.drops == drops)
-      return;
-    Counts& c = m.counts;
-    c.drops = drops;
-    c.zombies_now = 0;
-    for (std::size_t i = 0; i < m.processes.size(); ++i) {
-      ProcessView& p = m.processes[i];
-      const Evidence& ev = evidence_[i];
-      if (p.in_proc && p.sampled_ns >= std::max(p.exit_ns, p.reap_ns)) {
-        p.state = ev.proc_state;  // /proc is fresher than any event about its end
-      } else if (p.reap_ns != 0 || p.gone_ns != 0) {
-        p.state = 'X';
-      } else if (p.exit_ns != 0) {
-        p.state = 'Z';  // exited, and nobody has waited for it yet
-      } else {
-        p.state = p.in_proc ? ev.proc_state : '?';
-      }
-      p.zombie = p.state == 'Z';
-      if (p.zombie) ++c.zombies_now;
-
-      if (ev.client)
-        p.role = ProcessRole::client_sim;
-      else if (ev.listener || (meta.server_pid != 0 && p.pid == meta.server_pid) || ev.snapshot_root)
-        p.role = ProcessRole::listener;
-      else if (ev.forked_as_worker || (ev.accepts && !ev.forked_for_conn))
-        p.role = ProcessRole::worker;
-      else if (ev.forked_for_conn || ev.snapshot_descendant)
-        p.role = ProcessRole::child;
-      else
-        p.role = ProcessRole::unknown;
-    }
-    c.connections_open = 0;
-    c.connections_served = 0;
-    for (const auto& conn : m.connections) {
-      if (conn.state == ConnState::open) ++c.connections_open;
-      if (conn.state != ConnState::refused) ++c.connections_served;
-    }
-    if (sorted_count_ != m.latencies.size()) {
-      // Merge the samples folded since last time into the sorted copy: O(n)
-      // per refresh instead of a full sort every frame.
-      std::size_t old = sorted_latency_.size();
-      for (std::size_t i = sorted_count_; i < m.latencies.size(); ++i) {
-        sorted_latency_.push_back(m.latencies[i].latency_ns);
-        latency_sum_ += m.latencies[i].latency_ns;
-      }
-      auto mid = sorted_latency_.begin() + static_cast<std::ptrdiff_t>(old);
-      std::sort(mid, sorted_latency_.end());
-      std::inplace_merge(sorted_latency_.begin(), mid, sorted_latency_.end());
-      sorted_count_ = m.latencies.size();
-      LatencyStats& l = m.latency;
-      l.count = sorted_latency_.size();
-      l.p50_ns = nearest_rank(sorted_latency_, 0.50);
-      l.p99_ns = nearest_rank(sorted_latency_, 0.99);
-      l.max_ns = sorted_latency_.empty() ? 0 : sorted_latency_.back();
-      l.mean_ns = l.count ? static_cast<double>(latency_sum_) / static_cast<double>(l.count) : 0.0;
-    }
-    m.backlog = backlog_for(meta);
-    finished_ = true;
-    finished_server_pid_ = meta.server_pid;
-    finished_port_ = meta.port;
-  }
+  // Derives what depends on the whole fold. Idempotent. (fold_state.cpp)
+  void finish(const SessionMeta& meta, std::uint64_t drops, std::uint64_t at_ns);
 
  private:
   std::vector<Evidence> evidence_;  // parallel to m.processes
@@ -208,8 +170,12 @@ class FoldState {
   std::unordered_map<std::uint32_t, std::size_t> client_index_;  // latest client per id
   // Joining: accept's peer port == client_connect's local port. Whichever
   // side arrives first waits here for the other.
-  std::unordered_map<std::uint16_t, std::size_t> conn_waiting_by_port_;
-  std::unordered_map<std::uint16_t, std::size_t> client_waiting_by_port_;
+  PortWaits conn_waiting_by_port_;    // index into m.connections
+  PortWaits client_waiting_by_port_;  // index into m.clients
+  // m.connections by state, kept as they change: finish() runs every frame
+  // and must not walk a hundred thousand connections to count them.
+  std::size_t conns_open_ = 0;
+  std::size_t conns_refused_ = 0;
   std::uint64_t snapshot_seq_ = 0;
   std::unordered_map<pid_t, std::vector<std::size_t>> listed_by_root_;  // processes in each root's last sample
   std::vector<std::uint64_t> sorted_latency_;  // values of m.latencies[0, sorted_count_), sorted
@@ -270,6 +236,7 @@ class FoldState {
     c.accept_ns = e.ts_ns;
     conn_index_[e.conn] = m.connections.size();
     m.connections.push_back(c);
+    ++conns_open_;
     add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
     return m.connections.back();
   }
@@ -321,6 +288,17 @@ class FoldState {
     add_conn_to_process(pid, c.id, e.ts_ns);
   }
 
+  // Every change of a connection's state after it is made goes here, so the
+  // counts by state stay true.
+  void set_state(ConnectionView& c, ConnState to) {
+    if (c.state == to) return;
+    if (c.state == ConnState::open) --conns_open_;
+    if (c.state == ConnState::refused) --conns_refused_;
+    if (to == ConnState::open) ++conns_open_;
+    if (to == ConnState::refused) ++conns_refused_;
+    c.state = to;
+  }
+
   void join(ConnectionView& conn, ClientView& cl) {
     conn.client_id = cl.id;
     cl.server_conn = conn.id;
@@ -342,13 +320,12 @@ class FoldState {
     conn_index_[e.conn] = idx;
     m.connections.push_back(c);
     add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
-    auto w = client_waiting_by_port_.find(c.peer_port);
-    if (w != client_waiting_by_port_.end()) {
-      join(m.connections[idx], m.clients[w->second]);
-      client_waiting_by_port_.erase(w);
-    } else if (c.peer_port != 0) {
-      conn_waiting_by_port_[c.peer_port] = idx;
-    }
+    ++conns_open_;
+    if (c.peer_port == 0) return;
+    if (auto w = client_waiting_by_port_.take(c.peer_port))
+      join(m.connections[idx], m.clients[*w]);
+    else
+      conn_waiting_by_port_.put(c.peer_port, idx);
   }
 
   void on_fork(const trace::Event& e) {
@@ -395,7 +372,7 @@ class FoldState {
     // lives on in the child, so that close is not the connection's end.
     if (static_cast<pid_t>(e.pid) == c.listener_pid && c.serving_pid != c.listener_pid) return;
     c.close_ns = e.ts_ns;
-    if (c.state != ConnState::refused) c.state = ConnState::closed;
+    set_state(c, c.state == ConnState::refused ? ConnState::refused : ConnState::closed);
     if (e.a > 0) c.bytes_in = static_cast<std::uint64_t>(e.a);
     if (e.b > 0) c.bytes_out = static_cast<std::uint64_t>(e.b);
   }
@@ -417,8 +394,7 @@ class FoldState {
   void on_refuse(const trace::Event& e) {
     ++m.counts.refused;
     if (e.conn == 0) return;
-    ConnectionView& c = connection_or_new(e);
-    c.state = ConnState::refused;
+    set_state(connection_or_new(e), ConnState::refused);
   }
 
   void on_client_connect(const trace::Event& e) {
@@ -427,13 +403,11 @@ class FoldState {
     cl.local_port = static_cast<std::uint16_t>(e.a);
     cl.connect_ns = e.ts_ns;
     cl.connect_latency_ns = e.b > 0 ? static_cast<std::uint64_t>(e.b) : 0;
-    auto w = conn_waiting_by_port_.find(cl.local_port);
-    if (w != conn_waiting_by_port_.end()) {
-      join(m.connections[w->second], cl);
-      conn_waiting_by_port_.erase(w);
-    } else if (cl.local_port != 0) {
-      client_waiting_by_port_[cl.local_port] = client_index_[e.conn];
-    }
+    if (cl.local_port == 0) return;
+    if (auto w = conn_waiting_by_port_.take(cl.local_port))
+      join(m.connections[*w], cl);
+    else
+      client_waiting_by_port_.put(cl.local_port, client_index_[e.conn]);
   }
 
   void on_client_reply(const trace::Event& e) {
@@ -562,64 +536,9 @@ class FoldState {
     (void)meta;
   }
 
-  void apply(const ProcSnapshot& s) {
-    last_ts = std::max(last_ts, s.ts_ns);
-    ++snapshot_seq_;
-    std::unordered_map<std::uint64_t, int> holders;
-    ListeningSockets& listening = listening_by_root_[s.root];
-    listening = {s.ts_ns, s.root, {}};
-    last_root_ = s.root;
-    std::vector<std::uint64_t> inodes;
-    for (const ProcInfo& info : s.procs) {
-      inodes.clear();
-      for (const SocketFd& sock : info.sockets) {
-        inodes.push_back(sock.inode);
-        if (sock.state == observe::TcpState::listen) listening.sockets.emplace_back(info.pid, sock);
-      }
-      // A process holding one socket twice (dup) is one holder.
-      std::sort(inodes.begin(), inodes.end());
-      inodes.erase(std::unique(inodes.begin(), inodes.end()), inodes.end());
-      for (std::uint64_t inode : inodes) ++holders[inode];
-    }
-    for (const ProcInfo& info : s.procs) {
-      std::size_t pi = process_index(info.pid, s.ts_ns);
-      ProcessView& p = m.processes[pi];
-      Evidence& ev = evidence_[pi];
-      p.ppid = info.ppid;  // the kernel's word beats the events'
-      p.comm = info.comm;
-      p.cmdline = info.cmdline;
-      p.sampled_ns = s.ts_ns;
-      p.in_proc = true;
-      p.gone_ns = 0;
-      p.threads = info.threads;
-      p.tids = info.tids;
-      p.rss_kb = info.rss_kb;
-      p.pss_kb = info.pss_kb;
-      p.fds = info.fds;
-      set_sockets(p, info, holders);
-      p.cpu_s = info.cpu_s;
-      ev.proc_state = info.state;
-      ev.proc_root = s.root;
-      ev.snapshot_seq = snapshot_seq_;
-      if (info.pid == s.root)
-        ev.snapshot_root = true;
-      else
-        ev.snapshot_descendant = true;
-    }
-    // Whatever this root's previous sample listed and this one does not has
-    // left the process table (exited and reaped, by its parent or by init).
-    std::vector<std::size_t>& listed = listed_by_root_[s.root];
-    for (std::size_t i : listed) {
-      ProcessView& p = m.processes[i];
-      Evidence& ev = evidence_[i];
-      if (p.in_proc && ev.proc_root == s.root && ev.snapshot_seq != snapshot_seq_) {
-        p.in_proc = false;
-        if (p.gone_ns == 0) p.gone_ns = s.ts_ns;
-      }
-    }
-    listed.clear();
-    for (const ProcInfo& info : s.procs) listed.push_back(proc_index_[info.pid]);
-  }
+  // A /proc sample of one root's tree: the kernel's word on each process
+  // and socket. (fold_state.cpp)
+  void apply(const ProcSnapshot& s);
 };
 
 }  // namespace sockscope::session
