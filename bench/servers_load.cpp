@@ -54,6 +54,7 @@ struct LoadRow {
   std::uint64_t events = 0;
   std::uint64_t drops = 0;
   session::Counts counts;
+  session::Session::LateItems late;  // how often the live fold rewound
   double lab_cpu_s = 0;  // this process: ingest, sampler and the model reader
 };
 
@@ -90,6 +91,7 @@ LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
   lab.session().read([&](const session::Session& s) {
     row.events = s.events().size();
     row.drops = s.drops();
+    row.late = s.late_items();
     row.counts = s.model().counts;
     return 0;
   });
@@ -117,8 +119,8 @@ void part_e(int seconds) {
       "60 Hz\n\n",
       seconds);
   std::printf(
-      "| arch | connection | req/s | errors | events | drops | drops %% | accepted | forked | reaped | lab CPU s | "
-      "lab CPU %% |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| arch | connection | req/s | errors | events | drops | drops %% | accepted | forked | reaped | rewinds | "
+      "refolds | lab CPU s | lab CPU %% |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& a : servers::architectures()) {
     if (!selected(a.name)) continue;
     for (bool close : {false, true}) {
@@ -128,13 +130,14 @@ void part_e(int seconds) {
       w.close = close;
       const LoadRow r = traced_load(std::string(a.name), w);
       const double total = static_cast<double>(r.events + r.drops);
-      std::printf("| %s | %s | %.0f | %llu | %llu | %llu | %.2f | %llu | %llu | %llu | %.2f | %.1f |\n",
+      std::printf("| %s | %s | %.0f | %llu | %llu | %llu | %.2f | %llu | %llu | %llu | %llu | %llu | %.2f | %.1f |\n",
                   std::string(a.name).c_str(), close ? "close" : "keep-alive", r.wrk.rps,
                   static_cast<unsigned long long>(r.wrk.errors), static_cast<unsigned long long>(r.events),
                   static_cast<unsigned long long>(r.drops), total > 0 ? 100.0 * static_cast<double>(r.drops) / total : 0.0,
                   static_cast<unsigned long long>(r.counts.connections_accepted),
                   static_cast<unsigned long long>(r.counts.children_forked),
-                  static_cast<unsigned long long>(r.counts.reaped), r.lab_cpu_s,
+                  static_cast<unsigned long long>(r.counts.reaped), static_cast<unsigned long long>(r.late.rewinds),
+                  static_cast<unsigned long long>(r.late.refolds), r.lab_cpu_s,
                   100.0 * r.lab_cpu_s / (static_cast<double>(seconds) + 0.3));
       std::fflush(stdout);
     }

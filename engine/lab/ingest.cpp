@@ -12,9 +12,10 @@ bool earlier(const trace::Event& a, const trace::Event& b) { return a.ts_ns < b.
 
 }  // namespace
 
-std::size_t Ingest::step(std::deque<observe::ProcSnapshot> snapshots, bool all) {
+std::size_t Ingest::step(std::deque<observe::ProcSnapshot> snapshots, bool all, std::uint64_t hold_from) {
   std::lock_guard lock(mutex_);
   std::size_t drained = 0;
+  std::uint64_t newest_drained = 0;
   do {
     batch_.clear();
     trace::Event e;
@@ -24,6 +25,7 @@ std::size_t Ingest::step(std::deque<observe::ProcSnapshot> snapshots, bool all) 
     // is pending. Often already in order (one busy process): then both are
     // skipped.
     if (!std::is_sorted(batch_.begin(), batch_.end(), earlier)) std::stable_sort(batch_.begin(), batch_.end(), earlier);
+    if (!batch_.empty()) newest_drained = std::max(newest_drained, batch_.back().ts_ns);
     const bool after_pending = batch_.empty() || pending_.size() == head_ || !earlier(batch_.front(), pending_.back());
     const auto middle = static_cast<std::ptrdiff_t>(pending_.size());
     pending_.insert(pending_.end(), batch_.begin(), batch_.end());
@@ -37,8 +39,14 @@ std::size_t Ingest::step(std::deque<observe::ProcSnapshot> snapshots, bool all) 
     pending_snaps_.insert(at, std::move(snap));
   }
 
-  const std::uint64_t now = trace::now_ns();
-  const std::uint64_t cutoff = all ? UINT64_MAX : (now > kReorderWindowNs ? now - kReorderWindowNs : 0);
+  // The window ends kReorderWindowNs before now; or, when the ring may hold
+  // more (a full batch: ingest is behind), before the newest event drained,
+  // since what is still in the ring was pushed after it; and never after a
+  // /proc sample still being taken (`hold_from`) began.
+  std::uint64_t end = trace::now_ns();
+  if (batch_.size() == kBatch) end = std::min(end, newest_drained);
+  const std::uint64_t cutoff =
+      all ? UINT64_MAX : std::min(end > kReorderWindowNs ? end - kReorderWindowNs : 0, hold_from > 0 ? hold_from - 1 : 0);
   const auto first = pending_.begin() + static_cast<std::ptrdiff_t>(head_);
   const auto ready = std::upper_bound(first, pending_.end(), cutoff,
                                       [](std::uint64_t t, const trace::Event& x) { return t < x.ts_ns; });

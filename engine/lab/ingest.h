@@ -13,7 +13,10 @@
 // nobody can see; flush() hands over everything at once.
 //
 // The /proc samples go through the same window: a sample is stamped when it
-// starts and handed over when it ends.
+// starts and handed over when it ends, and while one is being taken nothing
+// stamped after its start is handed over. When ingest falls behind (a full
+// batch), the window is counted back from the newest event drained rather
+// than from now. Either way, a late item is one the window could not hold.
 #pragma once
 
 #include <cstddef>
@@ -38,10 +41,15 @@ class Ingest {
 
   // Drains up to kBatch events from the ring, takes `snapshots`, and hands
   // the session what is older than the reorder window, or everything when
-  // `all` (and then drains the ring to the end). Also brings the session's
-  // drop count up to date. Returns how many events it drained from the ring.
-  // Safe to call from two threads (the ingest thread and flush()).
-  std::size_t step(std::deque<observe::ProcSnapshot> snapshots, bool all);
+  // `all` (and then drains the ring to the end). Nothing stamped at or after
+  // `hold_from` is handed over unless `all`: a /proc sample that began then
+  // is still being taken, and will be stamped with its start (a sample can
+  // take longer than the window: the TCP dump walks every TIME_WAIT socket).
+  // Also brings the session's drop count up to date. Returns how many events
+  // it drained from the ring. Safe to call from two threads (the ingest
+  // thread and flush()).
+  std::size_t step(std::deque<observe::ProcSnapshot> snapshots, bool all,
+                   std::uint64_t hold_from = UINT64_MAX);
   // Forgets what it holds that is stamped before `ts_ns` (the session is
   // about to be cleared for a new server).
   void discard_before(std::uint64_t ts_ns);

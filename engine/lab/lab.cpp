@@ -225,6 +225,27 @@ struct Lab::Impl {
   bool server_reaped = false;
   std::vector<ClientProc> clients;
   std::deque<observe::ProcSnapshot> pending_snapshots;
+  // The start stamps of the /proc samples being taken now: ingest hands the
+  // session nothing stamped after the earliest until that sample is in.
+  std::vector<std::uint64_t> samples_in_flight;
+
+  // One /proc sample of ROOT's tree, from any thread, into pending_snapshots.
+  void take_sample(pid_t root) {
+    const std::uint64_t began = trace::now_ns();
+    {
+      std::lock_guard lock(mutex);
+      samples_in_flight.push_back(began);
+    }
+    observe::ProcSnapshot snap = observe::sample_subtree(root);  // stamped at or after `began`
+    std::lock_guard lock(mutex);
+    samples_in_flight.erase(std::find(samples_in_flight.begin(), samples_in_flight.end(), began));
+    pending_snapshots.push_back(std::move(snap));
+  }
+  // The earliest sample in flight (UINT64_MAX: none). Under `mutex`.
+  std::uint64_t hold_from() const {
+    return samples_in_flight.empty() ? UINT64_MAX
+                                     : *std::min_element(samples_in_flight.begin(), samples_in_flight.end());
+  }
 
   std::unique_ptr<Ingest> ingester;  // ring and samples → session, in time order
 
@@ -248,11 +269,13 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
     int idle_polls = 0;
     while (!impl_->stop.load()) {
       std::deque<observe::ProcSnapshot> snaps;
+      std::uint64_t hold_from = UINT64_MAX;
       {
         std::lock_guard lock(impl_->mutex);
         snaps.swap(impl_->pending_snapshots);
+        hold_from = impl_->hold_from();
       }
-      const std::size_t drained = impl_->ingester->step(std::move(snaps), false);
+      const std::size_t drained = impl_->ingester->step(std::move(snaps), false, hold_from);
       ingested_ += drained;
       window_count += drained;
       auto now = std::chrono::steady_clock::now();
@@ -323,9 +346,7 @@ std::uint64_t Lab::ring_drops() const { return impl_->ring.drops(); }
 void Lab::sample_now() {
   const pid_t root = server_pid_.load();
   if (root <= 0) return;
-  observe::ProcSnapshot snap = observe::sample_subtree(root);
-  std::lock_guard lock(impl_->mutex);
-  impl_->pending_snapshots.push_back(std::move(snap));
+  impl_->take_sample(root);
 }
 
 trace::GateTable& Lab::gates() { return impl_->gates; }
@@ -415,11 +436,7 @@ void Lab::stop_server() {
   }
   if (child.pid <= 0) return;
   // One last look at the tree while it is still there.
-  {
-    observe::ProcSnapshot snap = observe::sample_subtree(child.pid);
-    std::lock_guard lock(impl_->mutex);
-    impl_->pending_snapshots.push_back(std::move(snap));
-  }
+  impl_->take_sample(child.pid);
   // Stop sampling it: a server between exit and our waitpid is our zombie,
   // not a lesson, and must not show up as one.
   server_pid_ = 0;
@@ -516,9 +533,7 @@ void Lab::watch_server(pid_t pid, std::uint16_t port, const std::string& name, c
 void Lab::unwatch_server() {
   pid_t pid = server_pid_.exchange(0);
   if (pid <= 0) return;
-  observe::ProcSnapshot snap = observe::sample_subtree(pid);
-  std::lock_guard lock(impl_->mutex);
-  impl_->pending_snapshots.push_back(std::move(snap));
+  impl_->take_sample(pid);
 }
 
 std::string ServerExit::text() const {

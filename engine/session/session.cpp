@@ -152,11 +152,13 @@ void Session::rewind_live(std::size_t index, std::size_t snapshot_index) {
     std::uint64_t ts = index != SIZE_MAX ? events_[index].ts_ns : snapshots_[snapshot_index].ts_ns;
     if (ts > checkpoint_->last_ts) {
       live_->rewind_to(*checkpoint_);
+      ++late_.rewinds;
       return;
     }
   }
   live_.reset();
   checkpoint_.reset();
+  ++late_.refolds;
 }
 
 void Session::add_event(const trace::Event& e) {

@@ -295,6 +295,15 @@ class Session {
   // Store equality (events, snapshots, meta, drops); folds follow from it.
   bool same_store(const Session& other) const;
 
+  // How the live fold kept up with late items (stamped before something it
+  // had already folded): rewinds to the trailing checkpoint, and full refolds
+  // from the start (a late item older than the checkpoint). For benchmarks.
+  struct LateItems {
+    std::uint64_t rewinds = 0;
+    std::uint64_t refolds = 0;
+  };
+  LateItems late_items() const { return late_; }
+
  private:
   EventStore events_;
   std::vector<trace::Event> gate_events_;
@@ -307,6 +316,7 @@ class Session {
   mutable std::unique_ptr<FoldState> checkpoint_;
   mutable std::unique_ptr<Model> live_model_;
   mutable std::uint64_t live_model_generation_ = ~std::uint64_t{0};
+  LateItems late_;
   void rewind_live(std::size_t event_index, std::size_t snapshot_index);
   void catch_up() const;
 };
