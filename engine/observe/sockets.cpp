@@ -20,7 +20,10 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string_view>
+
+#include "trace/ring.h"
 
 namespace sockscope::observe {
 
@@ -184,6 +187,7 @@ std::vector<TcpEntry> parse_net_tcp(std::string_view text) {
 
 namespace {
 
+using detail::TableReads;
 using detail::TcpTable;
 
 // Every state a socket some process holds can be in: all but TIME_WAIT and
@@ -198,10 +202,59 @@ std::string address_text(int family, const std::uint32_t (&words)[4]) {
   return text;
 }
 
+// What a dump said about a socket: enough to ask for it alone next time.
+struct Known {
+  std::uint8_t family = AF_INET;
+  inet_diag_sockid id{};  // its addresses, ports and cookie
+  std::uint64_t used_ns = 0;
+};
+
+// What the dumps taught, shared by every caller (the lab's sampler, a
+// comparison's): the sockets they found, and the inodes a full dump did not
+// find (a unix socket; a TCP socket not yet bound or connected) with when.
+struct Memory {
+  std::mutex mutex;
+  std::unordered_map<std::uint64_t, Known> known;
+  std::unordered_map<std::uint64_t, std::uint64_t> not_found;
+  TableReads reads;
+};
+
+Memory& memory() {
+  static Memory m;
+  return m;
+}
+
+constexpr std::uint32_t kListen = 1u << static_cast<unsigned>(TcpState::listen);
+// An inode a full dump did not find is looked for by a full dump again after
+// this long (a socket can be made, then bound or connected later).
+constexpr std::uint64_t kRecheckNs = 1'000'000'000;
+// A socket not asked for this long is forgotten.
+constexpr std::uint64_t kForgetNs = 5'000'000'000;
+
+// One sock_diag message into `table`, and what it takes to ask for that
+// socket again into `known`.
+void take_message(const nlmsghdr* h, TcpTable& table, std::unordered_map<std::uint64_t, Known>& known,
+                  std::uint64_t now) {
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) return;
+  const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+  if (d->idiag_inode == 0) return;
+  TcpEntry e;
+  e.inode = d->idiag_inode;
+  e.state = static_cast<TcpState>(d->idiag_state);
+  e.local_addr = address_text(d->idiag_family, d->id.idiag_src);
+  e.local_port = ntohs(d->id.idiag_sport);
+  e.remote_addr = address_text(d->idiag_family, d->id.idiag_dst);
+  e.remote_port = ntohs(d->id.idiag_dport);
+  e.rx_queue = d->idiag_rqueue;
+  e.tx_queue = d->idiag_wqueue;
+  known.insert_or_assign(e.inode, Known{d->idiag_family, d->id, now});
+  table.insert_or_assign(e.inode, std::move(e));
+}
+
 // One sock_diag dump of the TCP sockets of `family` in `states`, into
 // `table`. A listener's queues are its backlog and the backlog's limit, as
 // `ss -lt` shows them. False when netlink cannot be used.
-bool dump_family(int fd, int family, std::uint32_t states, TcpTable& table) {
+bool dump_family(int fd, int family, std::uint32_t states, TcpTable& table, Memory& mem, std::uint64_t now) {
   struct {
     nlmsghdr nlh;
     inet_diag_req_v2 req;
@@ -224,36 +277,118 @@ bool dump_family(int fd, int family, std::uint32_t states, TcpTable& table) {
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_type == NLMSG_DONE) return true;
       if (h->nlmsg_type == NLMSG_ERROR) return false;
-      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
-      const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-      if (d->idiag_inode == 0) continue;
-      TcpEntry e;
-      e.inode = d->idiag_inode;
-      e.state = static_cast<TcpState>(d->idiag_state);
-      e.local_addr = address_text(family, d->id.idiag_src);
-      e.local_port = ntohs(d->id.idiag_sport);
-      e.remote_addr = address_text(family, d->id.idiag_dst);
-      e.remote_port = ntohs(d->id.idiag_dport);
-      e.rx_queue = d->idiag_rqueue;
-      e.tx_queue = d->idiag_wqueue;
-      table.insert_or_assign(e.inode, std::move(e));
+      take_message(h, table, mem.known, now);
     }
   }
 }
 
-// IPv4 into `table`, then IPv6 unless IPv4 already had every one of
-// `wanted`; false when netlink cannot be used. Each dump walks the kernel's
-// whole table of connections, TIME_WAIT included (a load of short
-// connections leaves a hundred thousand of them, some 20 ms of walking), and
-// both families walk the same table: a server on 127.0.0.1 needs one walk.
-bool sock_diag_table(std::uint32_t states, const std::vector<std::uint64_t>& wanted, TcpTable& table) {
+// Asks for each of `inodes` (all in mem.known) alone: the kernel looks each
+// up by its addresses and ports in its hash table and checks its cookie,
+// where a dump walks every socket of the machine. What is found goes into
+// `table`; a socket that is gone is answered ENOENT and forgotten. The
+// requests go in rounds of 64, so the answers fit the socket's receive
+// buffer. False when netlink cannot be used.
+bool ask_each(int fd, const std::vector<std::uint64_t>& inodes, TcpTable& table, Memory& mem, std::uint64_t now) {
+  struct Request {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  };
+  constexpr std::size_t kRound = 64;
+  std::vector<Request> requests;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  for (std::size_t first = 0; first < inodes.size(); first += kRound) {
+    const std::size_t count = std::min(kRound, inodes.size() - first);
+    requests.assign(count, Request{});
+    for (std::size_t i = 0; i < count; ++i) {
+      const Known& k = mem.known.at(inodes[first + i]);
+      Request& r = requests[i];
+      r.nlh.nlmsg_len = sizeof(Request);
+      r.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+      r.nlh.nlmsg_flags = NLM_F_REQUEST;
+      r.nlh.nlmsg_seq = static_cast<std::uint32_t>(first + i + 1);
+      r.req.sdiag_family = k.family;
+      r.req.sdiag_protocol = IPPROTO_TCP;
+      r.req.idiag_states = ~0u;
+      r.req.id = k.id;
+    }
+    if (::sendto(fd, requests.data(), count * sizeof(Request), 0, reinterpret_cast<sockaddr*>(&kernel),
+                 sizeof kernel) < 0)
+      return false;
+    // One answer per request: the socket, or an error (ENOENT: gone).
+    std::size_t answered = 0;
+    alignas(nlmsghdr) char buf[32768];
+    while (answered < count) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      int left = static_cast<int>(n);
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+        ++answered;
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          const std::size_t i = h->nlmsg_seq - 1;
+          if (h->nlmsg_seq >= 1 && i < inodes.size()) mem.known.erase(inodes[i]);
+          continue;
+        }
+        take_message(h, table, mem.known, now);
+      }
+    }
+    mem.reads.lookups += count;
+  }
+  return true;
+}
+
+// The TCP sockets of `wanted` (and maybe more) into `table`; false when
+// netlink cannot be used. In three steps, cheapest first:
+//   1. the listeners, by a dump of LISTEN sockets only: it walks the small
+//      table of listeners, never the table of connections;
+//   2. each socket a dump found before, asked for alone;
+//   3. only if a wanted inode is still unknown (a new connection), a dump
+//      of every other held state: IPv4, then IPv6 unless IPv4 had them all.
+//      It walks the kernel's whole table of connections, TIME_WAIT included
+//      (a load of short connections leaves a hundred thousand of them, 10 to
+//      30 ms of walking), and both families walk the same table. An inode
+//      that dump does not find is not looked for by a dump again for a
+//      second: a unix socket never will be.
+// A busy server's keep-alive connections are then read by step 2 alone.
+bool sock_diag_table(const std::vector<std::uint64_t>& wanted, TcpTable& table) {
   int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return false;
-  bool ok = dump_family(fd, AF_INET, states, table);
-  const bool all_found =
-      !wanted.empty() && std::all_of(wanted.begin(), wanted.end(), [&](std::uint64_t i) { return table.count(i) > 0; });
-  if (ok && !all_found) ok = dump_family(fd, AF_INET6, states, table);
+  Memory& mem = memory();
+  std::lock_guard lock(mem.mutex);
+  const std::uint64_t now = trace::now_ns();
+  bool ok = dump_family(fd, AF_INET, kListen, table, mem, now) && dump_family(fd, AF_INET6, kListen, table, mem, now);
+
+  std::vector<std::uint64_t> ask;
+  for (std::uint64_t inode : wanted)
+    if (!table.count(inode) && mem.known.count(inode)) ask.push_back(inode);
+  std::sort(ask.begin(), ask.end());
+  ask.erase(std::unique(ask.begin(), ask.end()), ask.end());
+  if (ok && !ask.empty()) ok = ask_each(fd, ask, table, mem, now);
+
+  auto found = [&](std::uint64_t inode) { return table.count(inode) > 0; };
+  const bool walk = std::any_of(wanted.begin(), wanted.end(), [&](std::uint64_t inode) {
+    if (found(inode)) return false;
+    auto nf = mem.not_found.find(inode);
+    return nf == mem.not_found.end() || now - nf->second >= kRecheckNs;
+  });
+  if (ok && walk) {
+    const std::uint32_t states = kHeldStates & ~kListen;
+    ok = dump_family(fd, AF_INET, states, table, mem, now);
+    if (ok && !std::all_of(wanted.begin(), wanted.end(), found)) ok = dump_family(fd, AF_INET6, states, table, mem, now);
+    ++mem.reads.walks;
+    if (ok)
+      for (std::uint64_t inode : wanted)
+        if (!found(inode)) mem.not_found[inode] = now;
+  }
   ::close(fd);
+  // Forget what nobody asked for lately (closed connections, by the thousand).
+  for (std::uint64_t inode : wanted) {
+    auto k = mem.known.find(inode);
+    if (k != mem.known.end()) k->second.used_ns = now;
+  }
+  std::erase_if(mem.known, [&](const auto& kv) { return now - kv.second.used_ns > kForgetNs; });
+  std::erase_if(mem.not_found, [&](const auto& kv) { return now - kv.second > kForgetNs; });
   return ok;
 }
 
@@ -291,7 +426,7 @@ namespace detail {
 
 TcpTable read_tcp_table(pid_t pid, const std::vector<std::uint64_t>& wanted) {
   TcpTable table;
-  if (same_net_namespace(pid) && sock_diag_table(kHeldStates, wanted, table)) return table;
+  if (same_net_namespace(pid) && sock_diag_table(wanted, table)) return table;
   table.clear();
   return proc_tcp_table(pid);
 }
@@ -308,6 +443,12 @@ std::vector<SocketFd> resolve_sockets(const std::vector<SocketLink>& links, cons
   }
   std::sort(out.begin(), out.end(), [](const SocketFd& x, const SocketFd& y) { return x.fd < y.fd; });
   return out;
+}
+
+TableReads table_reads() {
+  Memory& mem = memory();
+  std::lock_guard lock(mem.mutex);
+  return mem.reads;
 }
 
 bool holds_listener(const std::vector<SocketLink>& links, const TcpTable& table) {

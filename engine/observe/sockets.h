@@ -44,6 +44,15 @@ using TcpTable = std::unordered_map<std::uint64_t, TcpEntry>;
 // accept backlog and its tx_queue the backlog's limit.
 TcpTable read_tcp_table(pid_t pid, const std::vector<std::uint64_t>& wanted);
 
+// How the tables were read, since the process started: full dumps of the
+// table of connections (each walks every socket of the machine), and
+// sockets asked for alone.
+struct TableReads {
+  std::uint64_t walks = 0;
+  std::uint64_t lookups = 0;
+};
+TableReads table_reads();
+
 // The sockets of `links` that the table knows, in fd order.
 std::vector<SocketFd> resolve_sockets(const std::vector<SocketLink>& links, const TcpTable& table);
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "observe/proc_sampler.h"
+#include "observe/sockets.h"
 
 using namespace sockscope::observe;
 using namespace std::chrono_literals;
@@ -476,4 +477,76 @@ TEST(SampleSubtree, ForkedChildHoldsCopiesOfTheSameSockets) {
   EXPECT_EQ(cl->tx_queue, capped_backlog(8));
   ASSERT_NE(socket_with_fd(*c, client), nullptr);
   EXPECT_EQ(socket_with_fd(*c, client)->inode, socket_with_fd(s.procs.front(), client)->inode);
+}
+
+// Once a dump has found a socket, later samples ask the kernel for that
+// socket alone (a hash lookup) instead of walking every socket of the
+// machine: what they report is still the kernel's word of that moment (the
+// queue of bytes nobody read yet), and only a new connection makes the next
+// sample walk the table again. The count of walks is the sampler's own.
+TEST(SampleSubtree, AKnownSocketIsAskedForAloneAndItsQueueIsFresh) {
+  Fds fds;
+  std::uint16_t port = 0;
+  int listener = listen_loopback(fds, 16, port);
+  ASSERT_GE(listener, 0) << std::strerror(errno);
+  int client = connect_loopback(fds, port);
+  ASSERT_GE(client, 0) << std::strerror(errno);
+  int accepted = fds.add(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_GE(accepted, 0);
+
+  ProcSnapshot first = sample_subtree(::getpid());
+  ASSERT_FALSE(first.procs.empty());
+  const SocketFd* a = socket_with_fd(first.procs.front(), accepted);
+  ASSERT_NE(a, nullptr) << "the first sample walks the table and finds it";
+  EXPECT_EQ(a->rx_queue, 0u);
+  const detail::TableReads before = detail::table_reads();
+
+  // 100 bytes the server side does not read: its receive queue.
+  const std::string bytes(100, 'x');
+  ASSERT_EQ(::send(client, bytes.data(), bytes.size(), 0), 100);
+  ProcSnapshot second = sample_until(::getpid(), [&](const ProcSnapshot& s) {
+    const SocketFd* x = s.procs.empty() ? nullptr : socket_with_fd(s.procs.front(), accepted);
+    return x && x->rx_queue == 100;
+  });
+  ASSERT_FALSE(second.procs.empty());
+  a = socket_with_fd(second.procs.front(), accepted);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->rx_queue, 100u) << "asked for alone, the socket's queue is the kernel's now";
+  EXPECT_EQ(a->state, TcpState::established);
+  EXPECT_EQ(a->local_port, port);
+  const SocketFd* c = socket_with_fd(second.procs.front(), client);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->remote_port, port);
+  const SocketFd* l = socket_with_fd(second.procs.front(), listener);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->state, TcpState::listen);
+  const detail::TableReads after = detail::table_reads();
+  EXPECT_EQ(after.walks, before.walks) << "no new socket: no walk of the whole table";
+  EXPECT_GE(after.lookups, before.lookups + 2) << "the two connected sockets, asked for alone";
+
+  // A new connection is not known yet: the next sample walks the table once.
+  int second_client = connect_loopback(fds, port);
+  ASSERT_GE(second_client, 0);
+  ProcSnapshot third = sample_subtree(::getpid());
+  ASSERT_FALSE(third.procs.empty());
+  const SocketFd* n = socket_with_fd(third.procs.front(), second_client);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->state, TcpState::established);
+  EXPECT_EQ(detail::table_reads().walks, after.walks + 1);
+
+  // The client closes: its socket leaves the list, and the server's side,
+  // asked for alone again, says CLOSE_WAIT (the peer is done, we are not).
+  const std::uint64_t walks = detail::table_reads().walks;
+  ::close(client);
+  fds.fds.erase(std::find(fds.fds.begin(), fds.fds.end(), client));
+  ProcSnapshot fourth = sample_until(::getpid(), [&](const ProcSnapshot& s) {
+    const SocketFd* x = s.procs.empty() ? nullptr : socket_with_fd(s.procs.front(), accepted);
+    return x && x->state == TcpState::close_wait;
+  });
+  ASSERT_FALSE(fourth.procs.empty());
+  EXPECT_EQ(socket_with_fd(fourth.procs.front(), client), nullptr);
+  a = socket_with_fd(fourth.procs.front(), accepted);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->state, TcpState::close_wait);
+  EXPECT_EQ(detail::table_reads().walks, walks);
 }
