@@ -79,7 +79,7 @@ void yield_to_the_servers(const char* name) {
 
 // The sampler's backoff (see the sampler thread): it waits this many times
 // the CPU time its last sample took, and at most this many periods.
-constexpr int kSampleBudget = 39;
+constexpr int kSampleBudget = 79;
 constexpr int kSampleMaxPeriods = 10;
 
 // The CPU time the calling thread has used: what the sampler's backoff counts.
@@ -306,8 +306,10 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
         // the TIME_WAIT sockets a load of short connections leaves by the
         // hundred thousand: 10 to 30 ms a dump). The next sample waits
         // kSampleBudget times the CPU time this one took, so the sampler
-        // takes at most a fortieth of a core (a tree of 300 children is
-        // sampled about every 600 ms rather than every 100), but never
+        // takes at most an eightieth of a core (a tree of 300 children is
+        // sampled about every second rather than every 100 ms; one process
+        // under load, whose smaps_rollup walks the page table of the 128 MiB
+        // trace ring, about every 200 ms), but never
         // longer than kSampleMaxPeriods periods: the picture must still
         // move. sample_now() takes one at once when it matters.
         const auto cost = thread_cpu_time() - began;

@@ -76,7 +76,7 @@ class TraceRing {
   std::uint64_t rejected() const noexcept { return rejected_; }
 
   std::uint64_t drops() const noexcept;
-  std::uint64_t pushed() const noexcept;  // successful pushes so far
+  std::uint64_t pushed() const noexcept;  // successful claims so far (each is published, or dropped if its producer died)
 
  private:
   struct Slot;
