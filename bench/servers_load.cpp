@@ -289,6 +289,10 @@ void part_h(int seconds) {
             p99_on.push_back(r.wrk.p99_ms);
             lab_cpu.push_back(100.0 * r.lab_cpu_s / (static_cast<double>(seconds) + 0.3));
             drops += r.drops;
+            if (r.drops > 0)
+              std::fprintf(stderr, "  %s %s round %d: %llu events, %llu dropped\n", arch.c_str(),
+                           close ? "close" : "keep-alive", round, static_cast<unsigned long long>(r.events),
+                           static_cast<unsigned long long>(r.drops));
           } else {
             Server off(arch, "http", /*traced=*/false);
             const WrkResult r = run_wrk(off.port(), w);
