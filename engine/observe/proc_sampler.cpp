@@ -65,6 +65,11 @@ std::uint64_t field_kb(const std::string& text, std::string_view key) {
 
 bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>& links);
 
+// The sockets the TCP table must answer for: the inodes of `links`.
+void add_inodes(const std::vector<SocketLink>& links, std::vector<std::uint64_t>& wanted) {
+  for (const SocketLink& l : links) wanted.push_back(l.inode);
+}
+
 }  // namespace
 
 const ProcInfo* ProcSnapshot::find(pid_t pid) const {
@@ -127,7 +132,7 @@ bool read_proc(pid_t pid, ProcInfo& out) {
   if (!read_proc_without_sockets(pid, out, links)) return false;
   if (!links.empty()) {
     std::vector<std::uint64_t> wanted;
-    for (const auto& l : links) wanted.push_back(l.inode);
+    add_inodes(links, wanted);
     out.sockets = detail::resolve_sockets(links, detail::read_tcp_table(pid, wanted));
   }
   return true;
@@ -249,8 +254,7 @@ ProcSnapshot sample_subtree(pid_t root) {
         break;
       }
     std::vector<std::uint64_t> wanted;
-    for (const auto& own : links)
-      for (const auto& l : own) wanted.push_back(l.inode);
+    for (const auto& own : links) add_inodes(own, wanted);
     const TcpTable table = detail::read_tcp_table(net_pid, wanted);
     for (std::size_t i = 0; i < snap.procs.size(); ++i)
       snap.procs[i].sockets = detail::resolve_sockets(links[i], table);

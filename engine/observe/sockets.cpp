@@ -382,13 +382,17 @@ bool sock_diag_table(const std::vector<std::uint64_t>& wanted, TcpTable& table) 
         if (!found(inode)) mem.not_found[inode] = now;
   }
   ::close(fd);
-  // Forget what nobody asked for lately (closed connections, by the thousand).
   for (std::uint64_t inode : wanted) {
     auto k = mem.known.find(inode);
     if (k != mem.known.end()) k->second.used_ns = now;
   }
-  std::erase_if(mem.known, [&](const auto& kv) { return now - kv.second.used_ns > kForgetNs; });
-  std::erase_if(mem.not_found, [&](const auto& kv) { return now - kv.second > kForgetNs; });
+  // A walk is what fills the memory (with every held socket of the machine):
+  // after one, forget what nobody asked for lately (closed connections, by
+  // the thousand). Between walks it does not grow.
+  if (walk) {
+    std::erase_if(mem.known, [&](const auto& kv) { return now - kv.second.used_ns > kForgetNs; });
+    std::erase_if(mem.not_found, [&](const auto& kv) { return now - kv.second > kForgetNs; });
+  }
   return ok;
 }
 

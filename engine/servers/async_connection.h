@@ -5,10 +5,10 @@
 // wait is an Asio operation that returns at once and calls back later: the
 // read of the next command, the part of a reply that did not fit in the
 // socket's send buffer (a reply is written straight into it, as nginx does),
-// the FTP passive accept, the file transfer. The idle timeout and the request deadline need no timer of
-// their own: one moment, whichever comes first, that the loop's one sweep
-// timer checks (event_loop.h). Between those callbacks
-// the one loop thread serves everybody else. The two exceptions are the
+// the FTP passive accept, the file transfer. The idle timeout and the
+// request deadline need no timer of their own: one moment, whichever comes
+// first, that the loop's one sweep timer checks (event_loop.h). Between
+// those callbacks the one loop thread serves everybody else. The two exceptions are the
 // teaching commands: SITE WORK / GET /work burn CPU inside the handler and
 // SITE SLEEP / /sleep call a blocking sleep inside the handler, both on
 // purpose, so that the cost of a long handler in an event loop is real
