@@ -29,15 +29,16 @@ constexpr const char* kRunningTip =
     "running: the handler the loop's one thread is executing now. Until it returns nothing else "
     "is served: ready handlers wait, and epoll is not even polled.";
 constexpr const char* kReadyTip =
-    "ready: the kernel finished this operation (bytes arrived, a connection was accepted, a timer "
-    "fired); its handler is queued for the loop's one thread, next to run at the top of the ring.";
+    "ready: the kernel finished this operation (bytes arrived, a client is waiting on the listener, a "
+    "timer fired); its handler is queued for the loop's one thread, next to run at the top of the ring.";
 constexpr const char* kWaitingTip =
-    "waiting: an operation handed to the kernel (async_receive, async_accept, a timer) that has not "
-    "completed yet: no bytes, no new connection, no expiry.";
+    "waiting: an operation handed to the kernel (async_receive, async_wait on the listener for the next "
+    "client, a timer) that has not completed yet: no bytes, no new connection, no expiry.";
 constexpr const char* kHandlersRunTip = "handlers run: how many handlers the loop has run to their end so far.";
 constexpr const char* kConnTip =
     "conn #N: the server's number for a connection, in accept order (not the simulated client's "
-    "number); listener: the accept on the listening socket, or the loop's own timers.";
+    "number); listener: the wait on the listening socket (its handler accepts the clients queued "
+    "there), or the loop's own timers.";
 constexpr const char* kUnknownTip =
     "unknown: the Asio hooks cannot tell whether this one is still waiting. It may already be "
     "ready (see why below).";

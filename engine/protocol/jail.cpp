@@ -63,29 +63,35 @@ bool listable_name(const std::string& name) {
 // one realpath per root for the life of the process, not one per connection.
 // 10,000 idle connections cost 10,000 descriptors and not 20,000, and a
 // session starting when the process is out of descriptors still has its root.
-// Forked children inherit the parent's and share it the same way. A root that
-// was removed (and perhaps made again) is opened afresh.
+// Forked children inherit the parent's and share it the same way. A new
+// session takes it without a look (no system call); a root found removed (and
+// perhaps made again) when a lookup under it fails is opened afresh.
 struct Jail::Root {
   int fd = -1;
+  std::string path;  // as given: the key to open it again
   std::string real;  // realpath of the root, for the fallback check
   ~Root() {
     if (fd >= 0) ::close(fd);
   }
+  bool removed() const {
+    struct stat st {};
+    return ::fstat(fd, &st) != 0 || st.st_nlink == 0;
+  }
 };
 
-std::shared_ptr<const Jail::Root> Jail::open_root(const std::filesystem::path& root) {
+std::shared_ptr<const Jail::Root> Jail::open_root(const std::filesystem::path& root, RootCheck check) {
   static std::mutex mutex;
   static std::map<std::string, std::shared_ptr<const Root>> roots;
   std::lock_guard lock(mutex);
   std::shared_ptr<const Root>& slot = roots[root.string()];
-  struct stat st {};
-  if (slot && ::fstat(slot->fd, &st) == 0 && st.st_nlink > 0) return slot;
+  if (slot && (check == RootCheck::trust || !slot->removed())) return slot;
   auto r = std::make_shared<Root>();
   r->fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (r->fd < 0) {
     throw std::system_error(errno, std::generic_category(),
                             "jail root '" + root.string() + "' is not an openable directory");
   }
+  r->path = root.string();
   char buf[PATH_MAX];
   if (::realpath(root.c_str(), buf) == nullptr)
     throw std::system_error(errno, std::generic_category(), "realpath of jail root '" + root.string() + "'");
@@ -94,7 +100,8 @@ std::shared_ptr<const Jail::Root> Jail::open_root(const std::filesystem::path& r
   return r;
 }
 
-Jail::Jail(const std::filesystem::path& root, Resolver resolver) : root_(open_root(root)), resolver_(resolver) {}
+Jail::Jail(const std::filesystem::path& root, Resolver resolver)
+    : root_(open_root(root, RootCheck::trust)), resolver_(resolver) {}
 
 Jail::~Jail() = default;
 
@@ -128,6 +135,19 @@ std::string Jail::resolve(std::string_view cwd, std::string_view arg) {
 }
 
 int Jail::open_beneath(const std::string& vpath, int flags) const {
+  const int fd = open_under_root(vpath, flags);
+  if (fd >= 0 || !root_->removed()) return fd;
+  // The root was removed since it was opened: look again at what is at its
+  // path now (throws if nothing is; the session answers that as an error).
+  try {
+    root_ = open_root(root_->path, RootCheck::look);
+  } catch (const std::system_error&) {
+    return fd;
+  }
+  return open_under_root(vpath, flags);
+}
+
+int Jail::open_under_root(const std::string& vpath, int flags) const {
   std::string rel = relative(vpath);
   flags |= O_CLOEXEC;
   if (resolver_ == Resolver::openat2) {

@@ -80,12 +80,18 @@ class Jail {
 
  private:
   // fd of the virtual path opened beneath the root with `flags`, or -errno.
+  // A failure under a root that was removed opens the root afresh and tries
+  // once more.
   int open_beneath(const std::string& vpath, int flags) const;
+  int open_under_root(const std::string& vpath, int flags) const;
 
   struct Root;  // the root's descriptor and realpath, shared (jail.cpp)
-  static std::shared_ptr<const Root> open_root(const std::filesystem::path& root);
+  // trust: the process's open root as it is (a new session); look: check it
+  // was not removed first (a lookup under it failed).
+  enum class RootCheck { trust, look };
+  static std::shared_ptr<const Root> open_root(const std::filesystem::path& root, RootCheck check);
 
-  std::shared_ptr<const Root> root_;
+  mutable std::shared_ptr<const Root> root_;
   mutable Resolver resolver_;
 };
 

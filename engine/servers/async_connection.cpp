@@ -185,7 +185,11 @@ void AsyncConnection::on_read(const std::error_code& ec, std::size_t n) {
   bytes_in_ += n;
   trace::emit(Kind::read, conn_, static_cast<std::int64_t>(n));
   session_->receive(std::string_view(read_buf_.data(), n));
+  // A read short of the buffer emptied the socket: a close decided while
+  // this handler runs needs no FIONREAD to know nothing is unread.
+  read_drained_ = n < read_buf_.size();
   pump();
+  read_drained_ = false;
 }
 
 void AsyncConnection::send(std::string bytes, int code) {
@@ -450,7 +454,7 @@ void AsyncConnection::finish() {
   // Nothing in flight from the client (and we did not cut it off for being
   // slow): close() sends the FIN after the last reply, and that is all. This
   // is every Connection: close request and every QUIT.
-  if (!must_linger(socket_.native_handle(), session_.get(), timed_out_)) {
+  if (!must_linger(socket_.native_handle(), session_.get(), timed_out_, read_drained_)) {
     final_close();
     return;
   }

@@ -125,6 +125,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   Clock::time_point deadline_ = Clock::time_point::max();
 
   bool reading_ = false;
+  bool read_drained_ = false;  // in on_read's pump(), after a read short of the buffer
   bool busy_ = false;       // an action is in flight (write, transfer)
   bool closing_ = false;    // the session asked to close, or the peer is gone
   bool finishing_ = false;  // half-closed, draining the peer

@@ -9,18 +9,30 @@
 #include <memory>
 #include <unordered_map>
 
+#include "servers/accepted_socket.h"
 #include "servers/async_connection.h"
 #include "servers/server.h"
 
 namespace sockscope::servers {
 
+// How the loop takes clients from its listener.
+//  wait_then_accept: a wait on the listener; when it is readable, the
+//    handler takes the queued clients with accept4(SOCK_NONBLOCK) until the
+//    queue is empty, as nginx does (evloop: the fewest system calls).
+//  asio_accept: Asio's async_accept, which tries accept() inside the reactor
+//    before any handler runs (hybrid: every worker's loop wakes for each new
+//    client, and with a wait every one of them would run a handler to find
+//    the queue empty; with Asio's accept only the worker that got the client
+//    runs one).
+enum class AcceptWay { wait_then_accept, asio_accept };
+
 class EventLoopServer {
  public:
   // Turns on Asio handler tracking for this process (when tracing is on) and
-  // registers the listener with `io`'s reactor (epoll). Takes ownership of
-  // `listener_fd`. `next_conn` hands out connection ids.
+  // registers the listener with `io`'s reactor (epoll), non-blocking. Takes
+  // ownership of `listener_fd`. `next_conn` hands out connection ids.
   EventLoopServer(asio::io_context& io, const ServerConfig& config, const Listener& listener, int listener_fd,
-                  std::function<std::uint32_t()> next_conn);
+                  std::function<std::uint32_t()> next_conn, AcceptWay way = AcceptWay::wait_then_accept);
   EventLoopServer(const EventLoopServer&) = delete;
   EventLoopServer& operator=(const EventLoopServer&) = delete;
 
@@ -31,6 +43,9 @@ class EventLoopServer {
 
  private:
   void accept_next();
+  void accept_ready();                 // wait_then_accept: the listener is readable
+  void accept_failed(int err);         // refuse with the spare, or retry in a moment
+  void start_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& client);
   // One timer for the loop's deadlines, not one per connection (no timer
   // object, no pending wait and no cancel per client): it is set for the
   // earliest deadline of any connection, and calls on_deadline() on each
@@ -43,7 +58,10 @@ class EventLoopServer {
 
   asio::io_context& io_;
   const ServerConfig& config_;
+  AcceptWay way_;
   asio::ip::tcp::acceptor acceptor_;
+  AcceptedSocket accepted_;        // asio_accept: the socket the pending accept fills
+  asio::ip::tcp::endpoint peer_;  // asio_accept: its client's address
   asio::steady_timer accept_retry_;
   asio::steady_timer sweep_;
   bool sweep_armed_ = false;  // sweep_ has a wait pending, for sweep_at_
@@ -52,7 +70,6 @@ class EventLoopServer {
   // The listener's address: every connection's local end, unless it listens
   // on every address (then each connection asks the kernel).
   asio::ip::tcp::endpoint local_;
-  asio::ip::tcp::endpoint peer_;  // the client of the accept in progress
   SpareDescriptor spare_;  // out of descriptors, a client still hears 421/503
   std::function<std::uint32_t()> next_conn_;
   std::unordered_map<std::uint32_t, std::shared_ptr<AsyncConnection>> connections_;

@@ -15,14 +15,18 @@
 // queue growing behind the running handler.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "servers/event_loop.h"
 #include "trace/asio_tracking.h"
+#include "trace/gate.h"
 #include "trace/ring.h"
 
 namespace sockscope::servers {
@@ -36,6 +40,8 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 // The loop's deadline timer is not moved for less than this: a deadline
 // (idle timeout, request deadline, linger end) may be met up to this late.
 constexpr auto kSweepSlack = std::chrono::milliseconds(250);
+// Clients taken from the listener's queue in one turn of the loop at most.
+constexpr int kAcceptBatch = 64;
 
 // Asio's handler tracking is on only in processes that run an event loop, and
 // only when events are being recorded at all.
@@ -45,19 +51,25 @@ asio::io_context& enable_tracking_first(asio::io_context& io) {
 }
 
 asio::ip::tcp::acceptor make_acceptor(asio::io_context& io, const Listener& listener, int fd) {
-  bool v6 = listener.address.find(':') != std::string::npos;
-  // assign() puts the already listening socket in non-blocking mode and
-  // registers it with the reactor (a reactor_register event).
-  return asio::ip::tcp::acceptor(io, v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd);
+  const asio::ip::tcp protocol = listener.address.find(':') != std::string::npos ? asio::ip::tcp::v6()
+                                                                                  : asio::ip::tcp::v4();
+  // assign() registers the listening socket with the reactor (a
+  // reactor_register event). Non-blocking: accept4 on an empty queue says
+  // EAGAIN instead of waiting.
+  asio::ip::tcp::acceptor acceptor(io, protocol, fd);
+  acceptor.non_blocking(true);
+  return acceptor;
 }
 
 }  // namespace
 
 EventLoopServer::EventLoopServer(asio::io_context& io, const ServerConfig& config, const Listener& listener,
-                                 int listener_fd, std::function<std::uint32_t()> next_conn)
+                                 int listener_fd, std::function<std::uint32_t()> next_conn, AcceptWay way)
     : io_(enable_tracking_first(io)),
       config_(config),
+      way_(way),
       acceptor_(make_acceptor(io, listener, listener_fd)),
+      accepted_(io),
       accept_retry_(io),
       sweep_(io),
       next_conn_(std::move(next_conn)) {
@@ -83,45 +95,104 @@ int EventLoopServer::run(int worker) {
 }
 
 void EventLoopServer::accept_next() {
-  // One accept is always pending on the listener: the loop's "front door".
-  // accept() itself fills in the client's address (peer_): no getpeername.
-  acceptor_.async_accept(peer_, [this](const std::error_code& ec, asio::ip::tcp::socket socket) {
-    if (stopping_) return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) return;
-      trace::emit(Kind::error, 0, ec.value(), worker_, "accept");
-      // Out of descriptors: the client waiting is refused with the spare,
-      // and the door opens again at once.
-      if ((ec.value() == EMFILE || ec.value() == ENFILE) &&
-          spare_.refuse_if_out_of_descriptors(ec.value(), acceptor_.native_handle(), config_.protocol,
-                                              next_conn_())) {
-        accept_next();
+  // The loop's "front door": an operation on the listener is always pending.
+  if (way_ == AcceptWay::asio_accept) {
+    // Asio tries the accept() inside the reactor, before any handler: a
+    // worker that lost the race for the client goes back to epoll_wait
+    // without running one. accept() fills in the client's address (peer_).
+    acceptor_.async_accept(accepted_, peer_, [this](const std::error_code& ec) {
+      if (stopping_) return;
+      if (ec) {
+        if (ec != asio::error::operation_aborted) accept_failed(ec.value());
         return;
       }
-      accept_retry_.expires_after(kAcceptRetry);
-      accept_retry_.async_wait([this](const std::error_code& wec) {
-        if (!wec && !stopping_) accept_next();
-      });
+      accepted_.accepted();
+      start_connection(std::move(accepted_), peer_);
+      // Straight back to the door: the next client is accepted on the next
+      // turn of the loop, whatever this one does.
+      accept_next();
+    });
+    return;
+  }
+  // When the kernel (epoll) says the listener is readable, accept_ready()
+  // takes the clients queued there, as nginx does: the kernel hands each one
+  // over already non-blocking (accept4), with its address (no getpeername).
+  acceptor_.async_wait(asio::socket_base::wait_read, [this](const std::error_code& ec) {
+    if (stopping_) return;
+    if (ec) {
+      if (ec != asio::error::operation_aborted) accept_failed(ec.value());
       return;
     }
-    std::uint32_t conn = next_conn_();
-    int fd = socket.native_handle();
-    trace::emit(Kind::accept, conn, peer_.port(), fd);
-    if (worker_ >= 0) trace::emit(Kind::dequeue, conn, 0, worker_);
-    std::error_code lec;
-    const asio::ip::tcp::endpoint local = local_.address().is_unspecified() ? socket.local_endpoint(lec) : local_;
-    // The connection is just an object with some buffers: no process, no
-    // thread. It lives as long as one of its operations is pending.
-    auto c = std::make_shared<AsyncConnection>(
-        std::move(socket), local, peer_, conn, config_.protocol, config_.root,
-        std::chrono::milliseconds(config_.request_timeout_ms()), [this](std::uint32_t id) { connections_.erase(id); },
-        [this](AsyncConnection::Clock::time_point t) { wake_at(t); });
-    connections_.emplace(conn, c);
-    c->start();
-    // Straight back to the door: the next client is accepted on the next turn
-    // of the loop, whatever this one does.
-    accept_next();
+    accept_ready();
   });
+}
+
+void EventLoopServer::accept_failed(int err) {
+  trace::emit(Kind::error, 0, err, worker_, "accept");
+  // Out of descriptors: the client waiting is refused with the spare, and
+  // the door opens again at once.
+  if ((err == EMFILE || err == ENFILE) &&
+      spare_.refuse_if_out_of_descriptors(err, acceptor_.native_handle(), config_.protocol, next_conn_())) {
+    accept_next();
+    return;
+  }
+  // After EMFILE the listener stays readable: not at once, or the loop spins.
+  accept_retry_.expires_after(kAcceptRetry);
+  accept_retry_.async_wait([this](const std::error_code& wec) {
+    if (!wec && !stopping_) accept_next();
+  });
+}
+
+void EventLoopServer::accept_ready() {
+  // The clients queued on the listener are taken until accept4 says the
+  // queue is empty (EAGAIN), or a batch at most: the rest wait behind the
+  // handlers already ready, not ahead of them. When the lab steps the loop,
+  // one client a handler: each accept is a step.
+  const int batch = trace::gates_held() ? 1 : kAcceptBatch;
+  for (int taken = 0; taken < batch; ++taken) {
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    const int fd = ::accept4(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      // A client that gave up while queued, or a signal: the next one.
+      if (err == EINTR || err == ECONNABORTED) continue;
+      accept_failed(err);
+      return;
+    }
+    asio::ip::tcp::endpoint client;
+    std::memcpy(client.data(), &peer, std::min<std::size_t>(peer_len, client.capacity()));
+    client.resize(peer_len);
+    AcceptedSocket socket(io_);
+    if (const std::error_code ec = socket.adopt(client.protocol(), fd)) {
+      // The reactor would not take it (epoll's limit): the client is let go.
+      trace::emit(Kind::error, 0, ec.value(), worker_, "epoll_ctl");
+      continue;
+    }
+    start_connection(std::move(socket), client);
+  }
+  // Back to waiting. Asio re-arms the listener for each wait (EPOLL_CTL_MOD),
+  // and epoll reports a listener still readable (a batch left clients
+  // queued) on the loop's next turn.
+  accept_next();
+}
+
+void EventLoopServer::start_connection(asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& client) {
+  std::uint32_t conn = next_conn_();
+  trace::emit(Kind::accept, conn, client.port(), socket.native_handle());
+  if (worker_ >= 0) trace::emit(Kind::dequeue, conn, 0, worker_);
+  std::error_code lec;
+  const asio::ip::tcp::endpoint local = local_.address().is_unspecified() ? socket.local_endpoint(lec) : local_;
+  // The connection is just an object with some buffers: no process, no
+  // thread. It lives as long as one of its operations is pending.
+  auto c = std::make_shared<AsyncConnection>(
+      std::move(socket), local, client, conn, config_.protocol, config_.root,
+      std::chrono::milliseconds(config_.request_timeout_ms()), [this](std::uint32_t id) { connections_.erase(id); },
+      [this](AsyncConnection::Clock::time_point t) { wake_at(t); });
+  connections_.emplace(conn, c);
+  c->start();
 }
 
 void EventLoopServer::wake_at(AsyncConnection::Clock::time_point t) {

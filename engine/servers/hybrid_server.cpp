@@ -5,8 +5,10 @@
 // The master builds the io_context and registers the listening socket with it
 // BEFORE forking, then forks --workers N copies that each run that loop
 // (prefork.h does the forking and the supervision, exactly as for prefork).
-// Every worker accepts on the same listening socket; whichever loop wins the
-// race serves the connection to its end.
+// Every worker accepts on the same listening socket, with Asio's
+// async_accept: each new client wakes every worker's loop (the thundering
+// herd), the accept() inside each reactor races, and only the winner runs a
+// handler and serves the connection to its end.
 //
 // Lesson: why Asio has notify_fork. An io_context owns kernel objects - an
 // epoll instance, an eventfd to wake it, a timerfd - and fork() copies only
@@ -32,7 +34,8 @@ int run_hybrid_server(const ServerConfig& config, const Listener& listener) {
   asio::io_context io(1);
   // The loop owns a duplicate of the listener; the master's prefork code
   // closes the original at shutdown.
-  EventLoopServer loop(io, config, listener, dup(listener.fd), [&counter] { return counter.next(); });
+  EventLoopServer loop(io, config, listener, dup(listener.fd), [&counter] { return counter.next(); },
+                       AcceptWay::asio_accept);
 
   ForkHooks hooks;
   if (config.on(SettingId::notify_fork)) {

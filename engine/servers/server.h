@@ -177,8 +177,10 @@ std::string refusal_reply(protocol::Protocol protocol);
 // unanswered (or no session at all), or a client the server timed out.
 // Otherwise close() sends the FIN after the last reply and that is all: every
 // Connection: close request and every QUIT. nginx decides its lingering
-// close the same way.
-bool must_linger(int fd, const protocol::Session* session, bool timed_out);
+// close the same way, and as nginx does, a driver that closes in the very
+// handler whose read came back short of its buffer (the socket was empty a
+// moment ago) passes `read_drained` and is spared the FIONREAD.
+bool must_linger(int fd, const protocol::Session* session, bool timed_out, bool read_drained = false);
 
 // Peer port of a connected socket (for the accept event, so the lab can join
 // the server's connection with the client's local port). 0 if unknown.

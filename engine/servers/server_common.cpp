@@ -268,8 +268,9 @@ bool SpareDescriptor::refuse_if_out_of_descriptors(int error, int listener_fd, p
   return fd >= 0;
 }
 
-bool must_linger(int fd, const protocol::Session* session, bool timed_out) {
+bool must_linger(int fd, const protocol::Session* session, bool timed_out, bool read_drained) {
   if (timed_out || session == nullptr || session->unanswered_input()) return true;
+  if (read_drained) return false;
   int unread = 0;
   return ioctl(fd, FIONREAD, &unread) != 0 || unread > 0;
 }
