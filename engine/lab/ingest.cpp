@@ -16,23 +16,25 @@ std::size_t Ingest::step(std::deque<observe::ProcSnapshot> snapshots, bool all, 
   std::lock_guard lock(mutex_);
   std::size_t drained = 0;
   std::uint64_t newest_drained = 0;
+  std::size_t taken = 0;  // events the last pass drained
   do {
-    batch_.clear();
+    // Popped straight onto the end of what is pending: one copy out of the
+    // ring, none through a batch buffer.
+    const std::size_t start = pending_.size();
     trace::Event e;
-    while (batch_.size() < kBatch && ring_.pop(e)) batch_.push_back(e);
-    drained += batch_.size();
+    while (pending_.size() - start < kBatch && ring_.pop(e)) pending_.push_back(e);
+    taken = pending_.size() - start;
+    drained += taken;
+    const auto first_new = pending_.begin() + static_cast<std::ptrdiff_t>(start);
     // Time order, stably (equal stamps keep push order), merged into what
     // is pending. Often already in order (one busy process): then both are
     // skipped.
-    if (!std::is_sorted(batch_.begin(), batch_.end(), earlier)) std::stable_sort(batch_.begin(), batch_.end(), earlier);
-    if (!batch_.empty()) newest_drained = std::max(newest_drained, batch_.back().ts_ns);
-    const bool after_pending = batch_.empty() || pending_.size() == head_ || !earlier(batch_.front(), pending_.back());
-    const auto middle = static_cast<std::ptrdiff_t>(pending_.size());
-    pending_.insert(pending_.end(), batch_.begin(), batch_.end());
+    if (!std::is_sorted(first_new, pending_.end(), earlier)) std::stable_sort(first_new, pending_.end(), earlier);
+    if (taken > 0) newest_drained = std::max(newest_drained, pending_.back().ts_ns);
+    const bool after_pending = taken == 0 || start == head_ || !earlier(*first_new, pending_[start - 1]);
     if (!after_pending)
-      std::inplace_merge(pending_.begin() + static_cast<std::ptrdiff_t>(head_), pending_.begin() + middle,
-                         pending_.end(), earlier);
-  } while (all && batch_.size() == kBatch);
+      std::inplace_merge(pending_.begin() + static_cast<std::ptrdiff_t>(head_), first_new, pending_.end(), earlier);
+  } while (all && taken == kBatch);
   for (auto& snap : snapshots) {
     auto at = std::upper_bound(pending_snaps_.begin(), pending_snaps_.end(), snap.ts_ns,
                                [](std::uint64_t t, const observe::ProcSnapshot& s) { return t < s.ts_ns; });
@@ -44,7 +46,7 @@ std::size_t Ingest::step(std::deque<observe::ProcSnapshot> snapshots, bool all, 
   // since what is still in the ring was pushed after it; and never after a
   // /proc sample still being taken (`hold_from`) began.
   std::uint64_t end = trace::now_ns();
-  if (batch_.size() == kBatch) end = std::min(end, newest_drained);
+  if (taken == kBatch) end = std::min(end, newest_drained);
   const std::uint64_t cutoff =
       all ? UINT64_MAX : std::min(end > kReorderWindowNs ? end - kReorderWindowNs : 0, hold_from > 0 ? hold_from - 1 : 0);
   const auto first = pending_.begin() + static_cast<std::ptrdiff_t>(head_);
@@ -66,12 +68,14 @@ std::size_t Ingest::step(std::deque<observe::ProcSnapshot> snapshots, bool all, 
   drops_told_ = drops;
   // What was handed over is skipped, not erased: moving the window's worth
   // of events down on every step cost more than folding them. The vector is
-  // compacted once the skipped part is the bigger one.
+  // compacted once the skipped part is kCompactRatio times what is left, so
+  // an event is moved there 1/kCompactRatio times on average (at half, perf
+  // put these moves at a third of ingest's CPU under load).
   head_ = static_cast<std::size_t>(ready - pending_.begin());
   if (head_ == pending_.size()) {
     pending_.clear();
     head_ = 0;
-  } else if (head_ > pending_.size() / 2) {
+  } else if (head_ > kCompactRatio * (pending_.size() - head_)) {
     compact();
   }
   pending_snaps_.erase(pending_snaps_.begin(), pending_snaps_.begin() + static_cast<std::ptrdiff_t>(snaps_ready));

@@ -36,6 +36,9 @@ class Ingest {
  public:
   static constexpr std::uint64_t kReorderWindowNs = 20'000'000;
   static constexpr std::size_t kBatch = 16384;
+  // pending_ is compacted when what was handed over is this many times what
+  // is still held (see step()).
+  static constexpr std::size_t kCompactRatio = 8;
 
   Ingest(trace::TraceRing& ring, session::SharedSession& session) : ring_(ring), session_(session) {}
 
@@ -63,7 +66,6 @@ class Ingest {
   std::vector<trace::Event> pending_;               // by time; [head_, end) drained, not handed over
   std::size_t head_ = 0;
   std::deque<observe::ProcSnapshot> pending_snaps_;  // the same for samples
-  std::vector<trace::Event> batch_;
   std::uint64_t drops_told_ = 0;  // the ring's drop count the session has
 };
 
