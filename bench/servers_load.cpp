@@ -154,7 +154,8 @@ void part_f(int seconds) {
   };
   const Pair pairs[] = {{"evloop", 0, "nginx-1"}, {"hybrid", 2, "nginx-2"}};
   std::printf("| ours (traced) | reference | req/s ours | req/s reference | ours/reference | p99 ms ours | p99 ms "
-              "reference | errors (ours/ref) | drops |\n|---|---|---|---|---|---|---|---|---|\n");
+              "reference | errors (ours/ref) | drops | ours untraced/reference | p99 ms ours untraced |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Pair& p : pairs) {
     const compare::Reference* ref = compare::find_reference(p.reference);
     if (ref == nullptr || !compare::unavailable_reason(*ref).empty()) {
@@ -162,15 +163,26 @@ void part_f(int seconds) {
                   ref == nullptr ? "unknown reference" : compare::unavailable_reason(*ref).c_str());
       continue;
     }
-    std::vector<double> rps_ours, rps_ref, p99_ours, p99_ref;
+    std::vector<double> rps_ours, rps_ref, p99_ours, p99_ref, rps_off, p99_off;
     std::uint64_t errors_ours = 0, errors_ref = 0, drops = 0;
     WrkOptions w;
     w.connections = 50;
     w.seconds = seconds;
     w.close = true;
+    // Each round runs ours traced, ours untraced (`serve --no-trace`) and the
+    // reference, in an order that rotates from round to round.
     for (int round = 0; round < 3; ++round) {
-      for (int k = 0; k < 2; ++k) {
-        if ((k + round) % 2 == 0) {
+      for (int k = 0; k < 3; ++k) {
+        const int which = (k + round) % 3;
+        if (which == 2) {
+          std::vector<std::string> extra;
+          if (p.workers > 0) extra = {"--workers", std::to_string(p.workers)};
+          Server off(p.ours, "http", /*traced=*/false, extra);
+          const WrkResult r = run_wrk(off.port(), w);
+          rps_off.push_back(r.rps);
+          p99_off.push_back(r.p99_ms);
+          errors_ours += r.errors;
+        } else if (which == 0) {
           lab::LabOptions options;
           options.self_exe = SOCKSCOPE_BIN;
           lab::Lab lab(options);
@@ -196,13 +208,15 @@ void part_f(int seconds) {
       }
     }
     const double ours = median(rps_ours), theirs = median(rps_ref);
-    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu | %llu |\n", p.ours,
+    const double off = median(rps_off);
+    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu | %llu | %.2f | %.2f |\n", p.ours,
                 p.workers > 0 ? (" --workers " + std::to_string(p.workers)).c_str() : "", p.reference, ours, theirs,
                 theirs > 0 ? ours / theirs : 0.0, median(p99_ours), median(p99_ref),
                 static_cast<unsigned long long>(errors_ours), static_cast<unsigned long long>(errors_ref),
-                static_cast<unsigned long long>(drops));
-    std::printf("\n(req/s per round, ours: %.0f %.0f %.0f; reference: %.0f %.0f %.0f)\n\n", rps_ours[0], rps_ours[1],
-                rps_ours[2], rps_ref[0], rps_ref[1], rps_ref[2]);
+                static_cast<unsigned long long>(drops), theirs > 0 ? off / theirs : 0.0, median(p99_off));
+    std::printf("\n(req/s per round, ours: %.0f %.0f %.0f; ours untraced: %.0f %.0f %.0f; reference: %.0f %.0f %.0f)\n\n",
+                rps_ours[0], rps_ours[1], rps_ours[2], rps_off[0], rps_off[1], rps_off[2], rps_ref[0], rps_ref[1],
+                rps_ref[2]);
     std::fflush(stdout);
   }
 }
