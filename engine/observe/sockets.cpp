@@ -217,9 +217,6 @@ struct Memory {
   std::unordered_map<std::uint64_t, Known> known;
   std::unordered_map<std::uint64_t, std::uint64_t> not_found;
   TableReads reads;
-  std::uint64_t walked_ns = 0;     // when the last walk began
-  std::uint64_t walk_cost_ns = 0;  // and how long it took
-  std::uint64_t walk_base_ns = UINT64_MAX;  // the cheapest walk yet
 };
 
 Memory& memory() {
@@ -233,25 +230,6 @@ constexpr std::uint32_t kListen = 1u << static_cast<unsigned>(TcpState::listen);
 constexpr std::uint64_t kRecheckNs = 1'000'000'000;
 // A socket not asked for this long is forgotten.
 constexpr std::uint64_t kForgetNs = 5'000'000'000;
-// A walk of the table costs a few milliseconds even on a quiet machine (the
-// kernel visits every bucket of its hash of connections: 2.7 ms here) and
-// more with every socket in it. One that cost more than kCheapWalkNs over the
-// cheapest yet waits kWalkShare times its cost before the next: with the
-// hundred thousand TIME_WAIT sockets of a load of short connections (20 ms a
-// walk), every 4 s, so walking takes at most half a percent of a core; on a
-// quiet machine a walk is taken on every sample that needs one.
-constexpr std::uint64_t kCheapWalkNs = 2'000'000;
-constexpr std::uint64_t kWalkShare = 200;
-
-}  // namespace
-
-namespace detail {
-bool walk_due(std::uint64_t now_ns, std::uint64_t walked_ns, std::uint64_t cost_ns, std::uint64_t base_ns) {
-  return cost_ns <= base_ns + kCheapWalkNs || now_ns - walked_ns >= kWalkShare * cost_ns;
-}
-}  // namespace detail
-
-namespace {
 
 // One sock_diag message into `table`, and what it takes to ask for that
 // socket again into `known`.
@@ -394,17 +372,11 @@ bool sock_diag_table(const std::vector<std::uint64_t>& wanted, TcpTable& table) 
     auto nf = mem.not_found.find(inode);
     return nf == mem.not_found.end() || now - nf->second >= kRecheckNs;
   });
-  const bool walk_due = mem.walk_base_ns == UINT64_MAX ||
-                        detail::walk_due(now, mem.walked_ns, mem.walk_cost_ns, mem.walk_base_ns);
-  if (ok && walk && !walk_due) ++mem.reads.walks_deferred;
-  if (ok && walk && walk_due) {
-    mem.walked_ns = now;
+  if (ok && walk) {
     const std::uint32_t states = kHeldStates & ~kListen;
     ok = dump_family(fd, AF_INET, states, table, mem, now);
     if (ok && !std::all_of(wanted.begin(), wanted.end(), found)) ok = dump_family(fd, AF_INET6, states, table, mem, now);
     ++mem.reads.walks;
-    mem.walk_cost_ns = trace::now_ns() - now;
-    mem.walk_base_ns = std::min(mem.walk_base_ns, mem.walk_cost_ns);
     if (ok)
       for (std::uint64_t inode : wanted)
         if (!found(inode)) mem.not_found[inode] = now;
@@ -417,7 +389,7 @@ bool sock_diag_table(const std::vector<std::uint64_t>& wanted, TcpTable& table) 
   // A walk is what fills the memory (with every held socket of the machine):
   // after one, forget what nobody asked for lately (closed connections, by
   // the thousand). Between walks it does not grow.
-  if (walk && walk_due) {
+  if (walk) {
     std::erase_if(mem.known, [&](const auto& kv) { return now - kv.second.used_ns > kForgetNs; });
     std::erase_if(mem.not_found, [&](const auto& kv) { return now - kv.second > kForgetNs; });
   }

@@ -50,14 +50,8 @@ TcpTable read_tcp_table(pid_t pid, const std::vector<std::uint64_t>& wanted);
 struct TableReads {
   std::uint64_t walks = 0;
   std::uint64_t lookups = 0;
-  std::uint64_t walks_deferred = 0;  // a walk was wanted, but the last one was costly and recent
 };
 TableReads table_reads();
-// Whether a walk of the whole table may happen at `now_ns`, the last one
-// having begun at `walked_ns` and taken `cost_ns`, the cheapest yet
-// `base_ns`: one near the cheapest (within 2 ms) always, a costlier one after
-// 200 times its cost.
-bool walk_due(std::uint64_t now_ns, std::uint64_t walked_ns, std::uint64_t cost_ns, std::uint64_t base_ns);
 
 // The sockets of `links` that the table knows, in fd order.
 std::vector<SocketFd> resolve_sockets(const std::vector<SocketLink>& links, const TcpTable& table);

@@ -550,18 +550,3 @@ TEST(SampleSubtree, AKnownSocketIsAskedForAloneAndItsQueueIsFresh) {
   EXPECT_EQ(a->state, TcpState::close_wait);
   EXPECT_EQ(detail::table_reads().walks, walks);
 }
-
-// A walk of the whole table near the cheapest yet (the kernel's empty hash
-// buckets alone take milliseconds) is taken whenever a new socket needs it;
-// after a costly one (the TIME_WAIT sockets of a load of short connections)
-// the next waits 200 times as long.
-TEST(SampleSubtree, ACostlyWalkOfTheTableDefersTheNextOne) {
-  constexpr std::uint64_t ms = 1'000'000;
-  const std::uint64_t t0 = 1'000'000 * ms;
-  const std::uint64_t base = 3 * ms;
-  EXPECT_TRUE(detail::walk_due(t0 + 1, t0, base, base)) << "as cheap as ever: the next at once";
-  EXPECT_TRUE(detail::walk_due(t0 + 1, t0, base + 2 * ms, base));
-  EXPECT_FALSE(detail::walk_due(t0 + 1000 * ms, t0, 20 * ms, base)) << "20 ms walked: not a second later";
-  EXPECT_FALSE(detail::walk_due(t0 + 3999 * ms, t0, 20 * ms, base));
-  EXPECT_TRUE(detail::walk_due(t0 + 4000 * ms, t0, 20 * ms, base)) << "200 times its cost later";
-}
