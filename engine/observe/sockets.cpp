@@ -217,6 +217,14 @@ struct Memory {
   std::unordered_map<std::uint64_t, Known> known;
   std::unordered_map<std::uint64_t, std::uint64_t> not_found;
   TableReads reads;
+  std::uint64_t walked_ns = 0;     // when the last walk began
+  std::uint64_t walk_cost_ns = 0;  // and how long it took
+  std::uint64_t walk_base_ns = UINT64_MAX;  // the cheapest walk yet
+  // The wanted sockets the last walk found that were new to it, until the
+  // next call looks whether they are still wanted; and what that showed.
+  std::vector<std::uint64_t> walk_found;
+  pid_t walk_found_for = 0;  // whose tree they were wanted for (the lab's and a comparison's differ)
+  bool churning = false;
 };
 
 Memory& memory() {
@@ -230,6 +238,37 @@ constexpr std::uint32_t kListen = 1u << static_cast<unsigned>(TcpState::listen);
 constexpr std::uint64_t kRecheckNs = 1'000'000'000;
 // A socket not asked for this long is forgotten.
 constexpr std::uint64_t kForgetNs = 5'000'000'000;
+// A walk of the table costs a few milliseconds even on a quiet machine (the
+// kernel visits every bucket of its hash of connections: 2.7 ms here) and
+// more with every socket in it. Under a load of short connections it is
+// mostly wasted: the new sockets it finds are gone by the next sample (the
+// load churns), and the hundred thousand TIME_WAIT sockets that load leaves
+// make each walk cost 20 ms or more, every sample (perf: 2% of a core,
+// serial on close). So while the walks' findings churn, a walk that cost
+// more than kCheapWalkNs over the cheapest yet waits kWalkShare times its
+// cost before the next (20 ms: every 4 s). Sockets that stay (a teacher's
+// clients, a comparison's held connections) are found on the next sample,
+// however costly the walk.
+constexpr std::uint64_t kCheapWalkNs = 2'000'000;
+constexpr std::uint64_t kWalkShare = 200;
+// Churn: at least this many new sockets found, and fewer than a tenth of
+// them still wanted at the next sample.
+constexpr std::size_t kChurnFound = 8;
+
+}  // namespace
+
+namespace detail {
+bool walk_due(std::uint64_t now_ns, std::uint64_t walked_ns, std::uint64_t cost_ns, std::uint64_t base_ns,
+              bool churning) {
+  return !churning || cost_ns <= base_ns + kCheapWalkNs || now_ns - walked_ns >= kWalkShare * cost_ns;
+}
+
+bool churning(std::size_t found, std::size_t still_wanted) {
+  return found >= kChurnFound && still_wanted * 10 < found;
+}
+}  // namespace detail
+
+namespace {
 
 // One sock_diag message into `table`, and what it takes to ask for that
 // socket again into `known`.
@@ -349,9 +388,11 @@ bool ask_each(int fd, const std::vector<std::uint64_t>& inodes, TcpTable& table,
 //      (a load of short connections leaves a hundred thousand of them, 10 to
 //      30 ms of walking), and both families walk the same table. An inode
 //      that dump does not find is not looked for by a dump again for a
-//      second: a unix socket never will be.
+//      second: a unix socket never will be. While what the walks find is
+//      gone by the next sample (a load of short connections), a costly
+//      walk is not repeated for a while (detail::walk_due).
 // A busy server's keep-alive connections are then read by step 2 alone.
-bool sock_diag_table(const std::vector<std::uint64_t>& wanted, TcpTable& table) {
+bool sock_diag_table(pid_t pid, const std::vector<std::uint64_t>& wanted, TcpTable& table) {
   int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return false;
   Memory& mem = memory();
@@ -372,14 +413,36 @@ bool sock_diag_table(const std::vector<std::uint64_t>& wanted, TcpTable& table) 
     auto nf = mem.not_found.find(inode);
     return nf == mem.not_found.end() || now - nf->second >= kRecheckNs;
   });
-  if (ok && walk) {
+  if (!mem.walk_found.empty() && mem.walk_found_for == pid) {
+    std::vector<std::uint64_t> now_wanted(wanted);
+    std::sort(now_wanted.begin(), now_wanted.end());
+    std::size_t still = 0;
+    for (std::uint64_t inode : mem.walk_found)
+      still += std::binary_search(now_wanted.begin(), now_wanted.end(), inode) ? 1 : 0;
+    mem.churning = detail::churning(mem.walk_found.size(), still);
+    mem.walk_found.clear();
+  }
+  const bool walk_due = mem.walk_base_ns == UINT64_MAX ||
+                        detail::walk_due(now, mem.walked_ns, mem.walk_cost_ns, mem.walk_base_ns, mem.churning);
+  if (ok && walk && !walk_due) ++mem.reads.walks_deferred;
+  if (ok && walk && walk_due) {
+    mem.walked_ns = now;
+    std::vector<std::uint64_t> unknown;
+    for (std::uint64_t inode : wanted)
+      if (!found(inode)) unknown.push_back(inode);
     const std::uint32_t states = kHeldStates & ~kListen;
     ok = dump_family(fd, AF_INET, states, table, mem, now);
     if (ok && !std::all_of(wanted.begin(), wanted.end(), found)) ok = dump_family(fd, AF_INET6, states, table, mem, now);
     ++mem.reads.walks;
+    mem.walk_cost_ns = trace::now_ns() - now;
+    mem.walk_base_ns = std::min(mem.walk_base_ns, mem.walk_cost_ns);
     if (ok)
       for (std::uint64_t inode : wanted)
         if (!found(inode)) mem.not_found[inode] = now;
+    mem.walk_found.clear();
+    mem.walk_found_for = pid;
+    for (std::uint64_t inode : unknown)
+      if (found(inode)) mem.walk_found.push_back(inode);
   }
   ::close(fd);
   for (std::uint64_t inode : wanted) {
@@ -389,7 +452,7 @@ bool sock_diag_table(const std::vector<std::uint64_t>& wanted, TcpTable& table) 
   // A walk is what fills the memory (with every held socket of the machine):
   // after one, forget what nobody asked for lately (closed connections, by
   // the thousand). Between walks it does not grow.
-  if (walk) {
+  if (walk && walk_due) {
     std::erase_if(mem.known, [&](const auto& kv) { return now - kv.second.used_ns > kForgetNs; });
     std::erase_if(mem.not_found, [&](const auto& kv) { return now - kv.second > kForgetNs; });
   }
@@ -430,7 +493,7 @@ namespace detail {
 
 TcpTable read_tcp_table(pid_t pid, const std::vector<std::uint64_t>& wanted) {
   TcpTable table;
-  if (same_net_namespace(pid) && sock_diag_table(wanted, table)) return table;
+  if (same_net_namespace(pid) && sock_diag_table(pid, wanted, table)) return table;
   table.clear();
   return proc_tcp_table(pid);
 }

@@ -50,8 +50,19 @@ TcpTable read_tcp_table(pid_t pid, const std::vector<std::uint64_t>& wanted);
 struct TableReads {
   std::uint64_t walks = 0;
   std::uint64_t lookups = 0;
+  std::uint64_t walks_deferred = 0;  // a walk was wanted, but the last one was costly and recent
 };
 TableReads table_reads();
+// Whether a walk of the whole table may happen at `now_ns`, the last one
+// having begun at `walked_ns` and taken `cost_ns`, the cheapest yet
+// `base_ns`: always, unless the walks' findings churn (a load of short
+// connections); then one near the cheapest (within 2 ms) always, a costlier
+// one after 200 times its cost.
+bool walk_due(std::uint64_t now_ns, std::uint64_t walked_ns, std::uint64_t cost_ns, std::uint64_t base_ns,
+              bool churning);
+// Whether the `found` new sockets a walk found churn: fewer than a tenth of
+// them (and of at least 8) are `still_wanted` at the next sample.
+bool churning(std::size_t found, std::size_t still_wanted);
 
 // The sockets of `links` that the table knows, in fd order.
 std::vector<SocketFd> resolve_sockets(const std::vector<SocketLink>& links, const TcpTable& table);

@@ -550,3 +550,26 @@ TEST(SampleSubtree, AKnownSocketIsAskedForAloneAndItsQueueIsFresh) {
   EXPECT_EQ(a->state, TcpState::close_wait);
   EXPECT_EQ(detail::table_reads().walks, walks);
 }
+
+// A walk of the whole table is taken whenever a new socket needs it, unless
+// its findings churn (a load of short connections: the sockets it found are
+// gone by the next sample). Then a walk near the cheapest yet (the kernel's
+// empty hash buckets alone take milliseconds) still is; after a costly one
+// (the TIME_WAIT sockets such a load leaves) the next waits 200 times as long.
+TEST(SampleSubtree, ACostlyWalkOfTheTableIsDeferredOnlyWhileItsFindingsChurn) {
+  constexpr std::uint64_t ms = 1'000'000;
+  const std::uint64_t t0 = 1'000'000 * ms;
+  const std::uint64_t base = 3 * ms;
+  EXPECT_TRUE(detail::walk_due(t0 + 1, t0, 20 * ms, base, false)) << "sockets that stay: walked at once";
+  EXPECT_TRUE(detail::walk_due(t0 + 1, t0, base, base, true)) << "as cheap as ever: the next at once";
+  EXPECT_TRUE(detail::walk_due(t0 + 1, t0, base + 2 * ms, base, true));
+  EXPECT_FALSE(detail::walk_due(t0 + 1000 * ms, t0, 20 * ms, base, true)) << "20 ms walked: not a second later";
+  EXPECT_FALSE(detail::walk_due(t0 + 3999 * ms, t0, 20 * ms, base, true));
+  EXPECT_TRUE(detail::walk_due(t0 + 4000 * ms, t0, 20 * ms, base, true)) << "200 times its cost later";
+
+  EXPECT_TRUE(detail::churning(50, 0)) << "fifty found, none left: a load of short connections";
+  EXPECT_TRUE(detail::churning(50, 4));
+  EXPECT_FALSE(detail::churning(50, 5)) << "a tenth still wanted";
+  EXPECT_FALSE(detail::churning(6, 0)) << "too few to call a load";
+  EXPECT_FALSE(detail::churning(2000, 2000)) << "held connections";
+}
