@@ -224,7 +224,8 @@ struct Memory {
   // next call looks whether they are still wanted; and what that showed.
   std::vector<std::uint64_t> walk_found;
   pid_t walk_found_for = 0;  // whose tree they were wanted for (the lab's and a comparison's differ)
-  bool churning = false;
+  bool churning = false;     // and whether they churned, for this tree
+  pid_t churning_for = 0;
 };
 
 Memory& memory() {
@@ -420,10 +421,12 @@ bool sock_diag_table(pid_t pid, const std::vector<std::uint64_t>& wanted, TcpTab
     for (std::uint64_t inode : mem.walk_found)
       still += std::binary_search(now_wanted.begin(), now_wanted.end(), inode) ? 1 : 0;
     mem.churning = detail::churning(mem.walk_found.size(), still);
+    mem.churning_for = pid;
     mem.walk_found.clear();
   }
+  const bool churning = mem.churning && mem.churning_for == pid;
   const bool walk_due = mem.walk_base_ns == UINT64_MAX ||
-                        detail::walk_due(now, mem.walked_ns, mem.walk_cost_ns, mem.walk_base_ns, mem.churning);
+                        detail::walk_due(now, mem.walked_ns, mem.walk_cost_ns, mem.walk_base_ns, churning);
   if (ok && walk && !walk_due) ++mem.reads.walks_deferred;
   if (ok && walk && walk_due) {
     mem.walked_ns = now;
