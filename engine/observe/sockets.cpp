@@ -425,10 +425,9 @@ bool sock_diag_table(pid_t pid, const std::vector<std::uint64_t>& wanted, TcpTab
     mem.walk_found.clear();
   }
   const bool churning = mem.churning && mem.churning_for == pid;
-  const bool walk_due = mem.walk_base_ns == UINT64_MAX ||
+  const bool may_walk = mem.walk_base_ns == UINT64_MAX ||
                         detail::walk_due(now, mem.walked_ns, mem.walk_cost_ns, mem.walk_base_ns, churning);
-  if (ok && walk && !walk_due) ++mem.reads.walks_deferred;
-  if (ok && walk && walk_due) {
+  if (ok && walk && may_walk) {
     mem.walked_ns = now;
     std::vector<std::uint64_t> unknown;
     for (std::uint64_t inode : wanted)
@@ -455,7 +454,7 @@ bool sock_diag_table(pid_t pid, const std::vector<std::uint64_t>& wanted, TcpTab
   // A walk is what fills the memory (with every held socket of the machine):
   // after one, forget what nobody asked for lately (closed connections, by
   // the thousand). Between walks it does not grow.
-  if (walk && walk_due) {
+  if (walk && may_walk) {
     std::erase_if(mem.known, [&](const auto& kv) { return now - kv.second.used_ns > kForgetNs; });
     std::erase_if(mem.not_found, [&](const auto& kv) { return now - kv.second > kForgetNs; });
   }

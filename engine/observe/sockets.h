@@ -50,7 +50,6 @@ TcpTable read_tcp_table(pid_t pid, const std::vector<std::uint64_t>& wanted);
 struct TableReads {
   std::uint64_t walks = 0;
   std::uint64_t lookups = 0;
-  std::uint64_t walks_deferred = 0;  // a walk was wanted, but the last one was costly and recent
 };
 TableReads table_reads();
 // Whether a walk of the whole table may happen at `now_ns`, the last one

@@ -91,7 +91,12 @@ TEST(FullLoad, TwoThousandSequentialForkConnectionsAreForkedReapedAndNothingIsLo
   for (const auto& child : test::proc_children(server)) EXPECT_NE(child.state, 'Z') << "pid " << child.pid;
 
   // The summary says the same, and where each number comes from.
-  std::this_thread::sleep_for(300ms);  // a /proc sample after the last reap
+  // A /proc sample after the last reap, taken now: the sampler's own cadence
+  // backs off to a second when its samples cost more (a machine full of
+  // TIME_WAIT sockets from the tests beside this one), and a sleep of 300 ms
+  // then found only a sample from during the load, with its child between
+  // exit and reap.
+  lab.sample_now();
   lab.flush();
   const std::string text =
       lab.session().read([](const session::Session& s) { return session::summary(s.model(), s); });

@@ -73,7 +73,7 @@ void round_trip(Loopback& l, asio::ip::tcp::socket& server_side) {
   EXPECT_EQ(std::string(back.data(), back.size()), "pong");
 }
 
-TEST(AcceptedSocket, AnAdoptedAccept4SocketIsServedAndCloseAloneEndsItsRegistration) {
+TEST(AcceptedSocket, AnAdoptedAccept4SocketIsServedAndLeavesEpollWhenClosed) {
   Loopback l;
   l.connect();
   const int fd = l.accept4_once();
@@ -86,7 +86,8 @@ TEST(AcceptedSocket, AnAdoptedAccept4SocketIsServedAndCloseAloneEndsItsRegistrat
   asio::ip::tcp::socket socket = std::move(s);  // as the event loop hands it on
   round_trip(l, socket);
   socket.close();
-  EXPECT_EQ(epoll_registrations().count(fd), 0u) << "no EPOLL_CTL_DEL was needed: close() ended it";
+  EXPECT_EQ(epoll_registrations().count(fd), 0u) << "closed: no longer registered (that no EPOLL_CTL_DEL was "
+                                                    "made is TheMarkIsWhatSparesTheEpollCtlDel's to show)";
 
   // The same descriptor number for the next client is served too.
   asio::ip::tcp::socket second_client(l.io);
@@ -99,7 +100,7 @@ TEST(AcceptedSocket, AnAdoptedAccept4SocketIsServedAndCloseAloneEndsItsRegistrat
   round_trip(l, s2);
 }
 
-TEST(AcceptedSocket, AfterAsioAcceptCloseAloneEndsItsRegistration) {
+TEST(AcceptedSocket, AfterAsioAcceptTheSocketIsServedAndLeavesEpollWhenClosed) {
   Loopback l;
   AcceptedSocket s(l.io);
   bool accepted = false;
