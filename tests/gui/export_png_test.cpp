@@ -59,9 +59,11 @@ Proc run_app(const std::vector<std::string>& argv, const fs::path& dir) {
   return Proc::spawn(argv, {"XDG_CONFIG_HOME=" + (dir / "config").string()}, {}, dir / "out", dir / "err");
 }
 
-std::vector<std::string> gui_argv(const fs::path& script) {
-  return {"xvfb-run", "-a", "-s", kXvfbScreen, SOCKSCOPE_BIN, "--geometry",
-          std::to_string(kWindowW) + "x" + std::to_string(kWindowH), "--script", script.string()};
+std::vector<std::string> gui_argv(const TempDir& dir, const fs::path& script) {
+  std::vector<std::string> argv = sockscope::gui_test::xvfb_run(dir, kXvfbScreen);
+  argv.insert(argv.end(), {SOCKSCOPE_BIN, "--geometry", std::to_string(kWindowW) + "x" + std::to_string(kWindowH),
+                           "--script", script.string()});
+  return argv;
 }
 
 std::uint32_t be32(const unsigned char* p) {
@@ -83,7 +85,7 @@ TEST(GuiExport, ScriptExportsPngAndJsonlThroughTheExportButtonsPath) {
                         << "export png " << shot.string() << "\n"
                         << "export jsonl " << jsonl.string() << "\n"
                         << "quit\n";
-  Proc app = run_app(gui_argv(script), dir.path());
+  Proc app = run_app(gui_argv(dir, script), dir.path());
   ASSERT_TRUE(app.wait_for(90s)) << "the app did not exit; stderr:\n" << slurp(dir / "err");
   ASSERT_EQ(app.exit_code(), 0) << slurp(dir / "err");
 
@@ -142,10 +144,10 @@ TEST(GuiExport, PngIntoAMissingDirectoryFailsTheScriptNamingThePath) {
   std::ofstream(script) << "# a PNG where it cannot go\n"
                         << "export png " << missing.string() << "\n"
                         << "quit\n";
-  Proc app = run_app(gui_argv(script), dir.path());
+  Proc app = run_app(gui_argv(dir, script), dir.path());
   ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
-  EXPECT_EQ(app.exit_code(), 1);  // a failed command: 1 (a bad line would be 2)
   const std::string err = slurp(dir / "err");
+  EXPECT_EQ(app.exit_code(), 1) << err;  // a failed command: 1 (a bad line would be 2)
   EXPECT_NE(err.find(script.string() + ":2: export failed"), std::string::npos) << err;
   EXPECT_NE(err.find(missing.string()), std::string::npos) << err;
   EXPECT_NE(err.find("no such directory"), std::string::npos) << err;
@@ -188,10 +190,10 @@ TEST(GuiExport, JsonlIntoAMissingDirectoryFailsTheScriptToo) {
   const fs::path missing = dir / "no-such-dir" / "s.jsonl";
   const fs::path script = dir / "missing.script";
   std::ofstream(script) << "export jsonl " << missing.string() << "\nquit\n";
-  Proc app = run_app(gui_argv(script), dir.path());
+  Proc app = run_app(gui_argv(dir, script), dir.path());
   ASSERT_TRUE(app.wait_for(60s)) << "the app did not exit";
-  EXPECT_EQ(app.exit_code(), 1);
   const std::string err = slurp(dir / "err");
+  EXPECT_EQ(app.exit_code(), 1) << err;
   EXPECT_NE(err.find(script.string() + ":1: export failed"), std::string::npos) << err;
   EXPECT_NE(err.find(missing.parent_path().string()), std::string::npos) << err;
 }
