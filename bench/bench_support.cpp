@@ -5,10 +5,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include "observe/proc_sampler.h"
 
@@ -101,6 +106,11 @@ double to_ms(const std::string& v) {
   return x;
 }
 
+double cpu_seconds(const rusage& r) {
+  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
 }  // namespace
 
 WrkResult run_wrk(std::uint16_t port, const WrkOptions& o) {
@@ -109,6 +119,8 @@ WrkResult run_wrk(std::uint16_t port, const WrkOptions& o) {
   if (o.close) cmd += " -H 'Connection: close'";
   cmd += " http://127.0.0.1:" + std::to_string(port) + "/hello.txt 2>&1";
   WrkResult r;
+  rusage before{};
+  getrusage(RUSAGE_CHILDREN, &before);
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   char line[512];
@@ -116,6 +128,11 @@ WrkResult run_wrk(std::uint16_t port, const WrkOptions& o) {
     std::string s(line);
     std::istringstream in(s);
     std::string first;
+    in >> first;
+    std::string second;
+    if (in >> second && second == "requests") r.requests = std::strtoull(first.c_str(), nullptr, 10);
+    in.clear();
+    in.str(s);
     in >> first;
     if (first == "Requests/sec:") {
       in >> r.rps;
@@ -137,6 +154,10 @@ WrkResult run_wrk(std::uint16_t port, const WrkOptions& o) {
     }
   }
   pclose(p);
+  // wrk (and the shell that ran it) are the only children reaped meanwhile.
+  rusage after{};
+  getrusage(RUSAGE_CHILDREN, &after);
+  r.cpu_s = cpu_seconds(after) - cpu_seconds(before);
   return r;
 }
 
@@ -162,6 +183,27 @@ Tree measure(pid_t root) {
     t.fds += p.fds;
   }
   return t;
+}
+
+double tree_cpu_seconds(pid_t root) {
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double total = 0;
+  for (const auto& p : sockscope::observe::sample_subtree(root).procs) {
+    total += p.cpu_s;
+    // cutime and cstime: fields 16 and 17, counted from the ')' that ends
+    // comm (field 2) so a comm with spaces cannot shift them.
+    std::ifstream in("/proc/" + std::to_string(p.pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    double children = 0;
+    for (int i = 3; i <= 17 && fields >> field; ++i)
+      if (i >= 16) children += std::strtod(field.c_str(), nullptr);
+    total += children / tick;
+  }
+  return total;
 }
 
 }  // namespace sockscope::bench

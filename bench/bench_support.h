@@ -195,6 +195,8 @@ struct WrkResult {
   double rps = 0;
   double p99_ms = 0;
   std::uint64_t errors = 0;  // socket errors + non-2xx/3xx
+  std::uint64_t requests = 0;  // completed in the run
+  double cpu_s = 0;            // what wrk itself spent (user + system)
   bool ok = false;
 };
 
@@ -221,5 +223,9 @@ struct Tree {
 
 // Processes, PSS, RSS and descriptors summed over `root` and its descendants.
 Tree measure(pid_t root);
+
+// CPU seconds (user + system) spent so far by `root`'s tree: the processes in
+// it now, and the children they have reaped (a fork server's).
+double tree_cpu_seconds(pid_t root);
 
 }  // namespace sockscope::bench

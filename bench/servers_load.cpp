@@ -18,7 +18,10 @@
 //   (h) what tracing costs: every architecture, keep-alive and close, traced
 //       into a Lab as in (e) against `serve --no-trace` with nothing
 //       watching, three alternating rounds, medians. The lab runs on the same
-//       two cores as wrk and the server, so its CPU is in the ratio.
+//       two cores as wrk and the server, so its CPU is in the ratio. Beside
+//       req/s, the CPU a request took (the server's tree, wrk, the lab),
+//       summed over the rounds: where the cost is, and a second measure of
+//       it that neighbours on the machine move less.
 #include "servers_load.h"
 
 #include <sys/resource.h>
@@ -56,6 +59,7 @@ struct LoadRow {
   session::Counts counts;
   session::Session::LateItems late;  // how often the live fold rewound
   double lab_cpu_s = 0;  // this process: ingest, sampler and the model reader
+  double server_cpu_s = 0;  // the server's tree, reaped children included
 };
 
 LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
@@ -83,6 +87,7 @@ LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
   // Let the last exits and reaps reach the ring before the server stops.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   getrusage(RUSAGE_SELF, &after);
+  row.server_cpu_s = tree_cpu_seconds(lab.server_pid());
   stop = true;
   frames.join();
   lab.stop_server();
@@ -283,8 +288,10 @@ void part_h(int seconds) {
       "\n### (h) what tracing costs: wrk -t2 -c50 -d%ds, traced into a Lab (ingest, /proc sampler, model read at "
       "60 Hz, all on these two cores) against `serve --no-trace`, 3 alternating rounds, medians\n\n",
       seconds);
-  std::printf("| arch | connection | req/s traced | req/s untraced | traced/untraced | p99 ms traced | p99 ms "
-              "untraced | lab CPU %% | drops |\n|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| arch | connection | req/s traced | req/s untraced | traced/untraced | p99 ms traced | p99 ms untraced | lab "
+      "CPU %% | drops | CPU µs a request traced: server + wrk + lab | untraced: server + wrk | untraced/traced CPU "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& a : servers::architectures()) {
     if (!selected(a.name)) continue;
     const std::string arch(a.name);
@@ -294,6 +301,10 @@ void part_h(int seconds) {
       w.seconds = seconds;
       w.close = close;
       std::vector<double> rps_on, rps_off, p99_on, p99_off, lab_cpu;
+      // CPU a request, each part summed over the rounds: a second measure of
+      // the cost, which the machine's neighbours move less than req/s.
+      double on_server = 0, on_wrk = 0, on_lab = 0, off_server = 0, off_wrk = 0;
+      std::uint64_t on_requests = 0, off_requests = 0;
       std::uint64_t drops = 0;
       for (int round = 0; round < 3; ++round) {
         for (int k = 0; k < 2; ++k) {
@@ -303,6 +314,10 @@ void part_h(int seconds) {
             p99_on.push_back(r.wrk.p99_ms);
             lab_cpu.push_back(100.0 * r.lab_cpu_s / (static_cast<double>(seconds) + 0.3));
             drops += r.drops;
+            on_server += r.server_cpu_s;
+            on_wrk += r.wrk.cpu_s;
+            on_lab += r.lab_cpu_s;
+            on_requests += r.wrk.requests;
             if (r.drops > 0)
               std::fprintf(stderr, "  %s %s round %d: %llu events, %llu dropped\n", arch.c_str(),
                            close ? "close" : "keep-alive", round, static_cast<unsigned long long>(r.events),
@@ -312,13 +327,23 @@ void part_h(int seconds) {
             const WrkResult r = run_wrk(off.port(), w);
             rps_off.push_back(r.rps);
             p99_off.push_back(r.p99_ms);
+            off_server += tree_cpu_seconds(off.pid());
+            off_wrk += r.cpu_s;
+            off_requests += r.requests;
           }
         }
       }
       const double on = median(rps_on), off = median(rps_off);
-      std::printf("| %s | %s | %.0f | %.0f | %.3f | %.2f | %.2f | %.1f | %llu |\n", arch.c_str(),
-                  close ? "close" : "keep-alive", on, off, off > 0 ? on / off : 0.0, median(p99_on),
-                  median(p99_off), median(lab_cpu), static_cast<unsigned long long>(drops));
+      const auto us = [](double s, std::uint64_t n) { return n > 0 ? 1e6 * s / static_cast<double>(n) : 0.0; };
+      const double on_us = us(on_server + on_wrk + on_lab, on_requests);
+      const double off_us = us(off_server + off_wrk, off_requests);
+      std::printf(
+          "| %s | %s | %.0f | %.0f | %.3f | %.2f | %.2f | %.1f | %llu | %.1f = %.1f + %.1f + %.1f | %.1f = %.1f + "
+          "%.1f | %.3f |\n",
+          arch.c_str(), close ? "close" : "keep-alive", on, off, off > 0 ? on / off : 0.0, median(p99_on),
+          median(p99_off), median(lab_cpu), static_cast<unsigned long long>(drops), on_us, us(on_server, on_requests),
+          us(on_wrk, on_requests), us(on_lab, on_requests), off_us, us(off_server, off_requests),
+          us(off_wrk, off_requests), on_us > 0 ? off_us / on_us : 0.0);
       std::fflush(stdout);
     }
   }

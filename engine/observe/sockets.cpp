@@ -220,12 +220,13 @@ struct Memory {
   std::uint64_t walked_ns = 0;     // when the last walk began
   std::uint64_t walk_cost_ns = 0;  // and how long it took
   std::uint64_t walk_base_ns = UINT64_MAX;  // the cheapest walk yet
-  // The wanted sockets the last walk found that were new to it, until the
-  // next call looks whether they are still wanted; and what that showed.
-  std::vector<std::uint64_t> walk_found;
-  pid_t walk_found_for = 0;  // whose tree they were wanted for (the lab's and a comparison's differ)
-  bool churning = false;     // and whether they churned, for this tree
-  pid_t churning_for = 0;
+  // Whether each tree's walks churn (the lab's and a comparison's differ),
+  // and when the tree was last sampled.
+  struct Tree {
+    detail::WalkChurn churn;
+    std::uint64_t used_ns = 0;
+  };
+  std::unordered_map<pid_t, Tree> trees;
 };
 
 Memory& memory() {
@@ -244,17 +245,14 @@ constexpr std::uint64_t kForgetNs = 5'000'000'000;
 // more with every socket in it. Under a load of short connections it is
 // mostly wasted: the new sockets it finds are gone by the next sample (the
 // load churns), and the hundred thousand TIME_WAIT sockets that load leaves
-// make each walk cost 20 ms or more, every sample (perf: 2% of a core,
-// serial on close). So while the walks' findings churn, a walk that cost
-// more than kCheapWalkNs over the cheapest yet waits kWalkShare times its
-// cost before the next (20 ms: every 4 s). Sockets that stay (a teacher's
-// clients, a comparison's held connections) are found on the next sample,
-// however costly the walk.
+// make each walk cost 20 to 35 ms, every sample (perf: tcp_diag_dump was
+// more than half of the lab's CPU on evloop close). So while a tree's walks
+// churn (detail::WalkChurn), a walk that cost more than kCheapWalkNs over
+// the cheapest yet waits kWalkShare times its cost before the next (20 ms:
+// every 4 s). Sockets that stay (a teacher's clients, a comparison's held
+// connections) are found on the next sample, however costly the walk.
 constexpr std::uint64_t kCheapWalkNs = 2'000'000;
 constexpr std::uint64_t kWalkShare = 200;
-// Churn: at least this many new sockets found, and fewer than a tenth of
-// them still wanted at the next sample.
-constexpr std::size_t kChurnFound = 8;
 
 }  // namespace
 
@@ -264,8 +262,21 @@ bool walk_due(std::uint64_t now_ns, std::uint64_t walked_ns, std::uint64_t cost_
   return !churning || cost_ns <= base_ns + kCheapWalkNs || now_ns - walked_ns >= kWalkShare * cost_ns;
 }
 
-bool churning(std::size_t found, std::size_t still_wanted) {
-  return found >= kChurnFound && still_wanted * 10 < found;
+void WalkChurn::walked(std::vector<std::uint64_t> found, std::size_t sought) {
+  found_ = std::move(found);
+  sought_ = sought;
+  judged_ = false;
+}
+
+void WalkChurn::sampled(const std::vector<std::uint64_t>& wanted, bool unknown) {
+  if (!judged_) {
+    std::size_t still = 0;
+    for (std::uint64_t inode : found_) still += std::binary_search(wanted.begin(), wanted.end(), inode) ? 1 : 0;
+    wasted_sought_ = still * 10 < sought_ ? wasted_sought_ + sought_ : 0;
+    judged_ = true;
+    found_.clear();
+  }
+  if (!unknown) wasted_sought_ = 0;
 }
 }  // namespace detail
 
@@ -384,14 +395,16 @@ bool ask_each(int fd, const std::vector<std::uint64_t>& inodes, TcpTable& table,
 //      table of listeners, never the table of connections;
 //   2. each socket a dump found before, asked for alone;
 //   3. only if a wanted inode is still unknown (a new connection), a dump
-//      of every other held state: IPv4, then IPv6 unless IPv4 had them all.
+//      of every other held state: IPv4, then IPv6 if IPv4 did not have them
+//      all and the tree holds an IPv6 socket.
 //      It walks the kernel's whole table of connections, TIME_WAIT included
 //      (a load of short connections leaves a hundred thousand of them, 10 to
 //      30 ms of walking), and both families walk the same table. An inode
 //      that dump does not find is not looked for by a dump again for a
 //      second: a unix socket never will be. While what the walks find is
-//      gone by the next sample (a load of short connections), a costly
-//      walk is not repeated for a while (detail::walk_due).
+//      gone by the walk or by the next sample (a load of short
+//      connections: detail::WalkChurn), a costly walk is not repeated for
+//      a while (detail::walk_due).
 // A busy server's keep-alive connections are then read by step 2 alone.
 bool sock_diag_table(pid_t pid, const std::vector<std::uint64_t>& wanted, TcpTable& table) {
   int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -414,37 +427,39 @@ bool sock_diag_table(pid_t pid, const std::vector<std::uint64_t>& wanted, TcpTab
     auto nf = mem.not_found.find(inode);
     return nf == mem.not_found.end() || now - nf->second >= kRecheckNs;
   });
-  if (!mem.walk_found.empty() && mem.walk_found_for == pid) {
-    std::vector<std::uint64_t> now_wanted(wanted);
-    std::sort(now_wanted.begin(), now_wanted.end());
-    std::size_t still = 0;
-    for (std::uint64_t inode : mem.walk_found)
-      still += std::binary_search(now_wanted.begin(), now_wanted.end(), inode) ? 1 : 0;
-    mem.churning = detail::churning(mem.walk_found.size(), still);
-    mem.churning_for = pid;
-    mem.walk_found.clear();
-  }
-  const bool churning = mem.churning && mem.churning_for == pid;
-  const bool may_walk = mem.walk_base_ns == UINT64_MAX ||
-                        detail::walk_due(now, mem.walked_ns, mem.walk_cost_ns, mem.walk_base_ns, churning);
+  std::vector<std::uint64_t> sorted_wanted(wanted);
+  std::sort(sorted_wanted.begin(), sorted_wanted.end());
+  Memory::Tree& tree = mem.trees[pid];
+  tree.used_ns = now;
+  tree.churn.sampled(sorted_wanted, walk);
+  const bool may_walk = mem.walk_base_ns == UINT64_MAX || detail::walk_due(now, mem.walked_ns, mem.walk_cost_ns,
+                                                                           mem.walk_base_ns, tree.churn.churning());
   if (ok && walk && may_walk) {
     mem.walked_ns = now;
     std::vector<std::uint64_t> unknown;
     for (std::uint64_t inode : wanted)
       if (!found(inode)) unknown.push_back(inode);
+    // IPv6 is walked too (the same table again) only for a tree that holds
+    // an IPv6 socket already known (its listener, found by step 1): a
+    // server on 127.0.0.1 has no IPv6 connection to look for.
+    const bool holds_v6 = std::any_of(wanted.begin(), wanted.end(), [&](std::uint64_t inode) {
+      auto k = mem.known.find(inode);
+      return k != mem.known.end() && k->second.family == AF_INET6;
+    });
     const std::uint32_t states = kHeldStates & ~kListen;
     ok = dump_family(fd, AF_INET, states, table, mem, now);
-    if (ok && !std::all_of(wanted.begin(), wanted.end(), found)) ok = dump_family(fd, AF_INET6, states, table, mem, now);
+    if (ok && holds_v6 && !std::all_of(wanted.begin(), wanted.end(), found))
+      ok = dump_family(fd, AF_INET6, states, table, mem, now);
     ++mem.reads.walks;
     mem.walk_cost_ns = trace::now_ns() - now;
     mem.walk_base_ns = std::min(mem.walk_base_ns, mem.walk_cost_ns);
     if (ok)
       for (std::uint64_t inode : wanted)
         if (!found(inode)) mem.not_found[inode] = now;
-    mem.walk_found.clear();
-    mem.walk_found_for = pid;
+    std::vector<std::uint64_t> found_now;
     for (std::uint64_t inode : unknown)
-      if (found(inode)) mem.walk_found.push_back(inode);
+      if (found(inode)) found_now.push_back(inode);
+    tree.churn.walked(std::move(found_now), unknown.size());
   }
   ::close(fd);
   for (std::uint64_t inode : wanted) {
@@ -457,6 +472,7 @@ bool sock_diag_table(pid_t pid, const std::vector<std::uint64_t>& wanted, TcpTab
   if (walk && may_walk) {
     std::erase_if(mem.known, [&](const auto& kv) { return now - kv.second.used_ns > kForgetNs; });
     std::erase_if(mem.not_found, [&](const auto& kv) { return now - kv.second > kForgetNs; });
+    std::erase_if(mem.trees, [&](const auto& kv) { return now - kv.second.used_ns > kForgetNs; });
   }
   return ok;
 }

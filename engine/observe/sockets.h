@@ -59,9 +59,31 @@ TableReads table_reads();
 // one after 200 times its cost.
 bool walk_due(std::uint64_t now_ns, std::uint64_t walked_ns, std::uint64_t cost_ns, std::uint64_t base_ns,
               bool churning);
-// Whether the `found` new sockets a walk found churn: fewer than a tenth of
-// them (and of at least 8) are `still_wanted` at the next sample.
-bool churning(std::size_t found, std::size_t still_wanted);
+// Whether one tree's walks are churning: what its walks looked for was gone
+// (by the walk, or by the tree's next sample) walk after walk. A walk is
+// wasted when fewer than a tenth of the unknown sockets it `sought` were
+// found by it and still wanted at the next sample; the wasted walks in a row
+// churn once they sought 8 sockets or more between them. A load of short
+// connections churns at its first walk (fifty sought, a few found, none
+// left); serial on close, one connection at a time, after eight. A walk that
+// found sockets that stay, or a sample with nothing unknown (the load is
+// over), ends the run.
+class WalkChurn {
+ public:
+  // The last walk sought `sought` unknown sockets and found `found` of them.
+  void walked(std::vector<std::uint64_t> found, std::size_t sought);
+  // A sample of the tree, wanting `wanted` (sorted), of which `unknown`
+  // are not known yet. Judges the last walk, if it is not judged yet.
+  void sampled(const std::vector<std::uint64_t>& wanted, bool unknown);
+  bool churning() const { return wasted_sought_ >= kSought; }
+  static constexpr std::size_t kSought = 8;
+
+ private:
+  std::vector<std::uint64_t> found_;
+  std::size_t sought_ = 0;
+  bool judged_ = true;
+  std::size_t wasted_sought_ = 0;
+};
 
 // The sockets of `links` that the table knows, in fd order.
 std::vector<SocketFd> resolve_sockets(const std::vector<SocketLink>& links, const TcpTable& table);

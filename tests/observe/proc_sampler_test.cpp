@@ -567,9 +567,60 @@ TEST(SampleSubtree, ACostlyWalkOfTheTableIsDeferredOnlyWhileItsFindingsChurn) {
   EXPECT_FALSE(detail::walk_due(t0 + 3999 * ms, t0, 20 * ms, base, true));
   EXPECT_TRUE(detail::walk_due(t0 + 4000 * ms, t0, 20 * ms, base, true)) << "200 times its cost later";
 
-  EXPECT_TRUE(detail::churning(50, 0)) << "fifty found, none left: a load of short connections";
-  EXPECT_TRUE(detail::churning(50, 4));
-  EXPECT_FALSE(detail::churning(50, 5)) << "a tenth still wanted";
-  EXPECT_FALSE(detail::churning(6, 0)) << "too few to call a load";
-  EXPECT_FALSE(detail::churning(2000, 2000)) << "held connections";
+}
+
+// Whether a tree's walks churn, from what they sought and found and what
+// the tree's next sample still wanted.
+TEST(SampleSubtree, WalksChurnWhileWhatTheySeekIsGoneWalkAfterWalk) {
+  auto inodes = [](std::uint64_t from, std::uint64_t n) {
+    std::vector<std::uint64_t> v;
+    for (std::uint64_t i = 0; i < n; ++i) v.push_back(from + i);
+    return v;
+  };
+  {
+    // evloop on close: fifty sought, three still open when the walk came,
+    // none of them at the next sample.
+    detail::WalkChurn c;
+    c.sampled(inodes(100, 50), true);
+    EXPECT_FALSE(c.churning()) << "no walk yet";
+    c.walked(inodes(100, 3), 50);
+    c.sampled(inodes(200, 50), true);
+    EXPECT_TRUE(c.churning());
+    // The load ends: a sample with nothing unknown.
+    c.sampled(inodes(1, 1), false);
+    EXPECT_FALSE(c.churning()) << "nothing unknown: the load is over";
+  }
+  {
+    // serial on close: one connection a sample, gone by the walk.
+    detail::WalkChurn c;
+    for (int walk = 1; walk <= 8; ++walk) {
+      c.sampled(inodes(static_cast<std::uint64_t>(walk) * 10, 1), true);
+      EXPECT_FALSE(c.churning()) << "after " << walk - 1 << " wasted walks";
+      c.walked({}, 1);
+    }
+    c.sampled(inodes(90, 1), true);
+    EXPECT_TRUE(c.churning()) << "eight wasted walks in a row, eight sockets sought";
+    // A teacher's client after the load: found, and still there.
+    c.walked(inodes(90, 1), 1);
+    c.sampled(inodes(90, 1), true);
+    EXPECT_FALSE(c.churning()) << "a walk found a socket that stays";
+  }
+  {
+    // Held connections (a comparison's six clients; two thousand idle ones).
+    detail::WalkChurn six, many;
+    six.walked(inodes(1, 6), 6);
+    six.sampled(inodes(1, 6), false);
+    EXPECT_FALSE(six.churning());
+    many.walked(inodes(1, 2000), 2000);
+    many.sampled(inodes(1, 2000), true);
+    EXPECT_FALSE(many.churning());
+    // A tenth of what was sought still there is not churn; less is.
+    detail::WalkChurn tenth, less;
+    tenth.walked(inodes(1, 5), 50);
+    tenth.sampled(inodes(1, 5), true);
+    EXPECT_FALSE(tenth.churning());
+    less.walked(inodes(1, 4), 50);
+    less.sampled(inodes(1, 4), true);
+    EXPECT_TRUE(less.churning());
+  }
 }
