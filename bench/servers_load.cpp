@@ -9,8 +9,9 @@
 //       /proc's zombies), and the CPU the lab itself spent.
 //   (f) the event loop against nginx on Connection: close: evloop traced into
 //       a Lab against nginx with one worker, hybrid with two workers against
-//       nginx with two, wrk -t2 -c50, three alternating rounds, medians.
-//       Skipped, with the reason, when nginx is not installed.
+//       nginx with two, wrk -t2 -c50, three alternating rounds, medians;
+//       and the CPU each server (and the lab) took a request. Skipped, with
+//       the reason, when nginx is not installed.
 //   (g) idle connections: 1,000, 5,000 and 10,000 FTP connections held open
 //       against the event loop (traced, as the lab runs it): descriptors and
 //       PSS per connection from /proc, and whether curl still downloads a
@@ -159,8 +160,9 @@ void part_f(int seconds) {
   };
   const Pair pairs[] = {{"evloop", 0, "nginx-1"}, {"hybrid", 2, "nginx-2"}};
   std::printf("| ours (traced) | reference | req/s ours | req/s reference | ours/reference | p99 ms ours | p99 ms "
-              "reference | errors (ours/ref) | drops | ours untraced/reference | p99 ms ours untraced |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "reference | errors (ours/ref) | drops | ours untraced/reference | p99 ms ours untraced | server CPU µs a "
+              "request: ours traced + lab / untraced / reference |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Pair& p : pairs) {
     const compare::Reference* ref = compare::find_reference(p.reference);
     if (ref == nullptr || !compare::unavailable_reason(*ref).empty()) {
@@ -170,6 +172,10 @@ void part_f(int seconds) {
     }
     std::vector<double> rps_ours, rps_ref, p99_ours, p99_ref, rps_off, p99_off;
     std::uint64_t errors_ours = 0, errors_ref = 0, drops = 0;
+    // The servers' CPU a request, summed over the rounds (and the lab's, for
+    // ours traced): where the difference is, beside req/s.
+    double cpu_on = 0, cpu_lab = 0, cpu_off = 0, cpu_ref = 0;
+    std::uint64_t n_on = 0, n_off = 0, n_ref = 0;
     WrkOptions w;
     w.connections = 50;
     w.seconds = seconds;
@@ -187,6 +193,8 @@ void part_f(int seconds) {
           rps_off.push_back(r.rps);
           p99_off.push_back(r.p99_ms);
           errors_ours += r.errors;
+          cpu_off += tree_cpu_seconds(off.pid());
+          n_off += r.requests;
         } else if (which == 0) {
           lab::LabOptions options;
           options.self_exe = SOCKSCOPE_BIN;
@@ -195,7 +203,14 @@ void part_f(int seconds) {
           spec.arch = p.ours;
           spec.protocol = "http";
           if (p.workers > 0) spec.settings.set(servers::SettingId::workers, p.workers);
-          const WrkResult r = run_wrk(lab.start_server(spec), w);
+          const std::uint16_t port = lab.start_server(spec);
+          rusage before{}, after{};
+          getrusage(RUSAGE_SELF, &before);
+          const WrkResult r = run_wrk(port, w);
+          getrusage(RUSAGE_SELF, &after);
+          cpu_on += tree_cpu_seconds(lab.server_pid());
+          cpu_lab += cpu_seconds(after) - cpu_seconds(before);
+          n_on += r.requests;
           lab.stop_server();
           lab.flush();
           drops += lab.ring_drops();
@@ -205,6 +220,8 @@ void part_f(int seconds) {
         } else {
           auto server = compare::ReferenceServer::start(*ref, servers::default_root());
           const WrkResult r = run_wrk(server->port(), w);
+          cpu_ref += tree_cpu_seconds(server->pid());
+          n_ref += r.requests;
           server->stop();
           rps_ref.push_back(r.rps);
           p99_ref.push_back(r.p99_ms);
@@ -214,11 +231,15 @@ void part_f(int seconds) {
     }
     const double ours = median(rps_ours), theirs = median(rps_ref);
     const double off = median(rps_off);
-    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu | %llu | %.2f | %.2f |\n", p.ours,
+    const auto us = [](double cpu, std::uint64_t n) { return n > 0 ? 1e6 * cpu / static_cast<double>(n) : 0.0; };
+    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu | %llu | %.2f | %.2f | %.1f + %.1f / %.1f / "
+                "%.1f |\n",
+                p.ours,
                 p.workers > 0 ? (" --workers " + std::to_string(p.workers)).c_str() : "", p.reference, ours, theirs,
                 theirs > 0 ? ours / theirs : 0.0, median(p99_ours), median(p99_ref),
                 static_cast<unsigned long long>(errors_ours), static_cast<unsigned long long>(errors_ref),
-                static_cast<unsigned long long>(drops), theirs > 0 ? off / theirs : 0.0, median(p99_off));
+                static_cast<unsigned long long>(drops), theirs > 0 ? off / theirs : 0.0, median(p99_off),
+                us(cpu_on, n_on), us(cpu_lab, n_on), us(cpu_off, n_off), us(cpu_ref, n_ref));
     std::printf("\n(req/s per round, ours: %.0f %.0f %.0f; ours untraced: %.0f %.0f %.0f; reference: %.0f %.0f %.0f)\n\n",
                 rps_ours[0], rps_ours[1], rps_ours[2], rps_off[0], rps_off[1], rps_off[2], rps_ref[0], rps_ref[1],
                 rps_ref[2]);

@@ -227,8 +227,7 @@ void AsyncConnection::send(std::string bytes, int code) {
 // One reply is over: `written` of its `size` bytes went out.
 void AsyncConnection::replied(std::size_t written, int code, std::size_t size) {
   bytes_out_ += written;
-  trace::emit(Kind::write, conn_, static_cast<std::int64_t>(written));
-  trace::emit(Kind::reply, conn_, code, static_cast<std::int64_t>(size));
+  trace::emit_reply(conn_, code, size, written);
 }
 
 // FTP passive mode: a listener on the address the client reached us at, port

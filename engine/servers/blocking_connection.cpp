@@ -235,8 +235,7 @@ class BlockingConnection {
     // kernel delivers it to the client from there.
     trace::gate(GateKind::reply, ctx_.conn);
     bool ok = write_all(ctx_.fd, act.bytes, totals_.bytes_out);
-    trace::emit(Kind::write, ctx_.conn, static_cast<std::int64_t>(totals_.bytes_out - before));
-    trace::emit(Kind::reply, ctx_.conn, act.code, static_cast<std::int64_t>(act.bytes.size()));
+    trace::emit_reply(ctx_.conn, act.code, act.bytes.size(), totals_.bytes_out - before);
     if (!ok) closed_ = true;  // the client is gone; stop talking to it
   }
 

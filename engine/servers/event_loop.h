@@ -20,10 +20,13 @@ namespace sockscope::servers {
 //    handler takes the queued clients with accept4(SOCK_NONBLOCK) until the
 //    queue is empty, as nginx does (evloop: the fewest system calls).
 //  asio_accept: Asio's async_accept, which tries accept() inside the reactor
-//    before any handler runs (hybrid: every worker's loop wakes for each new
-//    client, and with a wait every one of them would run a handler to find
-//    the queue empty; with Asio's accept only the worker that got the client
-//    runs one).
+//    before any handler runs (hybrid: more than one worker's loop can wake
+//    for a new client, since a busy worker still finds the listener ready on
+//    its next epoll_wait; with a wait each of them would run a handler to
+//    find the queue empty, with Asio's accept only the worker that got the
+//    client runs one). A hybrid worker's listener is registered with
+//    EPOLLEXCLUSIVE (servers/exclusive_door.h), so a client wakes one
+//    sleeping worker, not all of them.
 enum class AcceptWay { wait_then_accept, asio_accept };
 
 class EventLoopServer {

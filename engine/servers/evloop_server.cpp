@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "servers/event_loop.h"
+#include "servers/exclusive_door.h"
 #include "trace/asio_tracking.h"
 #include "trace/gate.h"
 #include "trace/ring.h"
@@ -85,6 +86,12 @@ int EventLoopServer::run(int worker) {
   signals_ = std::make_unique<SignalPipe>(/*watch_children=*/false);
   signal_reader_ = std::make_unique<asio::posix::stream_descriptor>(io_, dup(signals_->fd()));
   wait_for_signal();
+  // A hybrid worker with its own epoll set: a new client wakes one sleeping
+  // worker, not every one (servers/exclusive_door.h). Without notify_fork
+  // the workers share one set, which holds the listener once anyway.
+  if (worker_ >= 0 && way_ == AcceptWay::asio_accept && config_.on(SettingId::notify_fork))
+    if (const int err = make_listener_exclusive(acceptor_.native_handle()); err != 0)
+      trace::emit(Kind::error, 0, err, worker_, "EPOLLEXCLUSIVE");
   accept_next();
   // The loop itself: wait in epoll, run the handlers that became ready, one at
   // a time, until shutdown() leaves it nothing to wait for.

@@ -6,9 +6,12 @@
 // BEFORE forking, then forks --workers N copies that each run that loop
 // (prefork.h does the forking and the supervision, exactly as for prefork).
 // Every worker accepts on the same listening socket, with Asio's
-// async_accept: each new client wakes every worker's loop (the thundering
-// herd), the accept() inside each reactor races, and only the winner runs a
-// handler and serves the connection to its end.
+// async_accept. Each worker's epoll set holds the listener with
+// EPOLLEXCLUSIVE, as nginx's do: a new client wakes one sleeping worker, not
+// every one (the thundering herd). A worker busy with handlers still sees
+// the listener ready on its next turn, so the accept() inside the reactors
+// can race; only the winner runs a handler and serves the connection to its
+// end.
 //
 // Lesson: why Asio has notify_fork. An io_context owns kernel objects - an
 // epoll instance, an eventfd to wake it, a timerfd - and fork() copies only

@@ -468,7 +468,13 @@ class FoldState {
         if (e.conn != 0) ++connection_or_new(e).requests;
         break;
       case K::reply:
-        if (e.conn != 0) ++connection_or_new(e).replies;
+        if (e.conn != 0) {
+          ConnectionView& c = connection_or_new(e);
+          ++c.replies;
+          // Sent whole: the reply is its own write (trace::kReplyWhole).
+          if ((e.flags & trace::kReplyWhole) != 0 && e.b > 0 && c.state == ConnState::open)
+            c.bytes_out += static_cast<std::uint64_t>(e.b);
+        }
         break;
       case K::close:
         if (e.conn != 0) on_close(e);

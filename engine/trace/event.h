@@ -33,7 +33,8 @@ enum class Kind : std::uint16_t {
   read,            // bytes read from a connection. a = bytes
   write,           // bytes written to a connection. a = bytes
   request,         // a complete request/command parsed. text = verb or path
-  reply,           // a reply sent. a = status code (FTP or HTTP), b = body bytes
+  reply,           // a reply sent. a = status code (FTP or HTTP), b = its bytes; flags = kReplyWhole when
+                   // send() took all b bytes at once (then no write event of its own: emit_reply)
   data_open,       // FTP passive data listener opened. a = port
   data_accept,     // FTP data connection accepted. a = peer port
   transfer,        // FTP data transfer finished. a = bytes, b = 1 ok / 0 failed
@@ -114,6 +115,12 @@ constexpr bool kind_from_name(std::string_view name, Kind& out) {
   }
   return false;
 }
+
+// reply's flags: the reply went into the socket whole, so it stands for its
+// write too (one event, not two, for almost every reply). A reply without it
+// follows the write that says how much of it went out. Recordings made before
+// the flag have a write before every reply and read the same.
+inline constexpr std::uint16_t kReplyWhole = 1;
 
 inline constexpr std::size_t kEventTextSize = 24;
 

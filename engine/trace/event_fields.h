@@ -78,7 +78,11 @@ inline constexpr std::array<KindFields, static_cast<std::size_t>(Kind::count_)> 
     {Kind::write, "send() copied reply bytes into the socket's send buffer.", {"bytes"}, detail::kNone},
     {Kind::request, "A complete command or request was parsed; text is its verb or path.", detail::kNone,
      detail::kNone},
-    {Kind::reply, "A reply went out: its FTP or HTTP status code and its size.", {"status"}, {"bytes"}},
+    {Kind::reply,
+     "A reply went out: its FTP or HTTP status code and its size. send() copied it into the socket's send buffer "
+     "whole, unless a write just before it says how much went.",
+     {"status"},
+     {"bytes"}},
     {Kind::data_open, "FTP passive mode: a data listener is open for the next transfer.", {"port"}, detail::kNone},
     {Kind::data_accept, "FTP: the client connected to the data port.", {"peer port"}, detail::kNone},
     {Kind::transfer, "FTP: a file went over the data connection (or failed to).", {"bytes"}, {"ok", FieldFormat::flag}},

@@ -356,4 +356,13 @@ void emit(Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b, std::st
   r->push(e);
 }
 
+void emit_reply(std::uint32_t conn, int code, std::size_t size, std::size_t written) noexcept {
+  if (written == size) {
+    emit(Kind::reply, conn, code, static_cast<std::int64_t>(size), {}, kReplyWhole);
+    return;
+  }
+  emit(Kind::write, conn, static_cast<std::int64_t>(written));
+  emit(Kind::reply, conn, code, static_cast<std::int64_t>(size));
+}
+
 }  // namespace sockscope::trace

@@ -116,5 +116,9 @@ std::uint64_t now_ns() noexcept;
 // Writes one event stamped with now, pid and tid. Never blocks, never throws.
 void emit(Kind kind, std::uint32_t conn = 0, std::int64_t a = 0, std::int64_t b = 0,
           std::string_view text = {}, std::uint16_t flags = 0) noexcept;
+// A reply of `size` bytes with status `code`, of which send() took `written`:
+// one reply event marked kReplyWhole when all of it went, else a write of
+// what went and then the reply.
+void emit_reply(std::uint32_t conn, int code, std::size_t size, std::size_t written) noexcept;
 
 }  // namespace sockscope::trace

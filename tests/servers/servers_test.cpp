@@ -275,6 +275,36 @@ TEST(SerialServer, EventsShowOneConnectionAfterAnother) {
   EXPECT_EQ(count[Kind::server_stop], 1);
 }
 
+// A reply that send() takes whole, as almost every reply is, is one event
+// (trace::kReplyWhole), not a write and a reply: its bytes are what the
+// client got. The blocking servers and the event loop alike.
+TEST(Replies, AReplySentWholeIsOneEventWithEveryByteTheClientGot) {
+  for (const char* arch : {"serial", "evloop"}) {
+    SCOPED_TRACE(arch);
+    auto ring = trace::TraceRing::create(1 << 12);
+    ServerProcess s({"--arch", arch, "--protocol", "http", "--port", "0"},
+                    {"SOCKSCOPE_TRACE_FD=" + std::to_string(ring.fd())});
+    std::string got;
+    {
+      RawClient c(s.port());
+      ASSERT_TRUE(c.send_all("GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+      got = c.read_for(5000);
+      ASSERT_TRUE(c.closed_by_server());
+    }
+    ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+    ASSERT_EQ(s.stop(), 0);
+    std::vector<trace::Event> replies;
+    for (const auto& e : drain(ring)) {
+      EXPECT_NE(e.kind, trace::Kind::write) << "a whole reply needs no write event";
+      if (e.kind == trace::Kind::reply) replies.push_back(e);
+    }
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].a, 200);
+    EXPECT_EQ(replies[0].flags & trace::kReplyWhole, trace::kReplyWhole);
+    EXPECT_EQ(replies[0].b, static_cast<std::int64_t>(got.size()));
+  }
+}
+
 // ---- 3. Command line errors ----------------------------------------------------------------
 
 TEST(ServeCommand, UnknownArchIsAUsageErrorListingTheValidOnes) {

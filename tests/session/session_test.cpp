@@ -109,6 +109,30 @@ TEST(SessionFold, ConnectionsJoinedWithClients) {
   EXPECT_EQ(ext->bytes_in, 42u);  // summed reads while open
 }
 
+// A reply sent whole is its own write (trace::kReplyWhole): its bytes count
+// as sent. One that did not fit follows the write of what went, and only
+// that counts; so do recordings from before the flag, a write before every
+// reply.
+TEST(SessionFold, AReplySentWholeCountsItsBytesOutAndAPartialOneOnlyItsWrite) {
+  Session s;
+  std::uint64_t t = 1000;
+  s.add_event(test::event(t++, 100, Kind::accept, 1, 50001, 5));
+  trace::Event whole = test::event(t++, 100, Kind::reply, 1, 200, 1234);
+  whole.flags = trace::kReplyWhole;
+  s.add_event(whole);
+  s.add_event(test::event(t++, 100, Kind::write, 1, 700));
+  s.add_event(test::event(t++, 100, Kind::reply, 1, 200, 5000));  // 700 of 5000 went, then the client left
+  s.add_event(test::event(t++, 100, Kind::accept, 2, 50002, 6));
+  s.add_event(test::event(t++, 100, Kind::write, 2, 99));  // an older recording
+  s.add_event(test::event(t++, 100, Kind::reply, 2, 226, 99));
+  const Model& m = s.model();
+  ASSERT_NE(m.find_connection(1), nullptr);
+  EXPECT_EQ(m.find_connection(1)->bytes_out, 1234u + 700u);
+  EXPECT_EQ(m.find_connection(1)->replies, 2u);
+  ASSERT_NE(m.find_connection(2), nullptr);
+  EXPECT_EQ(m.find_connection(2)->bytes_out, 99u);
+}
+
 TEST(SessionFold, LatencyAndCounts) {
   Session s = testing_fixture::fork_server_session();
   const Model& m = s.model();
