@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <unordered_map>
 
 #include "observe/sockets.h"
@@ -63,7 +65,35 @@ std::uint64_t field_kb(const std::string& text, std::string_view key) {
   return v;
 }
 
-bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>& links);
+bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>& links, bool with_pss);
+
+// PSS costs a walk of the process's page tables (smaps_rollup): a few
+// milliseconds in a process that has written across the 128 MiB trace ring
+// (32,768 entries). A fork server's fifty kept-alive children have, and
+// reading them all made each sample 25 to 175 ms, most of the lab's CPU on
+// that load. So in a tree of more than kPssEverySample processes a process
+// keeps its last reading until it is kPssMaxAgeNs old, and then is read
+// again when the sample's budget for such readings (kPssBudgetNs) allows,
+// stalest first; a process with no reading yet is read at once. A
+// teacher's smaller trees are read in full every sample.
+constexpr std::size_t kPssEverySample = 16;
+constexpr std::uint64_t kPssMaxAgeNs = 2'000'000'000;
+constexpr std::uint64_t kPssBudgetNs = 5'000'000;
+struct PssReading {
+  std::uint64_t start_ticks = 0;  // the same process, not a new one with its pid
+  std::uint64_t pss_kb = 0, pss_anon_kb = 0;
+  std::uint64_t read_ns = 0;
+};
+struct PssMemory {
+  std::mutex mutex;
+  std::unordered_map<pid_t, PssReading> readings;
+  std::atomic<std::uint64_t> reads{0};
+};
+PssMemory& pss_memory() {
+  static PssMemory m;
+  return m;
+}
+void read_or_recall_pss(std::vector<ProcInfo>& procs, std::uint64_t now);
 
 // The sockets the TCP table must answer for: the inodes of `links`.
 void add_inodes(const std::vector<SocketLink>& links, std::vector<std::uint64_t>& wanted) {
@@ -129,7 +159,7 @@ bool parse_stat(std::string_view text, ProcInfo& out) {
 
 bool read_proc(pid_t pid, ProcInfo& out) {
   std::vector<SocketLink> links;
-  if (!read_proc_without_sockets(pid, out, links)) return false;
+  if (!read_proc_without_sockets(pid, out, links, true)) return false;
   if (!links.empty()) {
     std::vector<std::uint64_t> wanted;
     add_inodes(links, wanted);
@@ -140,9 +170,24 @@ bool read_proc(pid_t pid, ProcInfo& out) {
 
 namespace {
 
+// PSS shares each page among the processes mapping it: the honest cost of
+// a forked child that still shares most pages with its parent. Zombies have
+// no mm (the file is empty) and other users' processes are unreadable: 0.
+void read_pss(pid_t pid, ProcInfo& out) {
+  char path[64];
+  std::string text;
+  out.pss_kb = out.pss_anon_kb = 0;
+  std::snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
+  if (read_file(path, text)) {
+    out.pss_kb = field_kb(text, "\nPss:");
+    out.pss_anon_kb = field_kb(text, "\nPss_Anon:");
+  }
+  pss_memory().reads.fetch_add(1, std::memory_order_relaxed);
+}
+
 // Everything but the sockets, which need the TCP tables: their descriptors
-// go to `links`.
-bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>& links) {
+// go to `links`. PSS only `with_pss`.
+bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>& links, bool with_pss) {
   char path[64];
   std::string text;
   std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -182,15 +227,7 @@ bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>
     }
   }
 
-  // PSS shares each page among the processes mapping it: the honest cost of
-  // a forked child that still shares most pages with its parent. Zombies have
-  // no mm (the file is empty) and other users' processes are unreadable: 0.
-  out.pss_kb = out.pss_anon_kb = 0;
-  std::snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
-  if (read_file(path, text)) {
-    out.pss_kb = field_kb(text, "\nPss:");
-    out.pss_anon_kb = field_kb(text, "\nPss_Anon:");
-  }
+  if (with_pss) read_pss(pid, out);
 
   links.clear();
   out.sockets.clear();
@@ -202,6 +239,47 @@ bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>
 }  // namespace
 
 // ---- 3. a subtree --------------------------------------------------------------------
+
+namespace {
+
+void read_or_recall_pss(std::vector<ProcInfo>& procs, std::uint64_t now) {
+  PssMemory& mem = pss_memory();
+  std::lock_guard lock(mem.mutex);
+  const bool big = procs.size() > kPssEverySample;
+  // Processes with no reading of theirs are read, always; in a big tree the
+  // rest keep their reading unless it is kPssMaxAgeNs old, and then are read
+  // stalest first while this sample has spent less than kPssBudgetNs on it.
+  std::vector<std::pair<std::uint64_t, ProcInfo*>> stale;  // (read at, process)
+  for (ProcInfo& p : procs) {
+    auto it = mem.readings.find(p.pid);
+    const bool known = it != mem.readings.end() && it->second.start_ticks == p.start_ticks;
+    if (big && known) {
+      p.pss_kb = it->second.pss_kb;
+      p.pss_anon_kb = it->second.pss_anon_kb;
+      if (now - it->second.read_ns >= kPssMaxAgeNs) stale.emplace_back(it->second.read_ns, &p);
+      continue;
+    }
+    read_pss(p.pid, p);
+    mem.readings[p.pid] = {p.start_ticks, p.pss_kb, p.pss_anon_kb, now};
+  }
+  std::sort(stale.begin(), stale.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  const std::uint64_t began = trace::now_ns();
+  for (auto& [read_ns, p] : stale) {
+    if (trace::now_ns() - began >= kPssBudgetNs) break;
+    read_pss(p->pid, *p);
+    mem.readings[p->pid] = {p->start_ticks, p->pss_kb, p->pss_anon_kb, now};
+  }
+  // Short-lived processes (a fork server's children on short connections)
+  // leave readings behind by the thousand: forget the old ones now and then.
+  if (mem.readings.size() > 4096)
+    std::erase_if(mem.readings, [&](const auto& kv) { return now - kv.second.read_ns > kPssMaxAgeNs; });
+}
+
+}  // namespace
+
+namespace detail {
+std::uint64_t pss_reads() { return pss_memory().reads.load(std::memory_order_relaxed); }
+}  // namespace detail
 
 ProcSnapshot sample_subtree(pid_t root) {
   ProcSnapshot snap;
@@ -227,7 +305,7 @@ ProcSnapshot sample_subtree(pid_t root) {
     pid_t pid = queue[i];
     ProcInfo info;
     std::vector<SocketLink> own;
-    if (!read_proc_without_sockets(pid, info, own)) {
+    if (!read_proc_without_sockets(pid, info, own, false)) {
       if (pid == root) return snap;  // the whole subtree is gone
       continue;
     }
@@ -240,6 +318,7 @@ ProcSnapshot sample_subtree(pid_t root) {
     std::sort(kids.begin(), kids.end());
     queue.insert(queue.end(), kids.begin(), kids.end());
   }
+  read_or_recall_pss(snap.procs, snap.ts_ns);
   // Pass 3: the TCP tables, once for the whole subtree. A socket opened after
   // its process was listed is not in this sample; one closed since is not in
   // the tables and is skipped: each sample is a slightly smeared instant.

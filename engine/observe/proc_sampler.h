@@ -113,7 +113,11 @@ struct ProcSnapshot {
   bool operator==(const ProcSnapshot&) const = default;
 };
 
-// Scans /proc once and returns `root` and all its descendants. When `root`
+// Scans /proc once and returns `root` and all its descendants. In a tree of
+// more than 16 processes a process's PSS (a walk of its page tables) is read
+// when it is new, and then again when its reading is 2 s old and the
+// sample's 5 ms for such readings allow; it is recalled in between
+// (proc_sampler.cpp). When `root`
 // does not exist, returns a snapshot with no procs (the server is gone).
 // Reads /proc/PID/net/tcp and tcp6 once, PID being the root (or the first
 // member that is not a zombie), for the sockets of the whole subtree.
@@ -128,5 +132,10 @@ bool read_proc(pid_t pid, ProcInfo& out);
 // start_ticks, cpu_s). Exposed for tests: comm may hold spaces and parens, so
 // the fields after it are found from the *last* ')'.
 bool parse_stat(std::string_view stat_text, ProcInfo& out);
+
+namespace detail {
+// How many times PSS was read (smaps_rollup) since the process started.
+std::uint64_t pss_reads();
+}  // namespace detail
 
 }  // namespace sockscope::observe

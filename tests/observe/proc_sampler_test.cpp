@@ -205,6 +205,54 @@ TEST(SampleSubtree, ReapedChildDisappears) {
   EXPECT_EQ(s.find(pid), nullptr);
 }
 
+// PSS is a walk of each process's page tables. A small tree's is read in
+// full every sample; in a tree of more than 16 processes a reading is
+// recalled until it is 2 s old, then read again within a budget of 5 ms a
+// sample, stalest first.
+TEST(SampleSubtree, ABigTreesPssIsReadAtMostEveryTwoSecondsASmallOnesEverySample) {
+  Children kids;
+  for (int i = 0; i < 20; ++i) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::pause();
+      ::_exit(0);
+    }
+    kids.pids.push_back(pid);
+  }
+  std::uint64_t before = detail::pss_reads();
+  const ProcSnapshot first = sample_subtree(::getpid());
+  ASSERT_EQ(first.procs.size(), 21u);
+  EXPECT_EQ(detail::pss_reads() - before, 21u) << "new processes: every one read";
+  before = detail::pss_reads();
+  const ProcSnapshot second = sample_subtree(::getpid());
+  ASSERT_EQ(second.procs.size(), 21u);
+  EXPECT_EQ(detail::pss_reads() - before, 0u) << "read a moment ago: recalled";
+  for (const ProcInfo& p : second.procs) {
+    ASSERT_NE(first.find(p.pid), nullptr);
+    EXPECT_GT(p.pss_kb, 0u) << p.pid;
+    EXPECT_EQ(p.pss_kb, first.find(p.pid)->pss_kb) << p.pid;
+  }
+  std::this_thread::sleep_for(2100ms);
+  before = detail::pss_reads();
+  EXPECT_EQ(sample_subtree(::getpid()).procs.size(), 21u);
+  EXPECT_GE(detail::pss_reads() - before, 1u) << "2 s old: read again, as many as 5 ms allow";
+  for (int i = 0; i < 50 && detail::pss_reads() - before < 21u; ++i) sample_subtree(::getpid());
+  EXPECT_EQ(detail::pss_reads() - before, 21u) << "each stale reading read once again";
+
+  // Down to four processes: every sample reads every one.
+  for (std::size_t i = 3; i < kids.pids.size(); ++i) {
+    ::kill(kids.pids[i], SIGKILL);
+    ASSERT_EQ(::waitpid(kids.pids[i], nullptr, 0), kids.pids[i]);
+    kids.reaped.push_back(kids.pids[i]);
+  }
+  for (int round = 0; round < 2; ++round) {
+    before = detail::pss_reads();
+    EXPECT_EQ(sample_subtree(::getpid()).procs.size(), 4u);
+    EXPECT_EQ(detail::pss_reads() - before, 4u) << "round " << round;
+  }
+}
+
 TEST(SampleSubtree, GoneRootGivesEmptySnapshot) {
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
