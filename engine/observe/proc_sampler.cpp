@@ -253,7 +253,9 @@ void read_or_recall_pss(std::vector<ProcInfo>& procs, std::uint64_t now) {
   for (ProcInfo& p : procs) {
     auto it = mem.readings.find(p.pid);
     const bool known = it != mem.readings.end() && it->second.start_ticks == p.start_ticks;
-    if (big && known) {
+    // A zombie has no memory left (an empty file, cheap to read): never an
+    // old reading from before it exited.
+    if (big && known && p.state != 'Z') {
       p.pss_kb = it->second.pss_kb;
       p.pss_anon_kb = it->second.pss_anon_kb;
       if (now - it->second.read_ns >= kPssMaxAgeNs) stale.emplace_back(it->second.read_ns, &p);

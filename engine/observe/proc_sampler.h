@@ -113,14 +113,14 @@ struct ProcSnapshot {
   bool operator==(const ProcSnapshot&) const = default;
 };
 
-// Scans /proc once and returns `root` and all its descendants. In a tree of
-// more than 16 processes a process's PSS (a walk of its page tables) is read
-// when it is new, and then again when its reading is 2 s old and the
-// sample's 5 ms for such readings allow; it is recalled in between
-// (proc_sampler.cpp). When `root`
+// Scans /proc once and returns `root` and all its descendants. When `root`
 // does not exist, returns a snapshot with no procs (the server is gone).
 // Reads /proc/PID/net/tcp and tcp6 once, PID being the root (or the first
-// member that is not a zombie), for the sockets of the whole subtree.
+// member that is not a zombie), for the sockets of the whole subtree. In a
+// tree of more than 16 processes a process's PSS (a walk of its page
+// tables) is read when it is new, and again when its reading is 2 s old and
+// the sample's 5 ms for such readings allow; in between it is recalled
+// (proc_sampler.cpp).
 ProcSnapshot sample_subtree(pid_t root);
 
 // Reads one process, its sockets included (reading the TCP tables for it
