@@ -11,9 +11,11 @@
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <unordered_map>
 
 #include "observe/proc_sampler.h"
 
@@ -106,11 +108,6 @@ double to_ms(const std::string& v) {
   return x;
 }
 
-double cpu_seconds(const rusage& r) {
-  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
-}
-
 }  // namespace
 
 WrkResult run_wrk(std::uint16_t port, const WrkOptions& o) {
@@ -186,24 +183,47 @@ Tree measure(pid_t root) {
 }
 
 double tree_cpu_seconds(pid_t root) {
+  // One pass over /proc/*/stat (no sample: no smaps, no TCP table): each
+  // process's parent, and its CPU with that of the children it reaped.
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  double total = 0;
-  for (const auto& p : sockscope::observe::sample_subtree(root).procs) {
-    total += p.cpu_s;
-    // cutime and cstime: fields 16 and 17, counted from the ')' that ends
-    // comm (field 2) so a comm with spaces cannot shift them.
-    std::ifstream in("/proc/" + std::to_string(p.pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::unordered_multimap<pid_t, pid_t> children;
+  std::unordered_map<pid_t, double> cpu;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Fields counted from the ')' that ends comm (field 2), so a comm with
+    // spaces cannot shift them: 4 ppid, 14 utime, 15 stime, 16 cutime,
+    // 17 cstime.
     const auto paren = stat.rfind(')');
-    if (paren == std::string::npos) continue;
+    if (paren == std::string::npos || paren + 2 > stat.size()) continue;
     std::istringstream fields(stat.substr(paren + 2));
     std::string field;
-    double children = 0;
-    for (int i = 3; i <= 17 && fields >> field; ++i)
-      if (i >= 16) children += std::strtod(field.c_str(), nullptr);
-    total += children / tick;
+    pid_t ppid = 0;
+    double ticks = 0;
+    for (int i = 3; i <= 17 && fields >> field; ++i) {
+      if (i == 4) ppid = static_cast<pid_t>(std::strtol(field.c_str(), nullptr, 10));
+      if (i >= 14) ticks += std::strtod(field.c_str(), nullptr);
+    }
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    children.emplace(ppid, pid);
+    cpu[pid] = ticks / tick;
+  }
+  double total = 0;
+  std::vector<pid_t> queue{root};
+  for (std::size_t i = 0; i < queue.size(); ++i) {
+    if (auto it = cpu.find(queue[i]); it != cpu.end()) total += it->second;
+    auto range = children.equal_range(queue[i]);
+    for (auto it = range.first; it != range.second; ++it) queue.push_back(it->second);
   }
   return total;
+}
+
+double cpu_seconds(const rusage& r) {
+  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
 }
 
 }  // namespace sockscope::bench

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -227,5 +228,7 @@ Tree measure(pid_t root);
 // CPU seconds (user + system) spent so far by `root`'s tree: the processes in
 // it now, and the children they have reaped (a fork server's).
 double tree_cpu_seconds(pid_t root);
+// User + system seconds of a getrusage() result.
+double cpu_seconds(const rusage& r);
 
 }  // namespace sockscope::bench

@@ -48,11 +48,6 @@ namespace sockscope::bench {
 
 namespace {
 
-double cpu_seconds(const rusage& r) {
-  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
-}
-
 struct LoadRow {
   WrkResult wrk;
   std::uint64_t events = 0;

@@ -93,7 +93,6 @@ PssMemory& pss_memory() {
   static PssMemory m;
   return m;
 }
-void read_or_recall_pss(std::vector<ProcInfo>& procs, std::uint64_t now);
 
 // The sockets the TCP table must answer for: the inodes of `links`.
 void add_inodes(const std::vector<SocketLink>& links, std::vector<std::uint64_t>& wanted) {

@@ -270,8 +270,10 @@ void WalkChurn::walked(std::vector<std::uint64_t> found, std::size_t sought) {
 
 void WalkChurn::sampled(const std::vector<std::uint64_t>& wanted, bool unknown) {
   if (!judged_) {
+    std::vector<std::uint64_t> sorted(wanted);
+    std::sort(sorted.begin(), sorted.end());
     std::size_t still = 0;
-    for (std::uint64_t inode : found_) still += std::binary_search(wanted.begin(), wanted.end(), inode) ? 1 : 0;
+    for (std::uint64_t inode : found_) still += std::binary_search(sorted.begin(), sorted.end(), inode) ? 1 : 0;
     wasted_sought_ = still * 10 < sought_ ? wasted_sought_ + sought_ : 0;
     judged_ = true;
     found_.clear();
@@ -427,11 +429,9 @@ bool sock_diag_table(pid_t pid, const std::vector<std::uint64_t>& wanted, TcpTab
     auto nf = mem.not_found.find(inode);
     return nf == mem.not_found.end() || now - nf->second >= kRecheckNs;
   });
-  std::vector<std::uint64_t> sorted_wanted(wanted);
-  std::sort(sorted_wanted.begin(), sorted_wanted.end());
   Memory::Tree& tree = mem.trees[pid];
   tree.used_ns = now;
-  tree.churn.sampled(sorted_wanted, walk);
+  tree.churn.sampled(wanted, walk);
   const bool may_walk = mem.walk_base_ns == UINT64_MAX || detail::walk_due(now, mem.walked_ns, mem.walk_cost_ns,
                                                                            mem.walk_base_ns, tree.churn.churning());
   if (ok && walk && may_walk) {

@@ -72,8 +72,8 @@ class WalkChurn {
  public:
   // The last walk sought `sought` unknown sockets and found `found` of them.
   void walked(std::vector<std::uint64_t> found, std::size_t sought);
-  // A sample of the tree, wanting `wanted` (sorted), of which `unknown`
-  // are not known yet. Judges the last walk, if it is not judged yet.
+  // A sample of the tree, wanting `wanted`; `unknown`: some of them are not
+  // known yet. Judges the last walk, if it is not judged yet.
   void sampled(const std::vector<std::uint64_t>& wanted, bool unknown);
   bool churning() const { return wasted_sought_ >= kSought; }
   static constexpr std::size_t kSought = 8;

@@ -9,33 +9,14 @@
 #include <unistd.h>
 
 #include <asio.hpp>
-#include <filesystem>
-#include <fstream>
-#include <set>
 #include <string>
+
+#include "epoll_fdinfo.h"
 
 namespace sockscope::servers {
 namespace {
 
-// The descriptors registered in this process's epoll sets, read from the
-// kernel (/proc/self/fdinfo of each eventpoll descriptor: one "tfd:" line
-// for each registration).
-std::multiset<int> epoll_registrations() {
-  std::multiset<int> out;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-    std::error_code ec;
-    if (std::filesystem::read_symlink(e.path(), ec).string() != "anon_inode:[eventpoll]") continue;
-    std::ifstream info("/proc/self/fdinfo/" + e.path().filename().string());
-    std::string word;
-    while (info >> word)
-      if (word == "tfd:") {
-        int fd = -1;
-        info >> fd;
-        out.insert(fd);
-      }
-  }
-  return out;
-}
+using test::epoll_registrations;
 
 struct Loopback {
   asio::io_context io{1};

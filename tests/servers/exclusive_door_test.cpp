@@ -8,14 +8,13 @@
 
 #include <asio.hpp>
 #include <cerrno>
-#include <filesystem>
 #include <fstream>
 #include <map>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "epoll_fdinfo.h"
 #include "server_harness.h"
 #include "support/events.h"
 #include "trace/ring.h"
@@ -25,40 +24,17 @@ namespace {
 
 using namespace sockscope::test;
 
-struct Seen {
-  std::uint32_t events = 0;
-  std::uint64_t data = 0;
-};
-
-// How this process's epoll sets hold `fd`, read from the kernel.
-std::optional<Seen> registration(int fd) {
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-    std::error_code ec;
-    if (std::filesystem::read_symlink(e.path(), ec).string() != "anon_inode:[eventpoll]") continue;
-    std::ifstream info("/proc/self/fdinfo/" + e.path().filename().string());
-    std::string word, events_word, data_word;
-    while (info >> word) {
-      if (word != "tfd:") continue;
-      int watched = -1;
-      Seen s;
-      info >> watched >> events_word >> std::hex >> s.events >> data_word >> s.data >> std::dec;
-      if (watched == fd) return s;
-    }
-  }
-  return std::nullopt;
-}
-
 TEST(ExclusiveDoor, TheListenerIsFlaggedWithAsiosOwnDataAndStillAccepts) {
   asio::io_context io{1};
   asio::ip::tcp::acceptor acceptor{io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   const int fd = acceptor.native_handle();
-  const auto before = registration(fd);
+  const auto before = epoll_registration(fd);
   ASSERT_TRUE(before) << "Asio registers the listener when it is opened";
   EXPECT_EQ(before->events & EPOLLEXCLUSIVE, 0u);
   EXPECT_NE(before->events & EPOLLPRI, 0u) << "Asio's own registration asks for EPOLLPRI";
 
   ASSERT_EQ(make_listener_exclusive(fd), 0);
-  const auto after = registration(fd);
+  const auto after = epoll_registration(fd);
   ASSERT_TRUE(after);
   EXPECT_NE(after->events & EPOLLEXCLUSIVE, 0u);
   EXPECT_EQ(after->events & EPOLLPRI, 0u) << "the kernel refuses EPOLLPRI with EPOLLEXCLUSIVE";
@@ -77,7 +53,7 @@ TEST(ExclusiveDoor, TheListenerIsFlaggedWithAsiosOwnDataAndStillAccepts) {
   // A descriptor no epoll set holds is an error, not a guess.
   EXPECT_EQ(make_listener_exclusive(client.native_handle() + 1000), ENOENT);
   acceptor.close();
-  EXPECT_FALSE(registration(fd)) << "closing the acceptor removes the flagged registration";
+  EXPECT_FALSE(epoll_registration(fd)) << "closing the acceptor removes the flagged registration";
 }
 
 // How often a process has gone to sleep and been woken (it blocked: in
