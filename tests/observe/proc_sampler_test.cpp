@@ -612,11 +612,11 @@ TEST(SampleSubtree, AKnownSocketIsAskedForAloneAndItsQueueIsFresh) {
 }
 
 // A walk of the whole table is taken whenever a new socket needs it, unless
-// its findings churn (a load of short connections: the sockets it found are
-// gone by the next sample). Then a walk near the cheapest yet (the kernel's
+// the tree's walks churn (a load of short connections: what they look for is
+// gone by the walk or by the next sample; detail::WalkChurn, below). Then a walk near the cheapest yet (the kernel's
 // empty hash buckets alone take milliseconds) still is; after a costly one
 // (the TIME_WAIT sockets such a load leaves) the next waits 200 times as long.
-TEST(SampleSubtree, ACostlyWalkOfTheTableIsDeferredOnlyWhileItsFindingsChurn) {
+TEST(SampleSubtree, ACostlyWalkOfTheTableWaitsOnlyWhileTheTreesWalksChurn) {
   constexpr std::uint64_t ms = 1'000'000;
   const std::uint64_t t0 = 1'000'000 * ms;
   const std::uint64_t base = 3 * ms;
