@@ -406,8 +406,12 @@ class ThreadsFolder {
           lu.read_value = read;
           lu.overwritten_value = e.b;
           lu.written_value = e.a;
+          // The last writer of that value, unless it is this very thread
+          // (an older write of the same value: the counter went back down
+          // since): then the write it erased has not been folded yet (its
+          // event came late), and completes the picture when it is.
           auto wr = w.writer_of.find(e.b);
-          if (wr != w.writer_of.end()) {
+          if (wr != w.writer_of.end() && wr->second.first != tid) {
             lu.overwritten_tid = wr->second.first;
             lu.overwritten_conn = wr->second.second;
           } else {

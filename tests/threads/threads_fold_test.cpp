@@ -211,6 +211,35 @@ TEST(ThreadsFold, InterleavedReadModifyWriteIsALostUpdateNamingBothThreads) {
   EXPECT_FALSE(c->mutex);
 }
 
+// The write a stale write erased is never the stale thread's own: a thread
+// writes nothing between its read and its write. Here B once wrote 2, A's
+// stale write took the counter back to 1, and B's next increment erased a 2
+// that C wrote meanwhile, whose event comes in after B's (C emitted late).
+// The fold names C, not B's old write of the same value.
+TEST(ThreadsFold, ALostUpdateNeverNamesTheStaleThreadAsTheOneItOverwrote) {
+  Session s;
+  EventWriter w{s};
+  w(Kind::counter_read, 1001, 1, 0);
+  w(Kind::counter_read, 1002, 2, 0);
+  w(Kind::counter_write, 1002, 2, 1, 0);
+  w(Kind::counter_read, 1002, 2, 1);
+  w(Kind::counter_write, 1002, 2, 2, 1);
+  w(Kind::counter_write, 1001, 1, 1, 2);  // A read 0: erases B's two increments
+  w(Kind::counter_read, 1002, 2, 1);
+  w(Kind::counter_read, 1003, 3, 1);
+  w(Kind::counter_write, 1002, 2, 2, 2);  // B read 1, memory held C's 2
+  w(Kind::counter_write, 1003, 3, 2, 1);  // C's write of 2, its event late
+  ThreadsModel m = fold_threads(s);
+  const CounterView* c = m.find_counter(kPid);
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(c->lost.size(), 2u);
+  EXPECT_EQ(c->lost[0].stale_tid, 1001);
+  EXPECT_EQ(c->lost[0].overwritten_tid, 1002);
+  EXPECT_EQ(c->lost[1].stale_tid, 1002);
+  EXPECT_EQ(c->lost[1].overwritten_tid, 1003);
+  EXPECT_EQ(c->lost[1].overwritten_conn, 3u);
+}
+
 TEST(ThreadsFold, MutexSerializesAndMeasuresTheWait) {
   Session s;
   EventWriter w{s};
