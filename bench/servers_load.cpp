@@ -18,11 +18,15 @@
 //       file meanwhile.
 //   (h) what tracing costs: every architecture, keep-alive and close, traced
 //       into a Lab as in (e) against `serve --no-trace` with nothing
-//       watching, three alternating rounds, medians. The lab runs on the same
-//       two cores as wrk and the server, so its CPU is in the ratio. Beside
-//       req/s, the CPU a request took (the server's tree, wrk, the lab),
-//       summed over the rounds: where the cost is, and a second measure of
-//       it that neighbours on the machine move less.
+//       watching, in rounds (BENCH_ROUNDS, default 5) of one traced and one
+//       untraced run back to back, the order alternating. The lab runs on
+//       the same two cores as wrk and the server, so its CPU is in the ratio.
+//       The ratio is taken within each round, where both runs saw the same
+//       neighbours on the machine, and the median of the rounds' ratios is
+//       given with their range: single 5 s runs of the same server differ by
+//       up to 15% here, and the range says how far one row can be trusted.
+//       Beside req/s, the CPU a request took (the server's tree, wrk, the
+//       lab), summed over the rounds: where the cost is.
 #include "servers_load.h"
 
 #include <sys/resource.h>
@@ -58,9 +62,20 @@ struct LoadRow {
   double server_cpu_s = 0;  // the server's tree, reaped children included
 };
 
-LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
+// For experiments on where the cost is: BENCH_SAMPLE_MS sets the lab's /proc
+// sample period (default the app's), BENCH_RING_SLOTS its ring's size.
+lab::LabOptions bench_lab_options() {
   lab::LabOptions options;
   options.self_exe = SOCKSCOPE_BIN;
+  if (const char* ms = std::getenv("BENCH_SAMPLE_MS"); ms != nullptr && std::atoi(ms) > 0)
+    options.sample_period = std::chrono::milliseconds(std::atoi(ms));
+  if (const char* slots = std::getenv("BENCH_RING_SLOTS"); slots != nullptr && std::atoll(slots) > 0)
+    options.ring_capacity = static_cast<std::size_t>(std::atoll(slots));
+  return options;
+}
+
+LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
+  const lab::LabOptions options = bench_lab_options();
   lab::Lab lab(options);
   lab::ServerSpec spec;
   spec.arch = arch;
@@ -106,6 +121,12 @@ bool selected(std::string_view arch) {
          std::string(",").append(only).append(",").find("," + std::string(arch) + ",") != std::string::npos;
 }
 
+// BENCH_CONNECTION=keep-alive or close runs only those rows (parts e and h).
+bool connection_selected(bool close) {
+  const char* only = std::getenv("BENCH_CONNECTION");
+  return only == nullptr || std::string_view(only) == (close ? "close" : "keep-alive");
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -125,6 +146,7 @@ void part_e(int seconds) {
   for (const auto& a : servers::architectures()) {
     if (!selected(a.name)) continue;
     for (bool close : {false, true}) {
+      if (!connection_selected(close)) continue;
       WrkOptions w;
       w.connections = 50;
       w.seconds = seconds;
@@ -300,29 +322,34 @@ void part_g() {
 }
 
 void part_h(int seconds) {
+  const char* rounds_env = std::getenv("BENCH_ROUNDS");
+  const int rounds = rounds_env != nullptr && std::atoi(rounds_env) > 0 ? std::atoi(rounds_env) : 5;
   std::printf(
       "\n### (h) what tracing costs: wrk -t2 -c50 -d%ds, traced into a Lab (ingest, /proc sampler, model read at "
-      "60 Hz, all on these two cores) against `serve --no-trace`, 3 alternating rounds, medians\n\n",
-      seconds);
+      "60 Hz, all on these two cores) against `serve --no-trace`, %d rounds of a traced and an untraced run back to "
+      "back (order alternating); req/s medians, and the median and range of the rounds' own ratios\n\n",
+      seconds, rounds);
   std::printf(
-      "| arch | connection | req/s traced | req/s untraced | traced/untraced | p99 ms traced | p99 ms untraced | lab "
-      "CPU %% | drops | CPU µs a request traced: server + wrk + lab | untraced: server + wrk | untraced/traced CPU "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| arch | connection | req/s traced | req/s untraced | traced/untraced (median of rounds) | rounds' range | "
+      "rounds within 5%% | p99 ms traced | p99 ms untraced | lab CPU %% | drops | CPU µs a request traced: server + "
+      "wrk + lab | untraced: server + wrk | untraced/traced CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+      "---|---|\n");
   for (const auto& a : servers::architectures()) {
     if (!selected(a.name)) continue;
     const std::string arch(a.name);
     for (bool close : {false, true}) {
+      if (!connection_selected(close)) continue;
       WrkOptions w;
       w.connections = 50;
       w.seconds = seconds;
       w.close = close;
-      std::vector<double> rps_on, rps_off, p99_on, p99_off, lab_cpu;
+      std::vector<double> rps_on, rps_off, p99_on, p99_off, lab_cpu, ratios;
       // CPU a request, each part summed over the rounds: a second measure of
       // the cost, which the machine's neighbours move less than req/s.
       double on_server = 0, on_wrk = 0, on_lab = 0, off_server = 0, off_wrk = 0;
       std::uint64_t on_requests = 0, off_requests = 0;
       std::uint64_t drops = 0;
-      for (int round = 0; round < 3; ++round) {
+      for (int round = 0; round < rounds; ++round) {
         for (int k = 0; k < 2; ++k) {
           if ((k + round) % 2 == 0) {
             const LoadRow r = traced_load(arch, w);
@@ -348,15 +375,19 @@ void part_h(int seconds) {
             off_requests += r.requests;
           }
         }
+        if (rps_off.back() > 0) ratios.push_back(rps_on.back() / rps_off.back());
       }
       const double on = median(rps_on), off = median(rps_off);
+      const auto [low, high] = std::minmax_element(ratios.begin(), ratios.end());
+      const auto within = std::count_if(ratios.begin(), ratios.end(), [](double r) { return r >= 0.95; });
       const auto us = [](double s, std::uint64_t n) { return n > 0 ? 1e6 * s / static_cast<double>(n) : 0.0; };
       const double on_us = us(on_server + on_wrk + on_lab, on_requests);
       const double off_us = us(off_server + off_wrk, off_requests);
       std::printf(
-          "| %s | %s | %.0f | %.0f | %.3f | %.2f | %.2f | %.1f | %llu | %.1f = %.1f + %.1f + %.1f | %.1f = %.1f + "
-          "%.1f | %.3f |\n",
-          arch.c_str(), close ? "close" : "keep-alive", on, off, off > 0 ? on / off : 0.0, median(p99_on),
+          "| %s | %s | %.0f | %.0f | %.3f | %.3f to %.3f | %lld of %zu | %.2f | %.2f | %.1f | %llu | %.1f = %.1f + "
+          "%.1f + %.1f | %.1f = %.1f + %.1f | %.3f |\n",
+          arch.c_str(), close ? "close" : "keep-alive", on, off, median(ratios), ratios.empty() ? 0.0 : *low,
+          ratios.empty() ? 0.0 : *high, static_cast<long long>(within), ratios.size(), median(p99_on),
           median(p99_off), median(lab_cpu), static_cast<unsigned long long>(drops), on_us, us(on_server, on_requests),
           us(on_wrk, on_requests), us(on_lab, on_requests), off_us, us(off_server, off_requests),
           us(off_wrk, off_requests), on_us > 0 ? off_us / on_us : 0.0);

@@ -301,7 +301,7 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
         // kSampleBudget times the CPU time this one took, so the sampler
         // takes at most an eightieth of a core (a tree of 300 children is
         // sampled about every second rather than every 100 ms; one process
-        // under load, whose smaps_rollup walks the page table of the 128 MiB
+        // under load, whose smaps_rollup walks the page table of the 32 MiB
         // trace ring, about every 200 ms), but never
         // longer than kSampleMaxPeriods periods: the picture must still
         // move. sample_now() takes one at once when it matters.

@@ -61,10 +61,16 @@ struct ServerExit {
 };
 
 struct LabOptions {
-  // A ring of 1 Mi events (64 MiB, touched only as it fills): a load traces
-  // up to a million events a second, and a drop is a hole in the picture.
-  // The app, `run` and `compare` all use it.
-  std::size_t ring_capacity = 1u << 20;
+  // A ring of 256 Ki events (32 MiB: 128-byte slots), a quarter of a second
+  // of the busiest load (a million events a second) while ingest is held
+  // up; no row of bench_servers e drops with it. Larger costs the servers:
+  // every process that writes maps each page of the ring it reaches (fork
+  // does not copy those page table entries), so a long-lived writer faults
+  // across the whole ring on its first lap, and the sampler's smaps_rollup
+  // walks every entry it mapped (README: Performance, tracing's cost). With
+  // 1 Mi events the fifty children of fork or inetd under keep-alive load
+  // never finished that lap. The app, `run` and `compare` all use it.
+  std::size_t ring_capacity = 1u << 18;
   std::chrono::milliseconds sample_period{100};
   std::filesystem::path self_exe;  // empty = /proc/self/exe
 };

@@ -68,10 +68,11 @@ std::uint64_t field_kb(const std::string& text, std::string_view key) {
 bool read_proc_without_sockets(pid_t pid, ProcInfo& out, std::vector<SocketLink>& links, bool with_pss);
 
 // PSS costs a walk of the process's page tables (smaps_rollup): a few
-// milliseconds in a process that has written across the 128 MiB trace ring
-// (32,768 entries). A fork server's fifty kept-alive children have, and
-// reading them all made each sample 25 to 175 ms, most of the lab's CPU on
-// that load. So in a tree of more than kPssEverySample processes a process
+// milliseconds in a process that has written across the trace ring (8,192
+// entries for the lab's 32 MiB; 32,768 when it was 128 MiB). A fork
+// server's fifty kept-alive children have, and reading them all made each
+// sample 25 to 175 ms with the larger ring, most of the lab's CPU on that
+// load. So in a tree of more than kPssEverySample processes a process
 // keeps its last reading until it is kPssMaxAgeNs old, and then is read
 // again when the sample's budget for such readings (kPssBudgetNs) allows,
 // stalest first; a process with no reading yet is read at once. A

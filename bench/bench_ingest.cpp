@@ -1,0 +1,205 @@
+// What the lab spends on each event, with the load itself taken away.
+//
+// The bench first records a real server: `sockscope run` of an architecture
+// under a load scenario, exported as JSON Lines. A forked producer then
+// pushes that recording's server events into a trace ring again and again
+// (fresh stamps, connection ids moved on each pass) at a fixed rate, while
+// the lab's own Ingest drains the ring at the lab's cadence into a session
+// and a thread reads the session's model 60 times a second, as the app's
+// frames do. No sockets and no /proc sampler: on these two shared cores the
+// servers' benches (bench_servers e, h) cannot tell the lab's cost per event
+// from the noise of the load, and this one can, and can be profiled alone.
+//
+// Prints, per recording and rate side by side: events delivered, drops,
+// ingest and frames CPU in ns an event, and what a push cost the producer.
+// Usage: bench_ingest [seconds]   (default 3 a rate)
+#include <pthread.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lab/ingest.h"
+#include "lab/lab.h"
+#include "session/export.h"
+#include "session/session.h"
+#include "trace/ring.h"
+
+using namespace sockscope;
+namespace fs = std::filesystem;
+
+namespace {
+
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct Recording {
+  std::string name;
+  std::vector<trace::Event> events;  // the server's, in time order
+  session::SessionMeta meta;
+  std::uint32_t conn_span = 1;  // connection ids move on by this each pass
+  double events_per_request = 0;
+};
+
+// A short real run of `arch` under `scenario`, read back from its export.
+Recording record(const std::string& arch, const std::string& scenario, const fs::path& dir) {
+  Recording r;
+  r.name = arch + " " + scenario;
+  const fs::path file = dir / (arch + "-" + scenario + ".jsonl");
+  const std::string cmd = std::string(SOCKSCOPE_BIN) + " run --arch " + arch +
+                          " --protocol http --clients 10 --duration 1.5 --scenario " + scenario + " --export " +
+                          file.string() + " > /dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::fprintf(stderr, "bench_ingest: recording failed: %s\n", cmd.c_str());
+    std::exit(1);
+  }
+  std::string error;
+  auto s = session::read_jsonl(file, error);
+  if (!s) {
+    std::fprintf(stderr, "bench_ingest: %s\n", error.c_str());
+    std::exit(1);
+  }
+  r.meta = s->meta();
+  std::uint64_t requests = 0;
+  for (const trace::Event& e : s->events()) {
+    // The simulator's own events stay out: the servers' benches load with wrk.
+    const auto k = static_cast<std::size_t>(e.kind);
+    if (k >= static_cast<std::size_t>(trace::Kind::client_connect) &&
+        k <= static_cast<std::size_t>(trace::Kind::client_error))
+      continue;
+    r.events.push_back(e);
+    if (e.conn >= r.conn_span) r.conn_span = e.conn + 1;
+    if (e.kind == trace::Kind::request) ++requests;
+  }
+  r.events_per_request = requests > 0 ? static_cast<double>(r.events.size()) / static_cast<double>(requests) : 0;
+  return r;
+}
+
+struct Result {
+  std::uint64_t delivered = 0, drops = 0;
+  double ingest_cpu_s = 0, frames_cpu_s = 0, producer_cpu_s = 0, seconds = 0;
+};
+
+// Pushes the recording at `rate` events a second for `seconds`, in slices of
+// a millisecond, from a forked process (servers are other processes).
+Result replay(const Recording& rec, double rate, double seconds) {
+  trace::TraceRing ring = trace::TraceRing::create(lab::LabOptions{}.ring_capacity);  // the app's
+  session::SharedSession shared;
+  shared.write([&](session::Session& s) { s.set_meta(rec.meta); });
+  lab::Ingest ingest(ring, shared);
+  int pipefd[2];
+  if (pipe(pipefd) != 0) std::exit(1);
+
+  const pid_t pid = fork();
+  if (pid == 0) {
+    pthread_setname_np(pthread_self(), "producer");
+    const auto start = std::chrono::steady_clock::now();
+    const double t0 = thread_cpu_s();
+    std::uint64_t sent = 0;
+    std::uint32_t pass = 0;
+    std::size_t i = 0;
+    for (;;) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (elapsed >= seconds) break;
+      const auto due = static_cast<std::uint64_t>(elapsed * rate);
+      while (sent < due) {
+        trace::Event e = rec.events[i];
+        e.ts_ns = trace::now_ns();
+        if (e.conn != 0) e.conn += pass * rec.conn_span;
+        ring.push(e);
+        ++sent;
+        if (++i == rec.events.size()) {
+          i = 0;
+          ++pass;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(1000));
+    }
+    const double cpu = thread_cpu_s() - t0;
+    (void)!write(pipefd[1], &cpu, sizeof cpu);
+    _exit(0);
+  }
+
+  Result r;
+  std::atomic<bool> stop{false};
+  std::thread frames([&] {
+    pthread_setname_np(pthread_self(), "frames");
+    const double t0 = thread_cpu_s();
+    while (!stop.load()) {
+      shared.read([](const session::Session& s) { return s.model().counts.events; });
+      std::this_thread::sleep_for(std::chrono::milliseconds(16));
+    }
+    r.frames_cpu_s = thread_cpu_s() - t0;
+  });
+  pthread_setname_np(pthread_self(), "ingest");
+  const auto start = std::chrono::steady_clock::now();
+  const double t0 = thread_cpu_s();
+  // The lab's ingest loop (lab.cpp): a step, then 5 ms unless a batch was full.
+  int status = 0;
+  bool producing = true;
+  while (producing) {
+    const std::size_t drained = ingest.step({}, false);
+    r.delivered += drained;
+    if (waitpid(pid, &status, WNOHANG) == pid) producing = false;
+    if (drained < lab::Ingest::kBatch) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  r.delivered += ingest.step({}, true);
+  r.ingest_cpu_s = thread_cpu_s() - t0;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  pthread_setname_np(pthread_self(), "bench_ingest");
+  stop = true;
+  frames.join();
+  if (read(pipefd[0], &r.producer_cpu_s, sizeof r.producer_cpu_s) != sizeof r.producer_cpu_s) r.producer_cpu_s = 0;
+  close(pipefd[0]);
+  close(pipefd[1]);
+  r.drops = ring.drops();
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
+  if (seconds <= 0) {
+    std::fprintf(stderr, "usage: bench_ingest [seconds a rate]\n");
+    return 2;
+  }
+  const fs::path dir = fs::temp_directory_path() / ("sockscope-bench-ingest-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::vector<Recording> recs;
+  for (const auto& [arch, scenario] : {std::pair{"evloop", "close"}, {"evloop", "keepalive"}, {"prefork", "keepalive"}})
+    recs.push_back(record(arch, scenario, dir));
+  fs::remove_all(dir);
+
+  std::printf(
+      "\n### the lab's CPU an event: a recorded server replayed into a ring, drained by the lab's Ingest, model read "
+      "at 60 Hz, %.0f s a rate\n\n",
+      seconds);
+  std::printf(
+      "| recording | events a request | rate (events/s) | delivered | drops | ingest ns an event | frames ns an event | "
+      "lab ns an event | lab CPU %% | push ns an event (producer) |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const Recording& rec : recs) {
+    for (double rate : {100e3, 300e3, 600e3}) {
+      const Result r = replay(rec, rate, seconds);
+      const auto ns = [&](double s) { return r.delivered > 0 ? 1e9 * s / static_cast<double>(r.delivered) : 0.0; };
+      std::printf("| %s | %.1f | %.0fk | %llu | %llu | %.0f | %.0f | %.0f | %.1f | %.0f |\n", rec.name.c_str(),
+                  rec.events_per_request, rate / 1e3, static_cast<unsigned long long>(r.delivered),
+                  static_cast<unsigned long long>(r.drops), ns(r.ingest_cpu_s), ns(r.frames_cpu_s),
+                  ns(r.ingest_cpu_s + r.frames_cpu_s), 100.0 * (r.ingest_cpu_s + r.frames_cpu_s) / r.seconds,
+                  ns(r.producer_cpu_s));
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
