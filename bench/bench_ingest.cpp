@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,7 +53,15 @@ struct Recording {
   double events_per_request = 0;
 };
 
+// The simulator's own events: the servers' benches load with wrk instead.
+bool simulator_event(trace::Kind k) {
+  using K = trace::Kind;
+  return k == K::client_connect || k == K::client_request || k == K::client_reply || k == K::client_close ||
+         k == K::client_error;
+}
+
 // A short real run of `arch` under `scenario`, read back from its export.
+// Throws std::runtime_error naming what failed.
 Recording record(const std::string& arch, const std::string& scenario, const fs::path& dir) {
   Recording r;
   r.name = arch + " " + scenario;
@@ -60,29 +69,20 @@ Recording record(const std::string& arch, const std::string& scenario, const fs:
   const std::string cmd = std::string(SOCKSCOPE_BIN) + " run --arch " + arch +
                           " --protocol http --clients 10 --duration 1.5 --scenario " + scenario + " --export " +
                           file.string() + " > /dev/null 2>&1";
-  if (std::system(cmd.c_str()) != 0) {
-    std::fprintf(stderr, "bench_ingest: recording failed: %s\n", cmd.c_str());
-    std::exit(1);
-  }
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("recording failed: " + cmd);
   std::string error;
   auto s = session::read_jsonl(file, error);
-  if (!s) {
-    std::fprintf(stderr, "bench_ingest: %s\n", error.c_str());
-    std::exit(1);
-  }
+  if (!s) throw std::runtime_error(error);
   r.meta = s->meta();
   std::uint64_t requests = 0;
   for (const trace::Event& e : s->events()) {
-    // The simulator's own events stay out: the servers' benches load with wrk.
-    const auto k = static_cast<std::size_t>(e.kind);
-    if (k >= static_cast<std::size_t>(trace::Kind::client_connect) &&
-        k <= static_cast<std::size_t>(trace::Kind::client_error))
-      continue;
+    if (simulator_event(e.kind)) continue;
     r.events.push_back(e);
     if (e.conn >= r.conn_span) r.conn_span = e.conn + 1;
     if (e.kind == trace::Kind::request) ++requests;
   }
-  r.events_per_request = requests > 0 ? static_cast<double>(r.events.size()) / static_cast<double>(requests) : 0;
+  if (requests == 0) throw std::runtime_error(file.string() + ": the server answered no request");
+  r.events_per_request = static_cast<double>(r.events.size()) / static_cast<double>(requests);
   return r;
 }
 
@@ -178,8 +178,15 @@ int main(int argc, char** argv) {
   const fs::path dir = fs::temp_directory_path() / ("sockscope-bench-ingest-" + std::to_string(getpid()));
   fs::create_directories(dir);
   std::vector<Recording> recs;
-  for (const auto& [arch, scenario] : {std::pair{"evloop", "close"}, {"evloop", "keepalive"}, {"prefork", "keepalive"}})
-    recs.push_back(record(arch, scenario, dir));
+  try {
+    for (const auto& [arch, scenario] :
+         {std::pair{"evloop", "close"}, {"evloop", "keepalive"}, {"prefork", "keepalive"}})
+      recs.push_back(record(arch, scenario, dir));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_ingest: %s\n", e.what());
+    fs::remove_all(dir);
+    return 1;
+  }
   fs::remove_all(dir);
 
   std::printf(
