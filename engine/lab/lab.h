@@ -69,7 +69,8 @@ struct LabOptions {
   // across the whole ring on its first lap, and the sampler's smaps_rollup
   // walks every entry it mapped (README: Performance, tracing's cost). With
   // 1 Mi events the fifty children of fork or inetd under keep-alive load
-  // never finished that lap. The app, `run` and `compare` all use it.
+  // were still on that lap when a 5 s run ended. The app, `run` and
+  // `compare` all use it.
   std::size_t ring_capacity = 1u << 18;
   std::chrono::milliseconds sample_period{100};
   std::filesystem::path self_exe;  // empty = /proc/self/exe
