@@ -102,6 +102,10 @@ Result replay(const Recording& rec, double rate, double seconds) {
   if (pipe(pipefd) != 0) std::exit(1);
 
   const pid_t pid = fork();
+  if (pid < 0) {
+    std::perror("bench_ingest: fork");
+    std::exit(1);
+  }
   if (pid == 0) {
     pthread_setname_np(pthread_self(), "producer");
     const auto start = std::chrono::steady_clock::now();

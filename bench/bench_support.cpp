@@ -12,12 +12,12 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <unordered_map>
 
+#include "observe/proc_cost.h"
 #include "observe/proc_sampler.h"
+#include "observe/sockets.h"
 
 namespace sockscope::bench {
 
@@ -188,28 +188,19 @@ double tree_cpu_seconds(pid_t root) {
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   std::unordered_multimap<pid_t, pid_t> children;
   std::unordered_map<pid_t, double> cpu;
+  std::string stat;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // Fields counted from the ')' that ends comm (field 2), so a comm with
-    // spaces cannot shift them: 4 ppid, 14 utime, 15 stime, 16 cutime,
-    // 17 cstime.
-    const auto paren = stat.rfind(')');
-    if (paren == std::string::npos || paren + 2 > stat.size()) continue;
-    std::istringstream fields(stat.substr(paren + 2));
-    std::string field;
-    pid_t ppid = 0;
-    double ticks = 0;
-    for (int i = 3; i <= 17 && fields >> field; ++i) {
-      if (i == 4) ppid = static_cast<pid_t>(std::strtol(field.c_str(), nullptr, 10));
-      if (i >= 14) ticks += std::strtod(field.c_str(), nullptr);
-    }
-    const pid_t pid = static_cast<pid_t>(std::stol(name));
-    children.emplace(ppid, pid);
-    cpu[pid] = ticks / tick;
+    sockscope::observe::ProcInfo p;
+    std::uint64_t utime = 0, stime = 0, cutime = 0, cstime = 0;
+    if (!sockscope::observe::detail::read_file((entry.path() / "stat").c_str(), stat) ||
+        !sockscope::observe::parse_stat(stat, p) ||
+        !sockscope::observe::parse_stat_times(stat, utime, stime, cutime, cstime))
+      continue;
+    children.emplace(p.ppid, p.pid);
+    cpu[p.pid] = static_cast<double>(utime + stime + cutime + cstime) / tick;
   }
   double total = 0;
   std::vector<pid_t> queue{root};

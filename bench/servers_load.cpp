@@ -62,8 +62,9 @@ struct LoadRow {
   double server_cpu_s = 0;  // the server's tree, reaped children included
 };
 
-// For experiments on where the cost is: BENCH_SAMPLE_MS sets the lab's /proc
-// sample period (default the app's), BENCH_RING_SLOTS its ring's size.
+// Every Lab of these parts: the app's options, and for experiments on where
+// the cost is BENCH_SAMPLE_MS sets the /proc sample period, BENCH_RING_SLOTS
+// the ring's size.
 lab::LabOptions bench_lab_options() {
   lab::LabOptions options;
   options.self_exe = SOCKSCOPE_BIN;
@@ -75,8 +76,7 @@ lab::LabOptions bench_lab_options() {
 }
 
 LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
-  const lab::LabOptions options = bench_lab_options();
-  lab::Lab lab(options);
+  lab::Lab lab(bench_lab_options());
   lab::ServerSpec spec;
   spec.arch = arch;
   spec.protocol = "http";
@@ -213,9 +213,7 @@ void part_f(int seconds) {
           cpu_off += tree_cpu_seconds(off.pid());
           n_off += r.requests;
         } else if (which == 0) {
-          lab::LabOptions options;
-          options.self_exe = SOCKSCOPE_BIN;
-          lab::Lab lab(options);
+          lab::Lab lab(bench_lab_options());
           lab::ServerSpec spec;
           spec.arch = p.ours;
           spec.protocol = "http";
@@ -303,9 +301,7 @@ void part_g() {
   std::printf("| connections | connected | greeted | fds added | fds per connection | PSS KiB added | PSS KiB per "
               "connection | curl meanwhile |\n|---|---|---|---|---|---|---|---|\n");
   for (int n : {1000, 5000, 10000}) {
-    lab::LabOptions options;
-    options.self_exe = SOCKSCOPE_BIN;
-    lab::Lab lab(options);
+    lab::Lab lab(bench_lab_options());
     lab::ServerSpec spec;
     spec.arch = "evloop";
     spec.protocol = "ftp";
