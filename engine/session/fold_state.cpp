@@ -125,7 +125,7 @@ void FoldState::apply(const ProcSnapshot& s) {
     }
   }
   listed.clear();
-  for (const ProcInfo& info : s.procs) listed.push_back(proc_index_[info.pid]);
+  for (const ProcInfo& info : s.procs) listed.push_back(m.process_at[info.pid]);
 }
 
 }  // namespace sockscope::session

@@ -163,11 +163,8 @@ class FoldState {
 
  private:
   std::vector<Evidence> evidence_;  // parallel to m.processes
-  std::unordered_map<pid_t, std::size_t> proc_index_;
   pid_t last_pid_ = -1;  // process_index's last answer (pid -> index never changes)
   std::size_t last_index_ = 0;
-  std::unordered_map<std::uint32_t, std::size_t> conn_index_;    // latest connection per id
-  std::unordered_map<std::uint32_t, std::size_t> client_index_;  // latest client per id
   // Joining: accept's peer port == client_connect's local port. Whichever
   // side arrives first waits here for the other.
   PortWaits conn_waiting_by_port_;    // index into m.connections
@@ -201,7 +198,7 @@ class FoldState {
     // one): the last answer first, before hashing.
     std::size_t index = last_index_;
     if (pid != last_pid_ || index >= m.processes.size()) {
-      auto [it, inserted] = proc_index_.try_emplace(pid, m.processes.size());
+      auto [it, inserted] = m.process_at.try_emplace(pid, m.processes.size());
       if (inserted) {
         ProcessView p;
         p.pid = pid;
@@ -220,8 +217,8 @@ class FoldState {
   }
 
   ConnectionView* connection(std::uint32_t id) {
-    auto it = conn_index_.find(id);
-    return it == conn_index_.end() ? nullptr : &m.connections[it->second];
+    auto it = m.connection_at.find(id);
+    return it == m.connection_at.end() ? nullptr : &m.connections[it->second];
   }
 
   // A server event about a connection whose accept we never saw (dropped by
@@ -234,7 +231,7 @@ class FoldState {
     c.serving_pid = static_cast<pid_t>(e.pid);
     c.serving_tid = e.tid;
     c.accept_ns = e.ts_ns;
-    conn_index_[e.conn] = m.connections.size();
+    m.connection_at[e.conn] = m.connections.size();
     m.connections.push_back(c);
     ++conns_open_;
     add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
@@ -242,7 +239,7 @@ class FoldState {
   }
 
   ClientView& client(const trace::Event& e) {
-    auto [it, inserted] = client_index_.try_emplace(e.conn, m.clients.size());
+    auto [it, inserted] = m.client_at.try_emplace(e.conn, m.clients.size());
     if (inserted) {
       ClientView c;
       c.id = e.conn;
@@ -268,8 +265,8 @@ class FoldState {
   }
 
   void remove_conn_from_process(pid_t pid, std::uint32_t conn) {
-    auto it = proc_index_.find(pid);
-    if (it == proc_index_.end()) return;
+    auto it = m.process_at.find(pid);
+    if (it == m.process_at.end()) return;
     auto& conns = m.processes[it->second].conns;
     auto at = std::find(conns.rbegin(), conns.rend(), conn);
     if (at != conns.rend()) conns.erase(std::next(at).base());
@@ -317,7 +314,7 @@ class FoldState {
     c.peer_port = static_cast<std::uint16_t>(e.a);
     c.accept_ns = e.ts_ns;
     std::size_t idx = m.connections.size();
-    conn_index_[e.conn] = idx;
+    m.connection_at[e.conn] = idx;
     m.connections.push_back(c);
     add_conn_to_process(static_cast<pid_t>(e.pid), e.conn, e.ts_ns);
     ++conns_open_;
@@ -407,7 +404,7 @@ class FoldState {
     if (auto w = conn_waiting_by_port_.take(cl.local_port))
       join(m.connections[*w], cl);
     else
-      client_waiting_by_port_.put(cl.local_port, client_index_[e.conn]);
+      client_waiting_by_port_.put(cl.local_port, m.client_at[e.conn]);
   }
 
   void on_client_reply(const trace::Event& e) {

@@ -63,12 +63,20 @@ std::string_view conn_state_name(ConnState s) {
 }
 
 const ProcessView* Model::find_process(pid_t pid) const {
+  if (!process_at.empty()) {
+    auto it = process_at.find(pid);
+    return it == process_at.end() ? nullptr : &processes[it->second];
+  }
   for (const auto& p : processes)
     if (p.pid == pid) return &p;
   return nullptr;
 }
 
 const ConnectionView* Model::find_connection(std::uint32_t id) const {
+  if (!connection_at.empty()) {
+    auto it = connection_at.find(id);
+    return it == connection_at.end() ? nullptr : &connections[it->second];
+  }
   // The latest connection with that id (ids restart when a server restarts).
   for (auto it = connections.rbegin(); it != connections.rend(); ++it)
     if (it->id == id) return &*it;
@@ -76,8 +84,12 @@ const ConnectionView* Model::find_connection(std::uint32_t id) const {
 }
 
 const ClientView* Model::find_client(std::uint32_t id) const {
-  for (auto it = clients.rbegin(); it != clients.rend(); ++it)
-    if (it->id == id) return &*it;
+  if (!client_at.empty()) {
+    auto it = client_at.find(id);
+    return it == client_at.end() ? nullptr : &clients[it->second];
+  }
+  for (const auto& c : clients)
+    if (c.id == id) return &c;
   return nullptr;
 }
 

@@ -38,6 +38,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -225,12 +226,20 @@ struct Counts {
 };
 
 // The state of the world at one instant. Plain data; vectors are in order of
-// first appearance. Lookups are linear: models are small (hundreds of rows).
+// first appearance.
 struct Model {
   std::uint64_t at_ns = 0;  // fold instant (UINT64_MAX folded = last event time)
   std::vector<ProcessView> processes;
   std::vector<ConnectionView> connections;
   std::vector<ClientView> clients;
+  // Where each pid's and id's row is, kept by the fold as it adds rows: a
+  // load's model holds hundreds of thousands of connections, and the event
+  // log and the export look one up for every line they write (a search of
+  // the rows made exporting 200,000 connections quadratic). A model built by
+  // hand leaves them empty, and the finds below then search the rows.
+  std::unordered_map<pid_t, std::size_t> process_at;             // the first process with that pid
+  std::unordered_map<std::uint32_t, std::size_t> connection_at;  // the latest connection with that id
+  std::unordered_map<std::uint32_t, std::size_t> client_at;      // the first client with that id
   std::vector<LatencySample> latencies;  // every client_reply, in time order
   LatencyStats latency;
   Counts counts;

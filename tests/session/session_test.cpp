@@ -285,6 +285,46 @@ TEST(SessionFold, ParentCloseOfItsCopyIsNotTheEnd) {
   EXPECT_EQ(s.model().find_connection(1)->close_ns, 4u);
 }
 
+
+// The finds read the fold's index, and it says what a search of the rows
+// says: a restarted server numbers its connections from 1 again (the latest
+// row of an id is the one found), and a model built by hand, with no index,
+// is searched.
+TEST(SessionFold, FindsAgreeWithTheRowsAcrossARestart) {
+  Session s;
+  std::uint64_t t = 1;
+  for (std::uint32_t server : {100u, 200u}) {
+    for (std::uint32_t conn = 1; conn <= 50; ++conn) {
+      s.add_event(test::event(t++, server, Kind::accept, conn, 40000 + server + conn));
+      s.add_event(test::event(t++, server, Kind::fork, conn, server * 100 + conn));
+      s.add_event(test::event(t++, server * 100 + conn, Kind::child_start, conn, server));
+      s.add_event(test::event(t++, 500, Kind::client_connect, server + conn, 40000 + server + conn));
+    }
+  }
+  const Model& m = s.model();
+  ASSERT_EQ(m.connections.size(), 100u);
+  ASSERT_EQ(m.connection_at.size(), 50u);
+  for (std::uint32_t conn = 1; conn <= 50; ++conn) {
+    const ConnectionView* c = m.find_connection(conn);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->listener_pid, 200);  // the restarted server's
+    EXPECT_EQ(c->client_id, 200 + conn);
+    EXPECT_EQ(m.find_client(200 + conn)->server_conn, conn);
+    EXPECT_EQ(m.find_process(static_cast<pid_t>(100 * 100 + conn))->ppid, 100);
+  }
+  EXPECT_EQ(m.find_connection(51), nullptr);
+  EXPECT_EQ(m.find_process(999), nullptr);
+
+  Model by_hand;
+  by_hand.connections = m.connections;
+  by_hand.clients = m.clients;
+  by_hand.processes = m.processes;
+  for (std::uint32_t conn = 1; conn <= 50; ++conn) {
+    EXPECT_EQ(by_hand.find_connection(conn)->listener_pid, 200);
+    EXPECT_EQ(by_hand.find_client(100 + conn)->server_conn, conn);
+  }
+  EXPECT_EQ(by_hand.find_connection(51), nullptr);
+}
 TEST(SessionFold, ClientConnectBeforeAcceptStillJoins) {
   Session s;
   const trace::Event a = test::event(20, 100, Kind::accept, 9, 45678);
