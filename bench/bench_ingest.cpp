@@ -45,6 +45,13 @@ double thread_cpu_s() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+// The ingest thread's sleep after a step that drained less than a batch:
+// the lab's (Ingest::kPollPeriod), or BENCH_POLL_MS for an experiment.
+std::chrono::milliseconds poll_period() {
+  const char* v = std::getenv("BENCH_POLL_MS");
+  return v && std::atoi(v) > 0 ? std::chrono::milliseconds(std::atoi(v)) : lab::Ingest::kPollPeriod;
+}
+
 struct Recording {
   std::string name;
   std::vector<trace::Event> events;  // the server's, in time order
@@ -156,7 +163,7 @@ Result replay(const Recording& rec, double rate, double seconds) {
     const std::size_t drained = ingest.step({}, false);
     r.delivered += drained;
     if (waitpid(pid, &status, WNOHANG) == pid) producing = false;
-    if (drained < lab::Ingest::kBatch) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (drained < lab::Ingest::kBatch) std::this_thread::sleep_for(poll_period());
   }
   r.delivered += ingest.step({}, true);
   r.ingest_cpu_s = thread_cpu_s() - t0;

@@ -259,7 +259,6 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
     name_lab_thread("lab-ingest");
     auto window_start = std::chrono::steady_clock::now();
     std::uint64_t window_count = 0;
-    int idle_polls = 0;
     while (!impl_->stop.load()) {
       std::deque<observe::ProcSnapshot> snaps;
       std::uint64_t hold_from = UINT64_MAX;
@@ -278,12 +277,9 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
         window_count = 0;
         window_start = now;
       }
-      // Poll fast while events flow; back off to 25 ms when the ring is quiet
-      // so an idle app costs next to nothing.
-      if (drained == 0) idle_polls = std::min(idle_polls + 1, 5);
-      else idle_polls = 0;
-      if (drained < Ingest::kBatch) std::this_thread::sleep_for(5ms);
-      if (idle_polls >= 5) std::this_thread::sleep_for(20ms);
+      // A full batch means the ring holds more: step again at once. Else
+      // sleep a poll period (also what an idle app pays: 50 wakeups a second).
+      if (drained < Ingest::kBatch) std::this_thread::sleep_for(Ingest::kPollPeriod);
     }
   });
   impl_->sampler = std::thread([this] {
