@@ -1,7 +1,7 @@
 // What the lab spends on each event, with the load itself taken away.
 //
 // The bench first records a real server: `sockscope run` of an architecture
-// under a load scenario, exported as JSON Lines. A forked producer then
+// under a load scenario, exported as JSON Lines. A producer thread then
 // pushes that recording's server events into a trace ring again and again
 // (fresh stamps, connection ids moved on each pass) at a fixed rate, while
 // the lab's own Ingest drains the ring at the lab's cadence into a session
@@ -14,7 +14,6 @@
 // ingest and frames CPU in ns an event, and what a push cost the producer.
 // Usage: bench_ingest [seconds]   (default 3 a rate)
 #include <pthread.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,21 +98,20 @@ struct Result {
 };
 
 // Pushes the recording at `rate` events a second for `seconds`, in slices of
-// a millisecond, from a forked process (servers are other processes).
+// a millisecond, from a thread on the other core. A thread, not a forked
+// process: the ring is the same shared memory to either, but a fork marks
+// every page of this process copy-on-write for as long as the child lives,
+// and the ingest thread then paid a page copy for each page of its buffers
+// it wrote (perf: 14% of ingest's CPU, a cost no lab has: its servers exec).
 Result replay(const Recording& rec, double rate, double seconds) {
   trace::TraceRing ring = trace::TraceRing::create(lab::LabOptions{}.ring_capacity);  // the app's
   session::SharedSession shared;
   shared.write([&](session::Session& s) { s.set_meta(rec.meta); });
   lab::Ingest ingest(ring, shared);
-  int pipefd[2];
-  if (pipe(pipefd) != 0) std::exit(1);
 
-  const pid_t pid = fork();
-  if (pid < 0) {
-    std::perror("bench_ingest: fork");
-    std::exit(1);
-  }
-  if (pid == 0) {
+  std::atomic<bool> producing{true};
+  double producer_cpu_s = 0;
+  std::thread producer([&] {
     pthread_setname_np(pthread_self(), "producer");
     const auto start = std::chrono::steady_clock::now();
     const double t0 = thread_cpu_s();
@@ -137,10 +135,9 @@ Result replay(const Recording& rec, double rate, double seconds) {
       }
       std::this_thread::sleep_for(std::chrono::microseconds(1000));
     }
-    const double cpu = thread_cpu_s() - t0;
-    (void)!write(pipefd[1], &cpu, sizeof cpu);
-    _exit(0);
-  }
+    producer_cpu_s = thread_cpu_s() - t0;
+    producing = false;
+  });
 
   Result r;
   std::atomic<bool> stop{false};
@@ -156,24 +153,21 @@ Result replay(const Recording& rec, double rate, double seconds) {
   pthread_setname_np(pthread_self(), "ingest");
   const auto start = std::chrono::steady_clock::now();
   const double t0 = thread_cpu_s();
-  // The lab's ingest loop (lab.cpp): a step, then 5 ms unless a batch was full.
-  int status = 0;
-  bool producing = true;
-  while (producing) {
+  // The lab's ingest loop (lab.cpp): a step, then a poll period unless a
+  // batch was full.
+  while (producing.load()) {
     const std::size_t drained = ingest.step({}, false);
     r.delivered += drained;
-    if (waitpid(pid, &status, WNOHANG) == pid) producing = false;
     if (drained < lab::Ingest::kBatch) std::this_thread::sleep_for(poll_period());
   }
+  producer.join();
   r.delivered += ingest.step({}, true);
   r.ingest_cpu_s = thread_cpu_s() - t0;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   pthread_setname_np(pthread_self(), "bench_ingest");
   stop = true;
   frames.join();
-  if (read(pipefd[0], &r.producer_cpu_s, sizeof r.producer_cpu_s) != sizeof r.producer_cpu_s) r.producer_cpu_s = 0;
-  close(pipefd[0]);
-  close(pipefd[1]);
+  r.producer_cpu_s = producer_cpu_s;
   r.drops = ring.drops();
   return r;
 }

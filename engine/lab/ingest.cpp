@@ -8,7 +8,10 @@ namespace sockscope::lab {
 
 namespace {
 
-bool earlier(const trace::Event& a, const trace::Event& b) { return a.ts_ns < b.ts_ns; }
+// A function object, not a function: the sorts and searches inline it
+// (through a function pointer, perf had the comparison at a tenth of
+// ingest's CPU).
+constexpr auto earlier = [](const trace::Event& a, const trace::Event& b) { return a.ts_ns < b.ts_ns; };
 
 }  // namespace
 
