@@ -279,7 +279,7 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
       }
       // A full batch means the ring holds more: step again at once. Else
       // sleep a poll period (also what an idle app pays: 50 wakeups a second).
-      if (drained < Ingest::kBatch) std::this_thread::sleep_for(Ingest::kPollPeriod);
+      if (drained < Ingest::kBatch) std::this_thread::sleep_for(impl_->options.poll_period);
     }
   });
   impl_->sampler = std::thread([this] {

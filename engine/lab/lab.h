@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "clients/scenario.h"
+#include "lab/ingest.h"
 #include "servers/architecture.h"
 #include "session/session.h"
 #include "trace/gate.h"
@@ -73,6 +74,7 @@ struct LabOptions {
   // `compare` all use it.
   std::size_t ring_capacity = 1u << 18;
   std::chrono::milliseconds sample_period{100};
+  std::chrono::milliseconds poll_period = Ingest::kPollPeriod;  // ingest's sleep between steps
   std::filesystem::path self_exe;  // empty = /proc/self/exe
 };
 
