@@ -234,9 +234,10 @@ struct Model {
   std::vector<ClientView> clients;
   // Where each pid's and id's row is, kept by the fold as it adds rows: a
   // load's model holds hundreds of thousands of connections, and the event
-  // log and the export look one up for every line they write (a search of
-  // the rows made exporting 200,000 connections quadratic). A model built by
-  // hand leaves them empty, and the finds below then search the rows.
+  // log and the export look one up for every line they write (searching the
+  // rows, the export of a 5 s load of short connections, about 80,000, spent
+  // 23 s in those searches). A model built by hand leaves them empty, and
+  // the finds below then search the rows.
   std::unordered_map<pid_t, std::size_t> process_at;             // the first process with that pid
   std::unordered_map<std::uint32_t, std::size_t> connection_at;  // the latest connection with that id
   std::unordered_map<std::uint32_t, std::size_t> client_at;      // the first client with that id
