@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <condition_variable>
 #include <mutex>
 #include <random>
 #include <regex>
@@ -243,6 +244,9 @@ struct Lab::Impl {
   std::unique_ptr<Ingest> ingester;  // ring and samples → session, in time order
 
   std::atomic<bool> stop{false};
+  // Wakes the ingest thread from its poll period at once when the lab stops.
+  std::mutex wake_mutex;
+  std::condition_variable wake;
   std::thread ingest;
   std::thread sampler;
 };
@@ -279,7 +283,10 @@ Lab::Lab(LabOptions options) : impl_(std::make_unique<Impl>()), session_(std::ma
       }
       // A full batch means the ring holds more: step again at once. Else
       // sleep a poll period (also what an idle app pays: 50 wakeups a second).
-      if (drained < Ingest::kBatch) std::this_thread::sleep_for(impl_->options.poll_period);
+      if (drained < Ingest::kBatch) {
+        std::unique_lock lock(impl_->wake_mutex);
+        impl_->wake.wait_for(lock, impl_->options.poll_period, [this] { return impl_->stop.load(); });
+      }
     }
   });
   impl_->sampler = std::thread([this] {
@@ -318,7 +325,11 @@ Lab::~Lab() {
   stop_clients();
   stop_server();
   flush();
-  impl_->stop = true;
+  {
+    std::lock_guard lock(impl_->wake_mutex);
+    impl_->stop = true;
+  }
+  impl_->wake.notify_all();
   if (impl_->sampler.joinable()) impl_->sampler.join();
   if (impl_->ingest.joinable()) impl_->ingest.join();
 }
