@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.h"
 #include "lab/ingest.h"
 #include "lab/lab.h"
 #include "session/export.h"
@@ -42,13 +43,6 @@ double thread_cpu_s() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-// The ingest thread's sleep after a step that drained less than a batch:
-// the lab's (Ingest::kPollPeriod), or BENCH_POLL_MS for an experiment.
-std::chrono::milliseconds poll_period() {
-  const char* v = std::getenv("BENCH_POLL_MS");
-  return v && std::atoi(v) > 0 ? std::chrono::milliseconds(std::atoi(v)) : lab::Ingest::kPollPeriod;
 }
 
 struct Recording {
@@ -104,7 +98,8 @@ struct Result {
 // and the ingest thread then paid a page copy for each page of its buffers
 // it wrote (perf: 14% of ingest's CPU, a cost no lab has: its servers exec).
 Result replay(const Recording& rec, double rate, double seconds) {
-  trace::TraceRing ring = trace::TraceRing::create(lab::LabOptions{}.ring_capacity);  // the app's
+  const lab::LabOptions options = bench::bench_lab_options();  // the app's, or an experiment's
+  trace::TraceRing ring = trace::TraceRing::create(options.ring_capacity);
   session::SharedSession shared;
   shared.write([&](session::Session& s) { s.set_meta(rec.meta); });
   lab::Ingest ingest(ring, shared);
@@ -158,7 +153,7 @@ Result replay(const Recording& rec, double rate, double seconds) {
   while (producing.load()) {
     const std::size_t drained = ingest.step({}, false);
     r.delivered += drained;
-    if (drained < lab::Ingest::kBatch) std::this_thread::sleep_for(poll_period());
+    if (drained < lab::Ingest::kBatch) std::this_thread::sleep_for(options.poll_period);
   }
   producer.join();
   r.delivered += ingest.step({}, true);

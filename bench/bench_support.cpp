@@ -217,4 +217,16 @@ double cpu_seconds(const rusage& r) {
          static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
 }
 
+lab::LabOptions bench_lab_options() {
+  lab::LabOptions options;
+  options.self_exe = SOCKSCOPE_BIN;
+  if (const char* ms = std::getenv("BENCH_SAMPLE_MS"); ms != nullptr && std::atoi(ms) > 0)
+    options.sample_period = std::chrono::milliseconds(std::atoi(ms));
+  if (const char* slots = std::getenv("BENCH_RING_SLOTS"); slots != nullptr && std::atoll(slots) > 0)
+    options.ring_capacity = static_cast<std::size_t>(std::atoll(slots));
+  if (const char* ms = std::getenv("BENCH_POLL_MS"); ms != nullptr && std::atoi(ms) > 0)
+    options.poll_period = std::chrono::milliseconds(std::atoi(ms));
+  return options;
+}
+
 }  // namespace sockscope::bench

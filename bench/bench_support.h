@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "lab/lab.h"
 #include "trace/ring.h"
 
 namespace sockscope::bench {
@@ -230,5 +231,10 @@ Tree measure(pid_t root);
 double tree_cpu_seconds(pid_t root);
 // User + system seconds of a getrusage() result.
 double cpu_seconds(const rusage& r);
+
+// Every bench's Lab: the app's options, and for experiments on where the
+// cost is BENCH_SAMPLE_MS sets the /proc sample period, BENCH_RING_SLOTS the
+// ring's size, BENCH_POLL_MS ingest's sleep between steps.
+lab::LabOptions bench_lab_options();
 
 }  // namespace sockscope::bench

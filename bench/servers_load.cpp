@@ -62,21 +62,6 @@ struct LoadRow {
   double server_cpu_s = 0;  // the server's tree, reaped children included
 };
 
-// Every Lab of these parts: the app's options, and for experiments on where
-// the cost is BENCH_SAMPLE_MS sets the /proc sample period, BENCH_RING_SLOTS
-// the ring's size, BENCH_POLL_MS ingest's sleep between steps.
-lab::LabOptions bench_lab_options() {
-  lab::LabOptions options;
-  options.self_exe = SOCKSCOPE_BIN;
-  if (const char* ms = std::getenv("BENCH_SAMPLE_MS"); ms != nullptr && std::atoi(ms) > 0)
-    options.sample_period = std::chrono::milliseconds(std::atoi(ms));
-  if (const char* slots = std::getenv("BENCH_RING_SLOTS"); slots != nullptr && std::atoll(slots) > 0)
-    options.ring_capacity = static_cast<std::size_t>(std::atoll(slots));
-  if (const char* ms = std::getenv("BENCH_POLL_MS"); ms != nullptr && std::atoi(ms) > 0)
-    options.poll_period = std::chrono::milliseconds(std::atoi(ms));
-  return options;
-}
-
 LoadRow traced_load(const std::string& arch, const WrkOptions& w) {
   lab::Lab lab(bench_lab_options());
   lab::ServerSpec spec;

@@ -10,8 +10,8 @@
 // for a short reorder window, in time order, and hands the session only what
 // is older than the window: a late event lands in place before anything after
 // it was folded. The picture runs the window (20 ms) behind the servers, and
-// up to one poll period (kPollPeriod) more, which nobody can see; flush()
-// hands over everything at once.
+// up to one of the lab's poll periods (LabOptions::poll_period) more, which
+// nobody can see; flush() hands over everything at once.
 //
 // The /proc samples go through the same window: a sample is stamped when it
 // starts and handed over when it ends, and while one is being taken nothing
@@ -20,7 +20,6 @@
 // than from now. Either way, a late item is one the window could not hold.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -37,13 +36,6 @@ namespace sockscope::lab {
 class Ingest {
  public:
   static constexpr std::uint64_t kReorderWindowNs = 20'000'000;
-  // How long the lab's ingest thread sleeps after a step that drained less
-  // than a full batch. Every step costs something whatever it finds (a
-  // wakeup, the session's lock, the caches refilled): bench_ingest measured
-  // the lab's CPU an event at 300,000 events a second 8 to 19% lower with
-  // 20 ms than with 5 ms, and at 100,000 a second 20 to 40% lower. The ring
-  // holds 256 Ki events, about a quarter of a second of the heaviest load.
-  static constexpr std::chrono::milliseconds kPollPeriod{20};
   static constexpr std::size_t kBatch = 16384;
   // pending_ is compacted when what was handed over is this many times what
   // is still held (see step()).
