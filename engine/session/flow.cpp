@@ -196,8 +196,11 @@ class FlowBuilder {
     l.label = buf;
   }
 
-  void message(const trace::Event& e, int from, int to, std::uint32_t conn, std::string label, std::string detail = {}) {
-    if (from < 0 || to < 0) return;
+  // Adds a row from lane `from` to lane `to`; false (and no row) when either
+  // lane is unknown, so a caller that goes on to touch "the row just added"
+  // must ask first.
+  bool message(const trace::Event& e, int from, int to, std::uint32_t conn, std::string label, std::string detail = {}) {
+    if (from < 0 || to < 0) return false;
     FlowMessage m;
     m.ts_ns = e.ts_ns;
     m.from = from;
@@ -212,6 +215,7 @@ class FlowBuilder {
     if (!added) first->second = std::min(first->second, e.ts_ns);
     d_.messages.push_back(std::move(m));
     drawn_at_.push_back(e.ts_ns);
+    return true;
   }
 
   // The thread that holds the connection now: whoever accepted it, until a
@@ -292,7 +296,7 @@ class FlowBuilder {
         if (kind == Kind::client_connect) {
           // To whoever accepts it: known here when the accept was logged
           // first, else set when it comes.
-          message(e, client, acceptor(conn), conn, "connect()");
+          if (!message(e, client, acceptor(conn), conn, "connect()")) return;
           if (!acceptor_.count(conn)) pending_connect_[conn] = d_.messages.size() - 1;
           // The kernel finished the handshake before accept() could return,
           // even when the client read its clock after the server did.
@@ -347,12 +351,13 @@ class FlowBuilder {
         // connection's end. No event of its own: the server closes its copy
         // between fork() returning and logging the fork event (fork_server.cpp),
         // so the row is drawn from that event, just after the fork.
-        message(e, self, self, conn, kParentCloseLabel,
-                std::string(kParentCloseWhy) +
-                    " (No event of its own: the server closes it between fork() returning and logging the "
-                    "fork, so this row is drawn from the fork event.)");
-        d_.messages.back().kind = Kind::close;
-        derived_close_[conn] = d_.messages.size() - 1;
+        if (message(e, self, self, conn, kParentCloseLabel,
+                    std::string(kParentCloseWhy) +
+                        " (No event of its own: the server closes it between fork() returning and logging the "
+                        "fork, so this row is drawn from the fork event.)")) {
+          d_.messages.back().kind = Kind::close;
+          derived_close_[conn] = d_.messages.size() - 1;
+        }
         above_child();
         return;
       }
@@ -389,11 +394,12 @@ class FlowBuilder {
       case Kind::request:
         if (!simulated_.count(conn)) message(e, client, self, conn, event_text(e));
         return;
-      case Kind::reply:
-        if (e.b > 0) message(e, self, client, conn, format("reply %lld (%lld B)", e.a, e.b));
-        else message(e, self, client, conn, format("reply %lld", e.a));
-        server_replies_[conn].emplace_back(d_.messages.size() - 1, e.a);
+      case Kind::reply: {
+        const bool drawn = e.b > 0 ? message(e, self, client, conn, format("reply %lld (%lld B)", e.a, e.b))
+                                   : message(e, self, client, conn, format("reply %lld", e.a));
+        if (drawn) server_replies_[conn].emplace_back(d_.messages.size() - 1, e.a);
         return;
+      }
       case Kind::refuse:
         message(e, self, client, conn, format("refused (%lld of %lld)", e.a, e.b));
         return;

@@ -274,3 +274,38 @@ TEST(FlowFold, AForkIsDrawnAboveItsChildWhicheverProcessPublishedFirst) {
       EXPECT_LE(d.messages[i - 1].drawn_ns, d.messages[i].drawn_ns) << "the time column never runs backwards";
   }
 }
+
+// A recording whose header lost the server's pid (a hand-edited file the
+// importer accepts: found by the jsonl_import fuzzer) has no listener lane
+// for a connect logged before its accept. The connect is not drawn, and the
+// accept, request and reply that follow are drawn, every row between lanes
+// that exist (the accept once wrote through "the row just added" when no row
+// had been).
+TEST(FlowFold, AConnectWithNoLaneToGoToIsLeftOutAndTheRestIsDrawn) {
+  const pid_t server = gui_test::kServerPid, client = gui_test::kServerPid + 50;
+  session::Session s;
+  session::SessionMeta meta;
+  meta.architecture = "pool";
+  meta.server_pid = 0;
+  meta.start_ns = gui_test::kT0;
+  s.set_meta(meta);
+  const std::vector<trace::Event> events = {
+      recorded_event(1000, client, trace::Kind::client_connect, 1, 50000, 0),
+      recorded_event(2000, server, trace::Kind::accept, 1, 50000, 4),
+      test::event(gui_test::kT0 + 3000, client, trace::Kind::client_request, 1, 0, 0, "GET /count"),
+      recorded_event(4000, server, trace::Kind::reply, 1, 200, 124),
+      recorded_event(5000, client, trace::Kind::client_reply, 1, 200, 0),
+  };
+  s.add_events(events.data(), events.size());
+  const session::FlowDiagram d = session::fold_flow(s, s.model(), std::numeric_limits<std::uint64_t>::max());
+  std::vector<std::string> labels;
+  for (const auto& m : d.messages) {
+    labels.push_back(m.label);
+    EXPECT_LT(static_cast<std::size_t>(m.from), d.lanes.size()) << m.label;
+    EXPECT_LT(static_cast<std::size_t>(m.to), d.lanes.size()) << m.label;
+  }
+  ASSERT_EQ(labels.size(), 3u) << ::testing::PrintToString(labels);
+  EXPECT_EQ(labels[0], "accept() -> fd 4, conn 1");
+  EXPECT_EQ(labels[1], "GET /count");
+  EXPECT_EQ(labels[2], "reply 200 (124 B)");
+}
