@@ -100,6 +100,7 @@ void AsyncConnection::pump() {
           push(std::move(*next));
           continue;
         }
+        say_read();  // a request cut short: its read is logged alone
         note_pending_input();
         start_read();  // nothing to do until the client sends more
         return;
@@ -110,9 +111,16 @@ void AsyncConnection::pump() {
         continue;
       }
       protocol::Action act = std::move(b.actions[b.next++]);
+      if (act.kind == protocol::ActionKind::request) {
+        // One event for the read and the request it brought (the usual case:
+        // one fewer emit on the loop's path), else the request alone.
+        trace::emit_request(conn_, act.bytes, unsaid_read_);
+        unsaid_read_ = 0;
+        continue;
+      }
+      say_read();  // whatever is logged next comes after the read
       switch (act.kind) {
         case protocol::ActionKind::request:
-          trace::emit(Kind::request, conn_, 0, 0, act.bytes);
           break;
         case protocol::ActionKind::send:
           send(std::move(act.bytes), act.code);
@@ -142,10 +150,18 @@ void AsyncConnection::pump() {
   } catch (const std::exception&) {
     // A bug in a session must cost one connection, never the loop (which
     // serves everybody).
+    say_read();
     trace::emit(Kind::error, conn_, 0, 0, "session exception");
     closing_ = true;
   }
+  say_read();
   if (closing_ && !busy_) finish();
+}
+
+void AsyncConnection::say_read() {
+  if (unsaid_read_ == 0) return;
+  trace::emit(Kind::read, conn_, static_cast<std::int64_t>(unsaid_read_));
+  unsaid_read_ = 0;
 }
 
 void AsyncConnection::start_read() {
@@ -183,7 +199,8 @@ void AsyncConnection::on_read(const std::error_code& ec, std::size_t n) {
   }
   last_activity_ = Clock::now();
   bytes_in_ += n;
-  trace::emit(Kind::read, conn_, static_cast<std::int64_t>(n));
+  // Logged with the request it brings (pump()), or alone when it brings none.
+  unsaid_read_ = n;
   session_->receive(std::string_view(read_buf_.data(), n));
   // A read short of the buffer emptied the socket: a close decided while
   // this handler runs needs no FIONREAD to know nothing is unread.

@@ -83,6 +83,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   void burn_cpu(int ms);
   void block_for(int ms);
   void note_pending_input();
+  void say_read();
   void set_deadline(Clock::time_point deadline);
   void time_out(int limit_ms, int which, std::string_view why);
   void close_data_channel();
@@ -126,6 +127,9 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
 
   bool reading_ = false;
   bool read_drained_ = false;  // in on_read's pump(), after a read short of the buffer
+  // Bytes of the last read not yet logged: the request they bring logs them
+  // (trace::emit_request), or say_read() does before anything else is logged.
+  std::size_t unsaid_read_ = 0;
   bool busy_ = false;       // an action is in flight (write, transfer)
   bool closing_ = false;    // the session asked to close, or the peer is gone
   bool finishing_ = false;  // half-closed, draining the peer

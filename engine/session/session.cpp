@@ -174,6 +174,24 @@ void Session::rewind_live(std::size_t index, std::size_t snapshot_index) {
 }
 
 void Session::add_event(const trace::Event& e) {
+  if (e.kind == trace::Kind::request && (e.flags & trace::kRequestRead) != 0) {
+    // One event from the server for a read and its request: stored as the
+    // two a blocking server logs, at the same time (trace::kRequestRead).
+    trace::Event read = e;
+    read.kind = trace::Kind::read;
+    read.flags = 0;
+    read.set_text({});
+    store_event(read);
+    trace::Event request = e;
+    request.a = 0;
+    request.flags = 0;
+    store_event(request);
+    return;
+  }
+  store_event(e);
+}
+
+void Session::store_event(const trace::Event& e) {
   std::size_t idx;
   if (events_.empty() || events_.back().ts_ns <= e.ts_ns) {
     idx = events_.size();

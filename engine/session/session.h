@@ -268,7 +268,8 @@ class Session {
   // ---- writing (ingest thread, under the write lock) ----
   // Inserts in time order. Events come mostly in order; a late one (another
   // process stamped it earlier but pushed it later) is inserted where it
-  // belongs and the cached fold is rewound, not rebuilt from scratch.
+  // belongs and the cached fold is rewound, not rebuilt from scratch. A
+  // request marked trace::kRequestRead is stored as its read and itself.
   void add_event(const trace::Event& e);
   void add_events(const trace::Event* events, std::size_t n);
   void add_snapshot(ProcSnapshot s);
@@ -328,6 +329,7 @@ class Session {
   mutable std::uint64_t live_model_generation_ = ~std::uint64_t{0};
   LateItems late_;
   void rewind_live(std::size_t event_index, std::size_t snapshot_index);
+  void store_event(const trace::Event& e);  // add_event, after splitting a request that is its read too
   void catch_up() const;
 };
 

@@ -32,7 +32,8 @@ enum class Kind : std::uint16_t {
   thread_exit,     // a handler thread is done. a = tid
   read,            // bytes read from a connection. a = bytes
   write,           // bytes written to a connection. a = bytes
-  request,         // a complete request/command parsed. text = verb or path
+  request,         // a complete request/command parsed. text = verb or path; flags = kRequestRead when it
+                   // stands for the read that brought it too (a = that read's bytes: emit_request)
   reply,           // a reply sent. a = status code (FTP or HTTP), b = its bytes; flags = kReplyWhole when
                    // send() took all b bytes at once (then no write event of its own: emit_reply)
   data_open,       // FTP passive data listener opened. a = port
@@ -121,6 +122,13 @@ constexpr bool kind_from_name(std::string_view name, Kind& out) {
 // follows the write that says how much of it went out. Recordings made before
 // the flag have a write before every reply and read the same.
 inline constexpr std::uint16_t kReplyWhole = 1;
+
+// request's flags: the request came whole in the read just before it, and
+// this one event stands for both, its a the read's bytes (the event loop's
+// usual case: one read, one request). The session stores it as the two
+// events a blocking server logs, a read and then the request, both at this
+// one's time (Session::add_event), so nothing that reads a session sees it.
+inline constexpr std::uint16_t kRequestRead = 2;
 
 inline constexpr std::size_t kEventTextSize = 24;
 

@@ -76,7 +76,10 @@ inline constexpr std::array<KindFields, static_cast<std::size_t>(Kind::count_)> 
     {Kind::thread_exit, "A handler thread finished its client and returns.", {"tid"}, detail::kNone},
     {Kind::read, "recv() copied bytes the client sent into the server.", {"bytes"}, detail::kNone},
     {Kind::write, "send() copied reply bytes into the socket's send buffer.", {"bytes"}, detail::kNone},
-    {Kind::request, "A complete command or request was parsed; text is its verb or path.", detail::kNone,
+    {Kind::request,
+     "A complete command or request was parsed; text is its verb or path (a: the bytes of the read that brought "
+     "it, when the event loop logs the two as one; a session shows them apart).",
+     {"read bytes", FieldFormat::number, true},
      detail::kNone},
     {Kind::reply,
      "A reply went out: its FTP or HTTP status code and its size. send() copied it into the socket's send buffer "

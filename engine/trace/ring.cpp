@@ -356,6 +356,11 @@ void emit(Kind kind, std::uint32_t conn, std::int64_t a, std::int64_t b, std::st
   r->push(e);
 }
 
+void emit_request(std::uint32_t conn, std::string_view text, std::size_t read_bytes) noexcept {
+  if (read_bytes == 0) emit(Kind::request, conn, 0, 0, text);
+  else emit(Kind::request, conn, static_cast<std::int64_t>(read_bytes), 0, text, kRequestRead);
+}
+
 void emit_reply(std::uint32_t conn, int code, std::size_t size, std::size_t written) noexcept {
   if (written == size) {
     emit(Kind::reply, conn, code, static_cast<std::int64_t>(size), {}, kReplyWhole);

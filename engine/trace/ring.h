@@ -120,5 +120,9 @@ void emit(Kind kind, std::uint32_t conn = 0, std::int64_t a = 0, std::int64_t b 
 // one reply event marked kReplyWhole when all of it went, else a write of
 // what went and then the reply.
 void emit_reply(std::uint32_t conn, int code, std::size_t size, std::size_t written) noexcept;
+// A request `text` that arrived in a read of `read_bytes` not yet logged:
+// one request event marked kRequestRead (0: the read was logged, a plain
+// request).
+void emit_request(std::uint32_t conn, std::string_view text, std::size_t read_bytes) noexcept;
 
 }  // namespace sockscope::trace

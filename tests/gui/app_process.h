@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -62,7 +63,10 @@ class Proc {
     }
   }
 
-  // True once it exited (and was reaped) within `timeout`.
+  // True once it exited (and was reaped) within `timeout`. A wait of a
+  // second or more that runs out writes what every process of the group and
+  // each of its threads is doing to stderr (the test's log), so a hang seen
+  // once in CI says where it hung.
   bool wait_for(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -72,13 +76,59 @@ class Proc {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    if (timeout >= std::chrono::seconds(1))
+      fprintf(stderr, "still running after %lld ms:\n%s", static_cast<long long>(timeout.count()),
+              describe_group().c_str());
     return false;
+  }
+
+  // Every process in the group (xvfb-run, Xvfb, the app, what it started):
+  // pid, parent, state and command line, then each thread's name, state,
+  // kernel wait channel, system call and (when readable, as root) kernel stack.
+  std::string describe_group() const {
+    std::ostringstream out;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string stat = read_small(entry.path() / "stat");
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream fields(stat.substr(close + 2));
+      char state = '?';
+      long ppid = 0, pgrp = 0;
+      fields >> state >> ppid >> pgrp;
+      if (pgrp != pid_) continue;
+      std::string cmdline = read_small(entry.path() / "cmdline");
+      for (char& c : cmdline)
+        if (c == '\0') c = ' ';
+      out << "pid " << name << " ppid " << ppid << " state " << state << ": " << cmdline << "\n";
+      for (const auto& task : std::filesystem::directory_iterator(entry.path() / "task", ec)) {
+        out << "  tid " << task.path().filename().string() << " " << trimmed(read_small(task.path() / "comm"))
+            << " wchan " << read_small(task.path() / "wchan") << " syscall "
+            << trimmed(read_small(task.path() / "syscall")) << "\n";
+        const std::string stack = read_small(task.path() / "stack");
+        if (!stack.empty()) out << stack;
+      }
+    }
+    return out.str();
   }
   int exit_code() const { return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
   pid_t pid() const { return pid_; }
 
  private:
   Proc() = default;
+  static std::string read_small(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  static std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  }
+
   pid_t pid_ = -1;
   int status_ = -1;
   bool exited_ = false;

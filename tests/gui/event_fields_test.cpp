@@ -179,7 +179,10 @@ TEST(EventFields, ValuesReadByName) {
   e.b = 1'500'000;
   EXPECT_EQ(trace::describe_fields(e), "status 230 · latency 1.50 ms");
   e.kind = Kind::request;
-  EXPECT_EQ(trace::describe_fields(e), "") << "a request's numbers are unused";
+  e.a = 90;
+  EXPECT_EQ(trace::describe_fields(e), "read bytes 90") << "the read a request stands for too";
+  e.a = 0;
+  EXPECT_EQ(trace::describe_fields(e), "") << "a plain request's numbers are unused";
   e.kind = Kind::transfer;
   e.a = 10;
   e.b = 1;

@@ -14,15 +14,17 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
-
-#include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
+#include <utility>
 
 #include "server_harness.h"
 #include "servers/server.h"
+#include "session/session.h"
 #include "trace/ring.h"
 
 namespace sockscope::test {
@@ -303,6 +305,72 @@ TEST(Replies, AReplySentWholeIsOneEventWithEveryByteTheClientGot) {
     EXPECT_EQ(replies[0].flags & trace::kReplyWhole, trace::kReplyWhole);
     EXPECT_EQ(replies[0].b, static_cast<std::int64_t>(got.size()));
   }
+}
+
+// The event loop logs a read and the request it brought as one event
+// (trace::kRequestRead, a = the read's bytes); a read that brings only part
+// of a request (the second client's first send) is logged alone, and the
+// request that the next read completes carries that read. A session stores each as a read and a request, so it
+// reads exactly as a blocking server's log: every byte the client sent, in
+// reads, each request after its read.
+TEST(Requests, TheEventLoopLogsAReadAndItsRequestAsOneEventAndTheSessionSplitsIt) {
+  using trace::Kind;
+  auto ring = trace::TraceRing::create(1 << 12);
+  ServerProcess s({"--arch", "evloop", "--protocol", "http", "--port", "0"},
+                  {"SOCKSCOPE_TRACE_FD=" + std::to_string(ring.fd())});
+  const std::string first = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string head = "GET /hello.txt HTT", tail = "P/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  {
+    RawClient c(s.port());
+    ASSERT_TRUE(c.send_all(first));
+    ASSERT_EQ(c.read_for(5000).rfind("HTTP/1.1 200", 0), 0u);
+    ASSERT_TRUE(c.closed_by_server());
+  }
+  {
+    RawClient c(s.port());
+    ASSERT_TRUE(c.send_all(head));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // read alone, before the rest is sent
+    ASSERT_TRUE(c.send_all(tail));
+    ASSERT_EQ(c.read_for(5000).rfind("HTTP/1.1 200", 0), 0u);
+    ASSERT_TRUE(c.closed_by_server());
+  }
+  ASSERT_EQ(s.stop(), 0);
+  const std::vector<trace::Event> events = drain(ring);
+  std::vector<std::pair<Kind, std::int64_t>> io;  // reads and requests as the server logged them
+  session::Session session;
+  for (const auto& e : events) {
+    session.add_event(e);
+    if (e.kind == Kind::read) io.emplace_back(e.kind, e.a);
+    if (e.kind == Kind::request) {
+      EXPECT_EQ(e.text_view(), "GET /hello.txt");
+      io.emplace_back(e.kind, (e.flags & trace::kRequestRead) != 0 ? e.a : -1);
+    }
+  }
+  const auto n = [](const std::string& str) { return static_cast<std::int64_t>(str.size()); };
+  const std::vector<std::pair<Kind, std::int64_t>> logged = {
+      {Kind::request, n(first)}, {Kind::read, n(head)}, {Kind::request, n(tail)}};
+  EXPECT_EQ(io, logged);
+
+  std::vector<std::pair<Kind, std::int64_t>> stored;
+  std::uint64_t read_ts = 0;
+  for (std::size_t i = 0; i < session.events().size(); ++i) {
+    const trace::Event& e = session.events()[i];
+    EXPECT_EQ(e.flags & trace::kRequestRead, 0) << "the session never stores the merged form";
+    if (e.kind == Kind::read) {
+      stored.emplace_back(e.kind, e.a);
+      read_ts = e.ts_ns;
+    }
+    if (e.kind == Kind::request) {
+      stored.emplace_back(e.kind, e.a);
+      EXPECT_GE(e.ts_ns, read_ts);
+    }
+  }
+  const std::vector<std::pair<Kind, std::int64_t>> as_blocking = {
+      {Kind::read, n(first)}, {Kind::request, 0}, {Kind::read, n(head)}, {Kind::read, n(tail)}, {Kind::request, 0}};
+  EXPECT_EQ(stored, as_blocking);
+  ASSERT_EQ(session.model().connections.size(), 2u);
+  EXPECT_EQ(session.model().connections[0].bytes_in, static_cast<std::uint64_t>(n(first)));
+  EXPECT_EQ(session.model().connections[1].bytes_in, static_cast<std::uint64_t>(n(head) + n(tail)));
 }
 
 // ---- 3. Command line errors ----------------------------------------------------------------
