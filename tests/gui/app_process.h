@@ -63,11 +63,14 @@ class Proc {
     }
   }
 
-  // True once it exited (and was reaped) within `timeout`. A wait of a
+  // True once it exited (and was reaped) within `timeout`, or had already:
+  // wait_for_file() polls with short waits, and one of them may be the one
+  // that reaps it (then waitpid() has nothing left to find: the intermittent
+  // "did not exit" of the GUI tests, whose app had exited). A wait of a
   // second or more that runs out writes what every process of the group and
-  // each of its threads is doing to stderr (the test's log), so a hang seen
-  // once in CI says where it hung.
+  // each of its threads is doing to stderr (the test's log).
   bool wait_for(std::chrono::milliseconds timeout) {
+    if (exited_) return true;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       if (waitpid(pid_, &status_, WNOHANG) == pid_) {
