@@ -164,18 +164,18 @@ void part_f(int seconds) {
   };
   const Pair pairs[] = {{"evloop", 0, "nginx-1"}, {"hybrid", 2, "nginx-2"}};
   std::printf("| ours (traced) | reference | req/s ours | req/s reference | ours/reference | p99 ms ours | p99 ms "
-              "reference | errors (ours/ref) | drops | ours untraced/reference | p99 ms ours untraced | server CPU µs a "
+              "reference | errors (ours traced/untraced/ref) | drops | ours untraced/reference | p99 ms ours untraced | server CPU µs a "
               "request: ours traced + lab / untraced / reference |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Pair& p : pairs) {
     const compare::Reference* ref = compare::find_reference(p.reference);
     if (ref == nullptr || !compare::unavailable_reason(*ref).empty()) {
-      std::printf("| %s | %s | skipped: %s | | | | | | |\n", p.ours, p.reference,
+      std::printf("| %s | %s | skipped: %s | | | | | | | | | |\n", p.ours, p.reference,
                   ref == nullptr ? "unknown reference" : compare::unavailable_reason(*ref).c_str());
       continue;
     }
     std::vector<double> rps_ours, rps_ref, p99_ours, p99_ref, rps_off, p99_off;
-    std::uint64_t errors_ours = 0, errors_ref = 0, drops = 0;
+    std::uint64_t errors_ours = 0, errors_off = 0, errors_ref = 0, drops = 0;
     // The servers' CPU a request, summed over the rounds (and the lab's, for
     // ours traced): where the difference is, beside req/s.
     double cpu_on = 0, cpu_lab = 0, cpu_off = 0, cpu_ref = 0;
@@ -196,7 +196,7 @@ void part_f(int seconds) {
           const WrkResult r = run_wrk(off.port(), w);
           rps_off.push_back(r.rps);
           p99_off.push_back(r.p99_ms);
-          errors_ours += r.errors;
+          errors_off += r.errors;
           cpu_off += tree_cpu_seconds(off.pid());
           n_off += r.requests;
         } else if (which == 0) {
@@ -234,13 +234,13 @@ void part_f(int seconds) {
     const double ours = median(rps_ours), theirs = median(rps_ref);
     const double off = median(rps_off);
     const auto us = [](double cpu, std::uint64_t n) { return n > 0 ? 1e6 * cpu / static_cast<double>(n) : 0.0; };
-    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu | %llu | %.2f | %.2f | %.1f + %.1f / %.1f / "
+    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu/%llu | %llu | %.2f | %.2f | %.1f + %.1f / %.1f / "
                 "%.1f |\n",
                 p.ours,
                 p.workers > 0 ? (" --workers " + std::to_string(p.workers)).c_str() : "", p.reference, ours, theirs,
                 theirs > 0 ? ours / theirs : 0.0, median(p99_ours), median(p99_ref),
-                static_cast<unsigned long long>(errors_ours), static_cast<unsigned long long>(errors_ref),
-                static_cast<unsigned long long>(drops), theirs > 0 ? off / theirs : 0.0, median(p99_off),
+                static_cast<unsigned long long>(errors_ours), static_cast<unsigned long long>(errors_off),
+                static_cast<unsigned long long>(errors_ref), static_cast<unsigned long long>(drops), theirs > 0 ? off / theirs : 0.0, median(p99_off),
                 us(cpu_on, n_on), us(cpu_lab, n_on), us(cpu_off, n_off), us(cpu_ref, n_ref));
     std::printf("\n(req/s per round, ours: %.0f %.0f %.0f; ours untraced: %.0f %.0f %.0f; reference: %.0f %.0f %.0f)\n\n",
                 rps_ours[0], rps_ours[1], rps_ours[2], rps_off[0], rps_off[1], rps_off[2], rps_ref[0], rps_ref[1],
