@@ -210,8 +210,9 @@ int main(int argc, char** argv) {
       "at 60 Hz, %.0f s a rate\n\n",
       seconds);
   std::printf(
-      "| recording | ring events a request | rate (events/s) | delivered | drops | ingest ns an event | frames ns an event | "
-      "lab ns an event | lab CPU %% | push ns an event (producer) |\n|---|---|---|---|---|---|---|---|---|---|\n");
+      "| recording | ring events a request | rate (events/s) | delivered | drops | ingest ns an event | "
+      "frames ns an event | lab ns an event | lab CPU %% | push ns an event (producer) |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Recording& rec : recs) {
     for (double rate : {100e3, 300e3, 600e3}) {
       const Result r = replay(rec, rate, seconds);

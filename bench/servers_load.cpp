@@ -164,8 +164,8 @@ void part_f(int seconds) {
   };
   const Pair pairs[] = {{"evloop", 0, "nginx-1"}, {"hybrid", 2, "nginx-2"}};
   std::printf("| ours (traced) | reference | req/s ours | req/s reference | ours/reference | p99 ms ours | p99 ms "
-              "reference | errors (ours traced/untraced/ref) | drops | ours untraced/reference | p99 ms ours untraced | server CPU µs a "
-              "request: ours traced + lab / untraced / reference |\n"
+              "reference | errors (ours traced/untraced/ref) | drops | ours untraced/reference | p99 ms ours "
+              "untraced | server CPU µs a request: ours traced + lab / untraced / reference |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Pair& p : pairs) {
     const compare::Reference* ref = compare::find_reference(p.reference);
@@ -234,13 +234,14 @@ void part_f(int seconds) {
     const double ours = median(rps_ours), theirs = median(rps_ref);
     const double off = median(rps_off);
     const auto us = [](double cpu, std::uint64_t n) { return n > 0 ? 1e6 * cpu / static_cast<double>(n) : 0.0; };
-    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu/%llu | %llu | %.2f | %.2f | %.1f + %.1f / %.1f / "
-                "%.1f |\n",
+    std::printf("| %s%s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %llu/%llu/%llu | %llu | %.2f | %.2f | "
+                "%.1f + %.1f / %.1f / %.1f |\n",
                 p.ours,
                 p.workers > 0 ? (" --workers " + std::to_string(p.workers)).c_str() : "", p.reference, ours, theirs,
                 theirs > 0 ? ours / theirs : 0.0, median(p99_ours), median(p99_ref),
                 static_cast<unsigned long long>(errors_ours), static_cast<unsigned long long>(errors_off),
-                static_cast<unsigned long long>(errors_ref), static_cast<unsigned long long>(drops), theirs > 0 ? off / theirs : 0.0, median(p99_off),
+                static_cast<unsigned long long>(errors_ref), static_cast<unsigned long long>(drops),
+                theirs > 0 ? off / theirs : 0.0, median(p99_off),
                 us(cpu_on, n_on), us(cpu_lab, n_on), us(cpu_off, n_off), us(cpu_ref, n_ref));
     std::printf("\n(req/s per round, ours: %.0f %.0f %.0f; ours untraced: %.0f %.0f %.0f; reference: %.0f %.0f %.0f)\n\n",
                 rps_ours[0], rps_ours[1], rps_ours[2], rps_off[0], rps_off[1], rps_off[2], rps_ref[0], rps_ref[1],

@@ -121,7 +121,7 @@ void AsyncConnection::pump() {
       say_read();  // whatever is logged next comes after the read
       switch (act.kind) {
         case protocol::ActionKind::request:
-          break;
+          break;  // logged above
         case protocol::ActionKind::send:
           send(std::move(act.bytes), act.code);
           break;

@@ -28,6 +28,13 @@
 
 namespace sockscope::gui_test {
 
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 class Proc {
  public:
   // Forks and execs `argv` (PATH searched) with `set_env` ("K=V") added and
@@ -86,15 +93,15 @@ class Proc {
   }
 
   // Every process in the group (xvfb-run, Xvfb, the app, what it started):
-  // pid, parent, state and command line, then each thread's name, state,
-  // kernel wait channel, system call and (when readable, as root) kernel stack.
+  // pid, parent, state and command line, then each thread's name, kernel
+  // wait channel, system call and (when readable, as root) kernel stack.
   std::string describe_group() const {
     std::ostringstream out;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
       const std::string name = entry.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      const std::string stat = read_small(entry.path() / "stat");
+      const std::string stat = slurp(entry.path() / "stat");
       const auto close = stat.rfind(')');
       if (close == std::string::npos) continue;
       std::istringstream fields(stat.substr(close + 2));
@@ -102,18 +109,19 @@ class Proc {
       long ppid = 0, pgrp = 0;
       fields >> state >> ppid >> pgrp;
       if (pgrp != pid_) continue;
-      std::string cmdline = read_small(entry.path() / "cmdline");
+      std::string cmdline = slurp(entry.path() / "cmdline");
       for (char& c : cmdline)
         if (c == '\0') c = ' ';
       out << "pid " << name << " ppid " << ppid << " state " << state << ": " << cmdline << "\n";
       for (const auto& task : std::filesystem::directory_iterator(entry.path() / "task", ec)) {
-        out << "  tid " << task.path().filename().string() << " " << trimmed(read_small(task.path() / "comm"))
-            << " wchan " << read_small(task.path() / "wchan") << " syscall "
-            << trimmed(read_small(task.path() / "syscall")) << "\n";
-        const std::string stack = read_small(task.path() / "stack");
+        out << "  tid " << task.path().filename().string() << " " << trimmed(slurp(task.path() / "comm"))
+            << " wchan " << slurp(task.path() / "wchan") << " syscall "
+            << trimmed(slurp(task.path() / "syscall")) << "\n";
+        const std::string stack = slurp(task.path() / "stack");
         if (!stack.empty()) out << stack;
       }
     }
+    if (out.tellp() == 0) out << "(no process left in group " << pid_ << ")\n";
     return out.str();
   }
   int exit_code() const { return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
@@ -121,12 +129,6 @@ class Proc {
 
  private:
   Proc() = default;
-  static std::string read_small(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
   static std::string trimmed(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     return s;
@@ -136,13 +138,6 @@ class Proc {
   int status_ = -1;
   bool exited_ = false;
 };
-
-inline std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 inline bool process_exists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
 
