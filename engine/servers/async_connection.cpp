@@ -111,17 +111,16 @@ void AsyncConnection::pump() {
         continue;
       }
       protocol::Action act = std::move(b.actions[b.next++]);
-      if (act.kind == protocol::ActionKind::request) {
-        // One event for the read and the request it brought (the usual case:
-        // one fewer emit on the loop's path), else the request alone.
-        trace::emit_request(conn_, act.bytes, unsaid_read_);
-        unsaid_read_ = 0;
-        continue;
-      }
-      say_read();  // whatever is logged next comes after the read
+      // A request logs the read that brought it; whatever else is logged
+      // next comes after that read.
+      if (act.kind != protocol::ActionKind::request) say_read();
       switch (act.kind) {
         case protocol::ActionKind::request:
-          break;  // logged above
+          // One event for the read and the request it brought (the usual
+          // case: one fewer emit on the loop's path), else the request alone.
+          trace::emit_request(conn_, act.bytes, unsaid_read_);
+          unsaid_read_ = 0;
+          break;
         case protocol::ActionKind::send:
           send(std::move(act.bytes), act.code);
           break;

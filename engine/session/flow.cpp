@@ -6,6 +6,7 @@
 #include <cstring>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <unordered_set>
 
 namespace sockscope::session {
@@ -196,11 +197,11 @@ class FlowBuilder {
     l.label = buf;
   }
 
-  // Adds a row from lane `from` to lane `to`; false (and no row) when either
-  // lane is unknown, so a caller that goes on to touch "the row just added"
-  // must ask first.
-  bool message(const trace::Event& e, int from, int to, std::uint32_t conn, std::string label, std::string detail = {}) {
-    if (from < 0 || to < 0) return false;
+  // Adds a row from lane `from` to lane `to` and returns its index; none (and
+  // no row) when either lane is unknown.
+  std::optional<std::size_t> message(const trace::Event& e, int from, int to, std::uint32_t conn, std::string label,
+                                     std::string detail = {}) {
+    if (from < 0 || to < 0) return std::nullopt;
     FlowMessage m;
     m.ts_ns = e.ts_ns;
     m.from = from;
@@ -215,7 +216,7 @@ class FlowBuilder {
     if (!added) first->second = std::min(first->second, e.ts_ns);
     d_.messages.push_back(std::move(m));
     drawn_at_.push_back(e.ts_ns);
-    return true;
+    return d_.messages.size() - 1;
   }
 
   // The thread that holds the connection now: whoever accepted it, until a
@@ -296,11 +297,12 @@ class FlowBuilder {
         if (kind == Kind::client_connect) {
           // To whoever accepts it: known here when the accept was logged
           // first, else set when it comes.
-          if (!message(e, client, acceptor(conn), conn, "connect()")) return;
-          if (!acceptor_.count(conn)) pending_connect_[conn] = d_.messages.size() - 1;
+          const auto row = message(e, client, acceptor(conn), conn, "connect()");
+          if (!row) return;
+          if (!acceptor_.count(conn)) pending_connect_[conn] = *row;
           // The kernel finished the handshake before accept() could return,
           // even when the client read its clock after the server did.
-          if (auto a = accept_ns_.find(conn); a != accept_ns_.end()) drawn_at_.back() = std::min(e.ts_ns, a->second - 1);
+          if (auto a = accept_ns_.find(conn); a != accept_ns_.end()) drawn_at_[*row] = std::min(e.ts_ns, a->second - 1);
         }
         else if (kind == Kind::client_request) message(e, client, serving(conn), conn, event_text(e));
         else if (kind == Kind::client_close) message(e, client, serving(conn), conn, "close()");
@@ -351,12 +353,12 @@ class FlowBuilder {
         // connection's end. No event of its own: the server closes its copy
         // between fork() returning and logging the fork event (fork_server.cpp),
         // so the row is drawn from that event, just after the fork.
-        if (message(e, self, self, conn, kParentCloseLabel,
-                    std::string(kParentCloseWhy) +
-                        " (No event of its own: the server closes it between fork() returning and logging the "
-                        "fork, so this row is drawn from the fork event.)")) {
-          d_.messages.back().kind = Kind::close;
-          derived_close_[conn] = d_.messages.size() - 1;
+        if (const auto row = message(e, self, self, conn, kParentCloseLabel,
+                                     std::string(kParentCloseWhy) +
+                                         " (No event of its own: the server closes it between fork() returning "
+                                         "and logging the fork, so this row is drawn from the fork event.)")) {
+          d_.messages[*row].kind = Kind::close;
+          derived_close_[conn] = *row;
         }
         above_child();
         return;
@@ -395,9 +397,9 @@ class FlowBuilder {
         if (!simulated_.count(conn)) message(e, client, self, conn, event_text(e));
         return;
       case Kind::reply: {
-        const bool drawn = e.b > 0 ? message(e, self, client, conn, format("reply %lld (%lld B)", e.a, e.b))
-                                   : message(e, self, client, conn, format("reply %lld", e.a));
-        if (drawn) server_replies_[conn].emplace_back(d_.messages.size() - 1, e.a);
+        const auto row = e.b > 0 ? message(e, self, client, conn, format("reply %lld (%lld B)", e.a, e.b))
+                                 : message(e, self, client, conn, format("reply %lld", e.a));
+        if (row) server_replies_[conn].emplace_back(*row, e.a);
         return;
       }
       case Kind::refuse:
