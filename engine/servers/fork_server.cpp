@@ -198,6 +198,7 @@ int run_forking_server(const ServerConfig& config, const Listener& listener, con
     }
     if (pid == 0) {
       refusals.close_copies_in_child();  // the refused clients are the parent's
+      spare.close_in_child();            // and so is the spare descriptor
       run_child(listener, signals, fd, conn, self, body);
     }
 

@@ -161,6 +161,9 @@ class SpareDescriptor {
   // lack of descriptors, refuses the client waiting there (if one still is)
   // as connection `conn` and returns true (`conn` was used); otherwise false.
   bool refuse_if_out_of_descriptors(int error, int listener_fd, protocol::Protocol protocol, std::uint32_t conn);
+  // In a forked child that does not exec: close its copy. It is the parent's
+  // reserve; kept, it would be one descriptor more in every child's count.
+  void close_in_child();
 
  private:
   int fd_ = -1;

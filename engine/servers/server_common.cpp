@@ -241,6 +241,11 @@ SpareDescriptor::~SpareDescriptor() {
   if (fd_ >= 0) close(fd_);
 }
 
+void SpareDescriptor::close_in_child() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
 bool SpareDescriptor::refuse_if_out_of_descriptors(int error, int listener_fd, protocol::Protocol protocol,
                                                    std::uint32_t conn) {
   if (error != EMFILE && error != ENFILE) return false;

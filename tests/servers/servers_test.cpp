@@ -11,12 +11,14 @@
 //   2. The event stream
 //   3. Command line errors
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -101,6 +103,47 @@ TEST(ForkServer, MaxChildrenRefusesWith421AndKeepsServingTheOthers) {
   ASSERT_TRUE(wait_until([&] { return children_of(s.pid()).size() == 1; }));
   RawClient later(s.port());
   EXPECT_TRUE(later.login());
+}
+
+// The descriptors `pid` opened itself onto /dev/null: those marked
+// close-on-exec (what it inherited at exec carries no such mark, or it would
+// be gone). In a server that is the spare kept for refusing clients when
+// descriptors run out.
+std::vector<int> own_dev_null_descriptors(pid_t pid) {
+  std::vector<int> out;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  for (const auto& e : fs::directory_iterator(proc + "/fd")) {
+    std::error_code ec;
+    if (fs::read_symlink(e.path(), ec) != "/dev/null") continue;
+    const std::string fd = e.path().filename();
+    std::ifstream info(proc + "/fdinfo/" + fd);
+    std::string key, flags;
+    while (info >> key >> flags && key != "flags:") {
+    }
+    if (key == "flags:" && (std::stoul(flags, nullptr, 8) & O_CLOEXEC) != 0) out.push_back(std::stoi(fd));
+  }
+  return out;
+}
+
+// A forked child that does not exec keeps a copy of every descriptor the
+// parent had, unless the child closes it: as it closes the listener, it
+// closes the parent's spare descriptor, which would otherwise be one
+// unexplained /dev/null in every child's "open fds". (shotgun forks its
+// connection processes the same way.)
+TEST(ForkServer, AChildClosesTheParentsSpareDescriptor) {
+  for (const std::string arch : {"fork", "shotgun"}) {
+    SCOPED_TRACE(arch);
+    ServerProcess s({"--arch", arch, "--port", "0"});
+    RawClient client(s.port());
+    ASSERT_TRUE(client.login());
+    const auto children = children_of(s.pid());
+    ASSERT_EQ(children.size(), 1u);
+    EXPECT_EQ(own_dev_null_descriptors(s.pid()).size(), 1u) << "the parent's spare";
+    EXPECT_EQ(own_dev_null_descriptors(children[0].pid), std::vector<int>{}) << "the child kept the spare";
+    EXPECT_EQ(client.command("QUIT"), 221);
+    client.close_now();
+    EXPECT_EQ(s.stop(), 0);
+  }
 }
 
 // A storm of clients against a full cap, none of which sends a byte or
