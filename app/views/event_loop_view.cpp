@@ -426,8 +426,9 @@ void EventLoopView::draw_workers(const LoopPicture& pic) {
     ImGui::PushID(static_cast<int>(w.pid));
     const auto& pal = style::palette();
     char line[128];
-    std::snprintf(line, sizeof line, "worker pid %d: %zu connections%s%s", static_cast<int>(w.pid), w.connections,
-                  w.alive ? "" : " (gone)", w.has_loop ? "  <- shown" : "");
+    std::snprintf(line, sizeof line, "worker pid %d: %s%s%s", static_cast<int>(w.pid),
+                  style::count_of(w.connections, "connection", "connections").c_str(), w.alive ? "" : " (gone)",
+                  w.has_loop ? "  <- shown" : "");
     wrapped(w.alive ? pal.ok : pal.dim, line);
     ImGui::PopID();
   }

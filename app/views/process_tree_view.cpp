@@ -197,9 +197,11 @@ void ProcessTreeView::draw(FrameContext& ctx) {
     else if (p.alive()) ++alive_children;
   }
   char title[192];
-  std::snprintf(title, sizeof title, "Process tree: %d %s, %d %s \xc2\xb7 %d processes, %d threads, %s PSS###process_tree",
-                alive_children, alive_children == 1 ? "child" : "children", zombies, zombies == 1 ? "zombie" : "zombies",
-                processes, threads, style::format_kb(pss_kb).c_str());
+  std::snprintf(title, sizeof title, "Process tree: %s, %s \xc2\xb7 %s, %s, %s PSS###process_tree",
+                style::count_of(alive_children, "child", "children").c_str(),
+                style::count_of(zombies, "zombie", "zombies").c_str(),
+                style::count_of(processes, "process", "processes").c_str(),
+                style::count_of(threads, "thread", "threads").c_str(), style::format_kb(pss_kb).c_str());
   drawn_nodes_ = 0;
   drawn_folds_.clear();
   if (!ImGui::Begin(title)) {
@@ -326,8 +328,7 @@ void ProcessTreeView::draw(FrameContext& ctx) {
           t.y += line;
         }
         if (f.zombies > 0 && t.y + line <= b.y) {
-          std::snprintf(buf, sizeof buf, "%d zombies", f.zombies);
-          fit_text(t, b.x - pad, pal.zombie_text, buf, bold);
+          fit_text(t, b.x - pad, pal.zombie_text, style::count_of(f.zombies, "zombie", "zombies").c_str(), bold);
         }
       }
       if (ImGui::IsWindowHovered() && ImGui::IsMouseHoveringRect(a, b)) {

@@ -53,8 +53,8 @@ void draw_status_bar(FrameContext& ctx) {
       const session::TotalsPoint t = session::totals_of(*it, meta.port);
       if (t.processes == 0) break;
       ImGui::SameLine(0, ImGui::GetFontSize() * 2.0f);
-      ImGui::Text("%u %s, %u %s, %s PSS", t.processes, t.processes == 1 ? "process" : "processes", t.threads,
-                  t.threads == 1 ? "thread" : "threads", style::format_kb(t.pss_kb).c_str());
+      ImGui::Text("%s, %s, %s PSS", style::count_of(t.processes, "process", "processes").c_str(),
+                  style::count_of(t.threads, "thread", "threads").c_str(), style::format_kb(t.pss_kb).c_str());
       if (ImGui::IsItemHovered())
         ImGui::SetTooltip("The server's whole process tree at the latest /proc sample: processes (zombies "
                           "included), their threads, and the sum of their PSS.");

@@ -100,6 +100,10 @@ void help_marker(const char* text) {
   }
 }
 
+std::string count_of(std::uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
 std::string format_kb(std::uint64_t kb) {
   char buf[32];
   if (kb >= 1024 * 1024) {

@@ -75,6 +75,8 @@ void help_marker(const char* text);
 void same_line_if_fits(float width);
 void same_line_if_fits(const std::string& next);
 
+// A count and its noun: "1 process", "3 processes", "0 zombies".
+std::string count_of(std::uint64_t n, const char* one, const char* many);
 // Human sizes and durations: "3.1 MB", "820 KB", "4.2 s", "310 ms".
 std::string format_kb(std::uint64_t kb);
 std::string format_duration_ns(std::uint64_t ns);

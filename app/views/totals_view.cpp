@@ -48,8 +48,11 @@ void TotalsView::draw(FrameContext& ctx) {
   const session::TotalsPoint* now = series_.at(ctx.now_ns);
   char title[160];
   if (now != nullptr) {
-    std::snprintf(title, sizeof title, "Totals: %u processes, %u threads, %u connections, %s PSS###totals",
-                  now->processes, now->threads, now->connections, style::format_kb(now->pss_kb).c_str());
+    std::snprintf(title, sizeof title, "Totals: %s, %s, %s, %s PSS###totals",
+                  style::count_of(now->processes, "process", "processes").c_str(),
+                  style::count_of(now->threads, "thread", "threads").c_str(),
+                  style::count_of(now->connections, "connection", "connections").c_str(),
+                  style::format_kb(now->pss_kb).c_str());
   } else {
     std::snprintf(title, sizeof title, "Totals over time###totals");
   }

@@ -96,6 +96,14 @@ TEST_F(HeadlessImGui, RecordedSessionShowsTheTreeAndCounts) {
   }
 }
 
+// The titles and the status bar count with this: "1 process", never
+// "1 processes" (a lone event loop's tree said that at font 24).
+TEST(Style, ACountTakesItsNounInTheSingularOnlyForOne) {
+  EXPECT_EQ(style::count_of(1, "process", "processes"), "1 process");
+  EXPECT_EQ(style::count_of(0, "zombie", "zombies"), "0 zombies");
+  EXPECT_EQ(style::count_of(3, "child", "children"), "3 children");
+}
+
 // The architecture-specific windows open by themselves for their sessions and
 // share the tree's area; every combination draws without an ImGui assertion.
 TEST_F(HeadlessImGui, ArchitectureWindowsOpenForTheirSessions) {
