@@ -311,8 +311,9 @@ void CompareView::draw_progress(CompareRun& run, FrameContext& ctx) {
   const auto& p = st.progress;
   const double whole = p.total ? (static_cast<double>(p.index) + p.fraction) / static_cast<double>(p.total) : 0.0;
   char label[160];
-  std::snprintf(label, sizeof label, "%s, %d clients: %s (%zu of %zu)", p.server.c_str(), p.clients,
-                p.phase.c_str(), std::min(p.index + 1, p.total), p.total);
+  std::snprintf(label, sizeof label, "%s, %s: %s (%zu of %zu)", p.server.c_str(),
+                style::count_of(static_cast<std::uint64_t>(p.clients), "client", "clients").c_str(), p.phase.c_str(),
+                std::min(p.index + 1, p.total), p.total);
   ImGui::ProgressBar(static_cast<float>(whole), ImVec2(-1.0f, 0.0f), label);
   for (const auto& r : st.rows) {
     const std::string done = compare::row_label(r) + ", " + std::to_string(r.clients) + " clients: " +

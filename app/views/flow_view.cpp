@@ -132,7 +132,7 @@ void FlowView::draw(FrameContext& ctx) {
   ImGui::SliderInt("##newest", &max_connections, 1, 8, max_connections == 1 ? "newest connection" : "newest %d connections");
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("How many of the newest connections the diagram follows");
   char calls[64];
-  std::snprintf(calls, sizeof calls, "%zu calls%s", diagram_.messages.size(),
+  std::snprintf(calls, sizeof calls, "%s%s", style::count_of(diagram_.messages.size(), "call", "calls").c_str(),
                 diagram_.messages_dropped || diagram_.history_cut ? " (older ones left out)" : "");
   style::same_line_if_fits(ImGui::CalcTextSize(calls).x);
   style::text_colored(style::palette().dim, "%s", calls);

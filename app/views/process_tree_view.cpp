@@ -500,10 +500,12 @@ void ProcessTreeView::draw(FrameContext& ctx) {
   if (hovered != nullptr) tooltip(ctx, *hovered);
   if (hovered_fold != nullptr) {
     ImGui::BeginTooltip();
-    ImGui::Text("%d children of pid %d: %d alive, %d zombies, %d exited", hovered_fold->processes, hovered_fold->parent,
-                hovered_fold->alive, hovered_fold->zombies, hovered_fold->exited);
-    ImGui::Text("PSS %s together (RSS %s), %d threads", style::format_kb(hovered_fold->pss_kb).c_str(),
-                style::format_kb(hovered_fold->rss_kb).c_str(), hovered_fold->threads);
+    ImGui::Text("%d children of pid %d: %d alive, %s, %d exited", hovered_fold->processes, hovered_fold->parent,
+                hovered_fold->alive, style::count_of(hovered_fold->zombies, "zombie", "zombies").c_str(),
+                hovered_fold->exited);
+    ImGui::Text("PSS %s together (RSS %s), %s", style::format_kb(hovered_fold->pss_kb).c_str(),
+                style::format_kb(hovered_fold->rss_kb).c_str(),
+                style::count_of(hovered_fold->threads, "thread", "threads").c_str());
     ImGui::TextDisabled("Click to show them all; the Totals window charts how they grew.");
     ImGui::EndTooltip();
   }

@@ -203,7 +203,8 @@ void ThreadsView::draw(FrameContext& ctx) {
   for (const auto& p : fold_.processes)
     for (const auto& l : p.lanes) alive += l.alive() ? 1 : 0;
   char title[96];
-  std::snprintf(title, sizeof title, "Threads: %zu alive in %zu processes###threads", alive, fold_.processes.size());
+  std::snprintf(title, sizeof title, "Threads: %zu alive in %s###threads", alive,
+                style::count_of(fold_.processes.size(), "process", "processes").c_str());
   if (ImGui::Begin(title)) {
     draw_lanes(ctx);
     draw_queues();

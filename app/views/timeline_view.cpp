@@ -478,7 +478,8 @@ void TimelineView::draw(FrameContext& ctx) {
   index_.update(ctx.session);
   if (playing_ || dragging_) ctx.wants_redraw = true;
   char title[96];
-  std::snprintf(title, sizeof title, "Timeline: %zu lanes###timeline", index_.lanes().size());
+  std::snprintf(title, sizeof title, "Timeline: %s###timeline",
+                style::count_of(index_.lanes().size(), "lane", "lanes").c_str());
   if (ImGui::Begin(title)) {
     controls(ctx);
     canvas(ctx);
