@@ -156,6 +156,7 @@ void AppUi::set_layout(Layout layout) {
 void AppUi::present(WindowId shown) {
   if (window_spec(shown).present_key == 0) shown = WindowId::tree;
   presented_ = shown;
+  show_legend_a_while();
   if (layout_ != Layout::present) {
     before_present_ = layout_;
     font_before_present_ = font_px;
@@ -196,7 +197,10 @@ void AppUi::handle_keys(FrameContext& live) {
   }
   for (ImWchar c : io.InputQueueCharacters) {
     if (presenting && c < 128) {
-      if (auto id = window_for_key(static_cast<char>(c))) presented_ = *id;
+      if (auto id = window_for_key(static_cast<char>(c))) {
+        presented_ = *id;
+        show_legend_a_while();
+      }
     }
     // A lesson's Next and Back.
     if (lesson_.active() && (c == 'n' || c == 'N')) lesson_.next();
@@ -219,7 +223,21 @@ void AppUi::draw_strip() {
   ImGui::PopStyleVar();
 }
 
-void AppUi::draw_legend(const Rect& where) {
+// The legend is for the one at the keyboard, and it lies over the picture
+// (at 1280x720 with large text it wraps to six lines and hid the event
+// loop's counts): it shows for a few seconds when presentation starts or the
+// view changes, and again whenever the pointer is on its corner.
+void AppUi::show_legend_a_while() { legend_until_ = ImGui::GetTime() + kLegendSeconds; }
+
+void AppUi::draw_legend(const Rect& where, FrameContext& ctx) {
+  // The corner the legend takes at most (it grows up to four times the
+  // height planned for it).
+  const ImVec2 mouse = ImGui::GetIO().MousePos;
+  const bool pointed_at = mouse.x >= where.x && mouse.x <= where.x + where.w &&
+                          mouse.y >= where.y + where.h - where.h * 4.0f && mouse.y <= where.y + where.h;
+  const bool fresh = ImGui::GetTime() < legend_until_;
+  if (!fresh && !pointed_at) return;
+  if (fresh) ctx.wants_redraw = true;  // a frame when its time is up, to take it away
   ImGui::SetNextWindowPos(ImVec2(where.x + where.w, where.y + where.h), ImGuiCond_Always, ImVec2(1.0f, 1.0f));
   ImGui::SetNextWindowBgAlpha(0.8f);
   ImGui::SetNextWindowSizeConstraints(ImVec2(0, 0), ImVec2(where.w, where.h * 4.0f));
@@ -313,7 +331,7 @@ void AppUi::draw_windows(FrameContext& ctx, FrameContext& live) {
     if (const ImGuiWindow* win = ImGui::FindWindowByName(std::string(w.imgui_id).c_str()); win && win->Active)
       drawn_[i] = Rect{win->Pos.x, win->Pos.y, win->Size.x, win->Size.y};
   }
-  if (presenting) draw_legend(placed_.legend);
+  if (presenting) draw_legend(placed_.legend, ctx);
 }
 
 // The lesson's state for dump-model: where the student is, and every value

@@ -127,6 +127,7 @@ class AppUi {
   void set_theme(style::Theme t);
 
  private:
+  static constexpr double kLegendSeconds = 6.0;  // presentation's key legend, after it starts or the view changes
   // One row of the window table (kWindows holds the rest of it).
   struct WindowRow {
     bool shown = false;
@@ -137,7 +138,8 @@ class AppUi {
   void draw_menu(FrameContext& ctx);
   void draw_windows(FrameContext& ctx, FrameContext& live);
   void draw_strip();
-  void draw_legend(const Rect& where);
+  void draw_legend(const Rect& where, FrameContext& ctx);
+  void show_legend_a_while();
   void handle_keys(FrameContext& live);
   // The session folded at the selected instant, cached until the instant
   // crosses an event or snapshot, or the store changes.
@@ -166,6 +168,9 @@ class AppUi {
   Layout before_present_ = Layout::overview;
   WindowId presented_ = WindowId::tree;
   float font_before_present_ = kDefaultFontPx;
+  // Presentation mode's key legend shows until then (ImGui's clock), and
+  // while the pointer is on its corner.
+  double legend_until_ = 0.0;
   bool controls_collapsed_ = false;
   bool stepping_auto_ = false;  // the stepping layout was chosen once by itself
   std::optional<LayoutInput> applied_;  // the input of the rectangles last applied

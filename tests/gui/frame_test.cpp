@@ -463,5 +463,47 @@ TEST_F(HeadlessImGui, PresentationModeShowsOneViewAndLeavesCleanly) {
   EXPECT_NE(ImGui::FindWindowByName("##controls_strip"), nullptr);
 }
 
+// Presentation's key legend lies over the picture (at 1280x720 with large
+// text it wrapped to six lines over the event loop's counts): it shows for a
+// few seconds when presentation starts or the view changes, and then only
+// while the pointer is on its corner.
+TEST_F(HeadlessImGui, PresentationsKeyLegendShowsAWhileThenWhenPointedAt) {
+  AppUi ui;
+  session::Session s = make_recorded_session({});
+  auto frame = [&](ImVec2 mouse, float seconds) {
+    ImGuiIO& io = ImGui::GetIO();
+    io.DeltaTime = seconds;
+    io.MousePos = mouse;
+    ImGui::NewFrame();
+    FrameContext ctx{s, s.model(), s.last_ns(), nullptr, 60.0};
+    ui.draw(ctx);
+    ImGui::Render();
+    return ctx.wants_redraw;
+  };
+  auto legend_shown = [] {
+    const ImGuiWindow* w = ImGui::FindWindowByName("##present_legend");
+    return w != nullptr && w->Active;
+  };
+  const ImVec2 picture(500, 300), corner(1590, 890);
+  const float tick = 1.0f / 60.0f;
+  frame(picture, tick);
+  ui.present(WindowId::tree);
+  EXPECT_TRUE(frame(picture, tick)) << "frames go on until the legend is due to go";
+  EXPECT_TRUE(legend_shown()) << "presentation starts with the keys shown";
+  frame(picture, 7.0f);
+  frame(picture, tick);
+  EXPECT_FALSE(legend_shown()) << "seconds later the picture is whole";
+  frame(corner, tick);
+  EXPECT_TRUE(legend_shown()) << "pointing at the corner brings it back";
+  frame(picture, tick);
+  EXPECT_FALSE(legend_shown());
+  ImGui::GetIO().AddInputCharacter('2');
+  frame(picture, tick);
+  frame(picture, tick);
+  EXPECT_EQ(ui.drawn_json().at("windows").size(), 1u);
+  EXPECT_TRUE(ui.drawn_json().at("windows").contains("flow")) << ui.drawn_json().dump();
+  EXPECT_TRUE(legend_shown()) << "another view: the keys again";
+}
+
 }  // namespace
 }  // namespace sockscope::app
