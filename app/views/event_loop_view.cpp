@@ -304,12 +304,12 @@ void EventLoopView::draw_loop(const LoopPicture& pic, std::uint64_t now_ns) {
   const std::string waiting = std::to_string(st.pending.size()) + " waiting";
   style::same_line_if_fits(ImGui::CalcTextSize(waiting.c_str()).x);
   term(waiting.c_str(), kWaitingTip);
-  const std::string run = std::to_string(st.handlers_run) + " handlers run";
+  const std::string run = style::count_of(st.handlers_run, "handler run", "handlers run");
   style::same_line_if_fits(ImGui::CalcTextSize(run.c_str()).x);
   term(run.c_str(), kHandlersRunTip);
 
   wrapped(pal.dim, "max ready queue " + std::to_string(st.max_ready) + "   longest handler " +
-                       style::format_duration_ns(st.longest_run_ns) + "   unseen completions " +
+                       style::format_duration_ns(st.longest_handler_ns()) + "   unseen completions " +
                        std::to_string(st.unseen_completions));
   style::same_line_if_fits(ImGui::CalcTextSize("(?)").x);
   style::help_marker(

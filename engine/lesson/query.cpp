@@ -169,8 +169,7 @@ Value from_session(const Query& q, const session::Session& s) {
     if (loops.empty()) return unknown("no event loop ran in this session");
     std::uint64_t longest = 0, delayed = 0;
     for (const auto& l : loops) {
-      longest = std::max(longest, l.longest_run_ns);
-      for (const auto& r : l.running) longest = std::max(longest, r.elapsed_ns);
+      longest = std::max(longest, l.longest_handler_ns());
       delayed += l.delayed.size();
     }
     return q.name == "delayed_handlers" ? count(delayed) : ms(longest);

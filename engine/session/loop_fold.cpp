@@ -44,6 +44,12 @@ bool LoopState::stalled(std::uint64_t threshold_ns) const {
                      [&](const RunningHandler& r) { return r.elapsed_ns >= threshold_ns; });
 }
 
+std::uint64_t LoopState::longest_handler_ns() const {
+  std::uint64_t longest = longest_run_ns;
+  for (const RunningHandler& r : running) longest = std::max(longest, r.elapsed_ns);
+  return longest;
+}
+
 LoopFolder::Loop& LoopFolder::loop(pid_t pid) {
   auto it = loops_.find(pid);
   if (it != loops_.end()) return it->second;

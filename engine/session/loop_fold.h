@@ -120,6 +120,9 @@ struct LoopState {
   // Pending operations whose text contains `op` (e.g. "async_receive"), optionally on one connection.
   std::size_t pending_count(std::string_view op = {}) const;
   bool stalled(std::uint64_t threshold_ns) const;  // a handler has run longer than threshold
+  // The longest a handler has run without returning to epoll: the finished
+  // ones (longest_run_ns) and the one running now, up to the fold instant.
+  std::uint64_t longest_handler_ns() const;
   bool operator==(const LoopState&) const = default;
 };
 

@@ -76,6 +76,10 @@ TEST(LoopFold, LongHandlerIsBlamedForTheWaitBehindIt) {
   ASSERT_EQ(mid.running.size(), 1u);
   EXPECT_EQ(mid.running[0].conn, 1u);
   EXPECT_TRUE(mid.stalled(50 * kMs));
+  // The view's "longest handler" and the lessons' longest_handler_ms count
+  // the one still running: no handler has finished yet.
+  EXPECT_EQ(mid.longest_run_ns, 0u);
+  EXPECT_EQ(mid.longest_handler_ns(), 289 * kMs);
   ASSERT_EQ(mid.ready.size(), 1u);
   EXPECT_EQ(mid.ready[0].behind_id, 1u) << "conn 2 became ready while handler 1 ran";
 
@@ -89,6 +93,7 @@ TEST(LoopFold, LongHandlerIsBlamedForTheWaitBehindIt) {
   EXPECT_EQ(end.delayed[0].wait_ns(), 491 * kMs);
   EXPECT_EQ(end.delayed[0].behind_conn, 1u) << "the delay is attributed to conn 1's handler";
   EXPECT_EQ(end.longest_run_ns, 500 * kMs);
+  EXPECT_EQ(end.longest_handler_ns(), 500 * kMs);
 }
 
 TEST(LoopFold, ReadinessUnseenDuringALongHandlerIsBlamedOnIt) {
