@@ -224,9 +224,9 @@ void AppUi::draw_strip() {
 }
 
 // The legend is for the one at the keyboard, and it lies over the picture
-// (at 1280x720 with large text it wraps to six lines and hid the event
-// loop's counts): it shows for a few seconds when presentation starts or the
-// view changes, and again whenever the pointer is on its corner.
+// (at 1280x720 with large text it wraps to six lines, over the event loop's
+// counts): it shows for a few seconds when presentation starts or the view
+// changes, and again whenever the pointer is on its corner.
 void AppUi::show_legend_a_while() { legend_until_ = ImGui::GetTime() + kLegendSeconds; }
 
 void AppUi::draw_legend(const Rect& where, FrameContext& ctx) {

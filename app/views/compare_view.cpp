@@ -316,7 +316,8 @@ void CompareView::draw_progress(CompareRun& run, FrameContext& ctx) {
                 std::min(p.index + 1, p.total), p.total);
   ImGui::ProgressBar(static_cast<float>(whole), ImVec2(-1.0f, 0.0f), label);
   for (const auto& r : st.rows) {
-    const std::string done = compare::row_label(r) + ", " + std::to_string(r.clients) + " clients: " +
+    const std::string done = compare::row_label(r) + ", " +
+                             style::count_of(static_cast<std::uint64_t>(r.clients), "client", "clients") + ": " +
                              (r.status == "ok" ? compare::cell_text(compare::columns()[0], r) + " req/s" : r.status);
     ImGui::BulletText("%s", done.c_str());
   }
