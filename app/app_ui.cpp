@@ -230,17 +230,19 @@ void AppUi::draw_strip() {
 void AppUi::show_legend_a_while() { legend_until_ = ImGui::GetTime() + kLegendSeconds; }
 
 void AppUi::draw_legend(const Rect& where, FrameContext& ctx) {
-  // The corner the legend takes at most (it grows up to four times the
-  // height planned for it).
+  // It grows up to this many times the height planned for it (wrapped
+  // lines); the pointer anywhere in that corner brings it back.
+  constexpr float kMostHeights = 4.0f;
+  const float tallest = where.h * kMostHeights;
   const ImVec2 mouse = ImGui::GetIO().MousePos;
   const bool pointed_at = mouse.x >= where.x && mouse.x <= where.x + where.w &&
-                          mouse.y >= where.y + where.h - where.h * 4.0f && mouse.y <= where.y + where.h;
+                          mouse.y >= where.y + where.h - tallest && mouse.y <= where.y + where.h;
   const bool fresh = ImGui::GetTime() < legend_until_;
   if (!fresh && !pointed_at) return;
   if (fresh) ctx.wants_redraw = true;  // a frame when its time is up, to take it away
   ImGui::SetNextWindowPos(ImVec2(where.x + where.w, where.y + where.h), ImGuiCond_Always, ImVec2(1.0f, 1.0f));
   ImGui::SetNextWindowBgAlpha(0.8f);
-  ImGui::SetNextWindowSizeConstraints(ImVec2(0, 0), ImVec2(where.w, where.h * 4.0f));
+  ImGui::SetNextWindowSizeConstraints(ImVec2(0, 0), ImVec2(where.w, tallest));
   const ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
                                  ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoFocusOnAppearing |
                                  ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoNav;
